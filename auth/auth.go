@@ -1,0 +1,57 @@
+// Package auth turns the Authorization header into a media.Principal in the
+// request context. Rules about what a principal may do live in media.
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// Authenticator resolves an API key; media.Service is one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (*media.Principal, error)
+}
+
+// Middleware authenticates "Authorization: Bearer sk_…". A request without
+// the header passes on without a principal (media answers UNAUTHENTICATED
+// where one is needed); a malformed, unknown or revoked key is refused at
+// once with 401 and a GraphQL-shaped error, so a client never mistakes a bad
+// key for an empty result. The key itself is never logged.
+func Middleware(a Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, key, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || key == "" {
+			WriteError(w, http.StatusUnauthorized, media.EUNAUTHENTICATED, "use Authorization: Bearer sk_…")
+			return
+		}
+		p, err := a.Authenticate(r.Context(), strings.TrimSpace(key))
+		if err != nil {
+			code := media.ErrorCode(err)
+			status := http.StatusUnauthorized
+			msg := media.ErrorMessage(err)
+			if code != media.EUNAUTHENTICATED {
+				status, code, msg = http.StatusServiceUnavailable, media.EUNAVAILABLE, "the service is unavailable, please retry"
+			}
+			WriteError(w, status, code, msg)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(media.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// WriteError writes a GraphQL-shaped error response with a status code.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+		"message": message, "extensions": map[string]any{"code": code}}}})
+}

@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mediagraph/mediagraph/internal/testenv"
+	"github.com/mediagraph/mediagraph/media"
+	"github.com/mediagraph/mediagraph/storage"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// backend is one database + object store combination the suite runs on.
+type backend struct {
+	name  string
+	setup func(t *testing.T, c *Config)
+}
+
+var backends = []backend{
+	{"sqlite+disk", func(t *testing.T, c *Config) {}},
+	{"postgres+s3", func(t *testing.T, c *Config) {
+		c.DatabaseURL = testenv.Postgres(t)
+		endpoint, access, secret := testenv.VersityGW(t)
+		awsEnv.Do(func() {
+			// The server reads credentials from the standard AWS chain.
+			os.Setenv("AWS_ACCESS_KEY_ID", access)
+			os.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+			os.Setenv("AWS_REGION", "us-east-1")
+		})
+		c.StorageURL = fmt.Sprintf("s3://%s?endpoint=%s&region=us-east-1&path_style=true&checksum=%s",
+			uniqueName("mg"), endpoint, checksumMode(t))
+	}},
+}
+
+var awsEnv sync.Once
+
+// checksumMode alternates the S3 request-checksum setting between tests so
+// both paths of the SDK run against the server.
+func checksumMode(t *testing.T) string {
+	if len(t.Name())%2 == 0 {
+		return "when_required"
+	}
+	return "when_supported"
+}
+
+// env is a running mediagraph and an organization with an OWNER key.
+type env struct {
+	t     *testing.T
+	m     *Main
+	url   string
+	owner string // OWNER key, all scopes
+	org   *media.Organization
+}
+
+// each runs fn once per backend, each time against a fresh server.
+func each(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := start(t, b)
+			fn(t, e)
+			e.checkInvariants()
+		})
+	}
+}
+
+func start(t *testing.T, b backend) *env {
+	t.Helper()
+	ctx := context.Background()
+	m := &Main{Stdout: io.Discard, Stderr: testWriter{t}}
+	m.Config = Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: "false", Migrate: true,
+		LogFormat: "text", LogLevel: "warn", SigningSecret: "test-secret-test-secret-test-secret",
+		MaxUploadSize: 100 << 20, MaxBodyBytes: 4 << 20, MaxUploadMemory: 1 << 20, MaxUploadFiles: 5,
+		MaxImagePixels: 40_000_000}
+	b.setup(t, &m.Config)
+	if err := m.Config.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s3, ok := m.Blobs.(*storage.S3); ok {
+		if err := s3.EnsureBucket(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = m.Serve() }()
+	t.Cleanup(func() {
+		_ = m.HTTP.Close()
+		_ = m.Close()
+	})
+	e := &env{t: t, m: m, url: "http://" + m.Listener.Addr().String()}
+	key, org, err := m.Service.Bootstrap(ctx, "acme", "owner@acme.test", media.AllScopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.owner, e.org = key.Key, org
+	return e
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// gqlError is one error of a response.
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// resp is a GraphQL response.
+type resp struct {
+	Status int
+	Data   map[string]any
+	Errors []gqlError
+	raw    []byte
+}
+
+func (r *resp) code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+// do posts a JSON GraphQL request with key (none if "").
+func (e *env) do(key, query string, vars map[string]any) *resp {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return e.post(key, "application/json", bytes.NewReader(body), nil)
+}
+
+func (e *env) post(key, contentType string, body io.Reader, header http.Header) *resp {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return e.send(req)
+}
+
+func (e *env) send(req *http.Request) *resp {
+	e.t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := &resp{Status: res.StatusCode, raw: raw}
+	var out struct {
+		Data   map[string]any `json:"data"`
+		Errors []gqlError     `json:"errors"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatalf("response is not JSON (status %d): %s", res.StatusCode, raw)
+	}
+	r.Data, r.Errors = out.Data, out.Errors
+	for _, ge := range r.Errors {
+		if ge.Extensions["code"] == nil {
+			e.t.Errorf("error without extensions.code: %s", raw)
+		}
+	}
+	return r
+}
+
+// ok runs a request that must succeed and returns its data.
+func (e *env) ok(key, query string, vars map[string]any) map[string]any {
+	e.t.Helper()
+	r := e.do(key, query, vars)
+	if len(r.Errors) > 0 || r.Status != 200 {
+		e.t.Fatalf("unexpected errors (status %d): %s", r.Status, r.raw)
+	}
+	return r.Data
+}
+
+// fails runs a request that must fail with code.
+func (e *env) fails(code, key, query string, vars map[string]any) *resp {
+	e.t.Helper()
+	r := e.do(key, query, vars)
+	if r.code() != code {
+		e.t.Fatalf("want %s, got status %d: %s", code, r.Status, r.raw)
+	}
+	return r
+}
+
+// upload is one file of a multipart request.
+type upload struct {
+	name, contentType string
+	data              []byte
+}
+
+// multipartBody builds a graphql-multipart-request-spec body: operations,
+// then map, then the files, each in its own part.
+func multipartBody(query string, vars map[string]any, files map[string]upload, mapping map[string][]string) (string, []byte) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	ops, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	_ = w.WriteField("operations", string(ops))
+	m, _ := json.Marshal(mapping)
+	_ = w.WriteField("map", string(m))
+	for key, f := range files {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, key, f.name))
+		ct := f.contentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		h.Set("Content-Type", ct)
+		p, _ := w.CreatePart(h)
+		_, _ = p.Write(f.data)
+	}
+	_ = w.Close()
+	return w.FormDataContentType(), buf.Bytes()
+}
+
+// multipart posts a multipart request with the CSRF preflight header.
+func (e *env) multipart(key, query string, vars map[string]any, files map[string]upload, mapping map[string][]string) *resp {
+	e.t.Helper()
+	ct, body := multipartBody(query, vars, files, mapping)
+	return e.post(key, ct, bytes.NewReader(body), http.Header{"Apollo-Require-Preflight": {"true"}})
+}
+
+const uploadMutation = `mutation($input: UploadFileInput!) { uploadFile(input: $input) {
+  id name originalName path mimeType type size checksumSha256 width height visibility tags revision
+  bucket { name } createdBy { id email } metadata altText } }`
+
+// upload uploads one file to bucket through multipart and returns the response.
+func (e *env) upload(key, bucket string, f upload, extra map[string]any) *resp {
+	e.t.Helper()
+	input := map[string]any{"bucket": bucket, "file": nil}
+	for k, v := range extra {
+		input[k] = v
+	}
+	return e.multipart(key, uploadMutation, map[string]any{"input": input},
+		map[string]upload{"0": f}, map[string][]string{"0": {"variables.input.file"}})
+}
+
+// mustUpload uploads and returns the file object.
+func (e *env) mustUpload(key, bucket string, f upload, extra map[string]any) map[string]any {
+	e.t.Helper()
+	r := e.upload(key, bucket, f, extra)
+	if len(r.Errors) > 0 || r.Status != 200 {
+		e.t.Fatalf("upload failed (status %d): %s", r.Status, r.raw)
+	}
+	return r.Data["uploadFile"].(map[string]any)
+}
+
+func (e *env) createBucket(key string, input map[string]any) map[string]any {
+	e.t.Helper()
+	d := e.ok(key, `mutation($i: CreateBucketInput!) { createBucket(input: $i) { id name access defaultVisibility maxFileSize allowedMimeTypes quotaBytes typeLimits { type maxSize } } }`,
+		map[string]any{"i": input})
+	return d["createBucket"].(map[string]any)
+}
+
+// newKey makes a key with scopes for a user (the owner if userID is "").
+func (e *env) newKey(scopes []string, userID string) string {
+	e.t.Helper()
+	in := map[string]any{"name": "test", "scopes": scopes}
+	if userID != "" {
+		in["userId"] = userID
+	}
+	d := e.ok(e.owner, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id prefix scopes } } }`, map[string]any{"i": in})
+	return d["createApiKey"].(map[string]any)["key"].(string)
+}
+
+// member adds a user with role to the test organization and returns its id.
+func (e *env) member(email string, role media.Role) string {
+	e.t.Helper()
+	u, err := e.m.Service.BootstrapUser(context.Background(), e.org.Name, email, role)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(u.ID)
+}
+
+// otherOrg makes a second organization and returns an OWNER key of it.
+func (e *env) otherOrg() string {
+	e.t.Helper()
+	key, _, err := e.m.Service.Bootstrap(context.Background(), "globex", "owner@globex.test", media.AllScopes)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return key.Key
+}
+
+// objects lists every stored object key.
+func (e *env) objects() []media.BlobInfo {
+	e.t.Helper()
+	var out []media.BlobInfo
+	if err := e.m.Blobs.List(context.Background(), "", func(b media.BlobInfo) error {
+		out = append(out, b)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// checkInvariants asserts CONTRACT rule 10 after every test: every blob row
+// is READY and its bytes exist, and every stored object has a row.
+func (e *env) checkInvariants() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type row struct {
+		ID         string `bun:"id"`
+		StorageKey string `bun:"storage_key"`
+		State      string `bun:"state"`
+	}
+	var rows []row
+	if err := e.m.DB.Bun().NewSelect().Table("blobs").Column("id", "storage_key", "state").Scan(ctx, &rows); err != nil {
+		e.t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, r := range rows {
+		keys[r.StorageKey] = true
+		if r.State != string(media.BlobReady) {
+			e.t.Errorf("invariant: blob %s left in state %s", r.ID, r.State)
+		}
+		if _, err := e.m.Blobs.Stat(ctx, r.StorageKey); err != nil {
+			e.t.Errorf("invariant: blob %s has no bytes: %v", r.ID, err)
+		}
+	}
+	for _, o := range e.objects() {
+		if !keys[o.Key] {
+			e.t.Errorf("invariant: stored object %s has no blob row", o.Key)
+		}
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// uniqueName returns prefix and 12 random hex digits.
+func uniqueName(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}

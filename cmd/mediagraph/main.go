@@ -1,0 +1,319 @@
+// Command mediagraph is the GraphQL media API server and its CLI:
+//
+//	mediagraph serve                      run the server (the default)
+//	mediagraph migrate                    apply database migrations
+//	mediagraph keys create --org NAME --scopes a,b [--user EMAIL]
+//	mediagraph orgs list
+//	mediagraph users add --org NAME --email EMAIL --role ROLE
+//	mediagraph sweep                      run background cleanup once
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mediagraph/mediagraph/database"
+	"github.com/mediagraph/mediagraph/media"
+	"github.com/mediagraph/mediagraph/playground"
+	"github.com/mediagraph/mediagraph/server"
+	"github.com/mediagraph/mediagraph/storage"
+)
+
+// devOrg is the organization made on a development server's first start.
+const devOrg = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "mediagraph:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "keys" || cmd == "orgs" || cmd == "users" {
+		if len(args) == 0 {
+			return fmt.Errorf("usage: mediagraph %s <command>", cmd)
+		}
+		cmd, args = cmd+" "+args[0], args[1:]
+	}
+	m := &Main{Stdout: stdout, Stderr: stderr}
+	fs := flag.NewFlagSet("mediagraph "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	m.Config.bind(fs)
+	var org, scopes, user, role string
+	switch cmd {
+	case "keys create":
+		fs.StringVar(&org, "org", "", "organization name (created with an OWNER if new)")
+		fs.StringVar(&scopes, "scopes", strings.Join(media.AllScopes, ","), "comma-separated scopes")
+		fs.StringVar(&user, "user", "", "e-mail of the key's user (default: the organization's owner)")
+	case "users add":
+		fs.StringVar(&org, "org", "", "organization name")
+		fs.StringVar(&user, "email", "", "the user's e-mail")
+		fs.StringVar(&role, "role", "MEMBER", "OWNER, ADMIN or MEMBER")
+	case "serve", "migrate", "orgs list", "sweep":
+	default:
+		return fmt.Errorf("unknown command %q; commands: serve, migrate, keys create, orgs list, users add, sweep", cmd)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := m.Config.resolve(); err != nil {
+		return err
+	}
+	if cmd == "serve" {
+		return m.Run(ctx)
+	}
+	m.Config.Dev = "false" // the CLI never bootstraps a dev organization
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	switch cmd {
+	case "migrate":
+		return nil // Open migrated
+	case "keys create":
+		if org == "" {
+			return errors.New("--org is required")
+		}
+		key, _, err := m.Service.Bootstrap(ctx, org, user, strings.Split(scopes, ","))
+		if err != nil {
+			return errors.New(media.ErrorMessage(err))
+		}
+		fmt.Fprintln(stdout, key.Key)
+		fmt.Fprintf(stderr, "created key %s (%s) for %s; it is not shown again\n", key.APIKey.ID, strings.Join(key.APIKey.Scopes, ","), org)
+	case "orgs list":
+		orgs, err := m.Service.Organizations(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range orgs {
+			fmt.Fprintf(stdout, "%s\t%s\n", o.ID, o.Name)
+		}
+	case "users add":
+		u, err := m.Service.BootstrapUser(ctx, org, user, media.Role(strings.ToUpper(role)))
+		if err != nil {
+			return errors.New(media.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\n", u.ID, u.Email, u.Role)
+	case "sweep":
+		n, err := m.Service.Cleanup(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %d abandoned blobs\n", n)
+	}
+	return nil
+}
+
+// Main is the running program: its configuration and the parts it wired.
+// End-to-end tests start it on 127.0.0.1:0.
+type Main struct {
+	Config Config
+	Stdout io.Writer
+	Stderr io.Writer
+
+	Logger   *slog.Logger
+	DB       *database.DB
+	Blobs    media.Blobs
+	Service  *media.Service
+	Listener net.Listener
+	HTTP     *http.Server
+	// DevKey is the development key, when the server runs in dev mode and knows it.
+	DevKey string
+}
+
+// Open connects the database (migrating it), the object store and the service.
+func (m *Main) Open(ctx context.Context) error {
+	m.Logger = newLogger(m.Config, m.Stderr)
+	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil && m.needsDataDir() {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	db, err := database.Open(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	m.DB = db
+	if m.Config.Migrate {
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		for _, v := range applied {
+			m.Logger.Info("applied migration", "version", v)
+		}
+	}
+	secret, err := m.signingSecret()
+	if err != nil {
+		return err
+	}
+	blobs, err := storage.Open(ctx, m.Config.StorageURL, secret)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if d, ok := blobs.(*storage.Disk); ok {
+		d.SetBaseURL(m.Config.PublicURL)
+	}
+	m.Blobs = blobs
+	cfg := media.DefaultConfig()
+	cfg.MaxUploadSize, cfg.MaxImagePixels = m.Config.MaxUploadSize, m.Config.MaxImagePixels
+	m.Service = media.NewService(db, blobs, cfg, m.Logger)
+	return nil
+}
+
+func (m *Main) needsDataDir() bool {
+	return !strings.HasPrefix(m.Config.DatabaseURL, "postgres") || !strings.HasPrefix(m.Config.StorageURL, "s3:")
+}
+
+// signingSecret returns the configured secret; in dev mode one is generated
+// once and kept in the data folder.
+func (m *Main) signingSecret() ([]byte, error) {
+	if m.Config.SigningSecret != "" {
+		return []byte(m.Config.SigningSecret), nil
+	}
+	path := filepath.Join(m.Config.DataDir, "signing-secret")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	secret := []byte(hex.EncodeToString(b[:]))
+	if !m.Config.dev() {
+		m.Logger.Warn("MEDIAGRAPH_SIGNING_SECRET is not set: signed URLs work on this process only; set it to the same value on every replica")
+		return secret, nil
+	}
+	return secret, os.WriteFile(path, secret, 0o600)
+}
+
+// Run opens everything, listens and serves until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Config.dev() {
+		if err := m.devKey(ctx); err != nil {
+			return err
+		}
+	}
+	if err := m.Listen(); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- m.Serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return m.HTTP.Shutdown(shutdown)
+}
+
+// Listen opens the listener and builds the HTTP server.
+func (m *Main) Listen() error {
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return err
+	}
+	m.Listener = ln
+	if d, ok := m.Blobs.(*storage.Disk); ok && strings.HasSuffix(m.Config.PublicURL, ":0") {
+		d.SetBaseURL("http://" + ln.Addr().String())
+	}
+	scfg := server.DefaultConfig()
+	scfg.Dev = m.Config.dev()
+	scfg.MaxBodyBytes, scfg.MaxUploadMemory, scfg.MaxUploadFiles = m.Config.MaxBodyBytes, m.Config.MaxUploadMemory, m.Config.MaxUploadFiles
+	scfg.MaxUploadBytes = m.Config.MaxUploadSize + 10<<20 // room for the other parts
+	opts := server.Options{}
+	if h, ok := m.Blobs.(http.Handler); ok {
+		opts.Blobs = h
+	}
+	if scfg.Dev {
+		headers := map[string]string{}
+		if m.DevKey != "" {
+			headers["Authorization"] = "Bearer " + m.DevKey
+		}
+		opts.Playground = playground.Handler(playground.Options{Endpoint: "/graphql", Headers: headers, Title: "mediagraph"})
+	}
+	m.HTTP = &http.Server{
+		Handler:           server.New(m.Service, scfg, m.Logger, opts),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.Logger.Info("listening", "addr", "http://"+ln.Addr().String(), "dev", scfg.Dev, "playground", scfg.Dev)
+	return nil
+}
+
+// Serve serves on the listener until the server shuts down.
+func (m *Main) Serve() error {
+	if err := m.HTTP.Serve(m.Listener); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// devKey makes the development organization and its OWNER key on the first
+// start and prints the key once; it is kept in the data folder so the
+// playground can be pre-filled with it on later starts.
+func (m *Main) devKey(ctx context.Context) error {
+	path := filepath.Join(m.Config.DataDir, "dev-key")
+	if b, err := os.ReadFile(path); err == nil {
+		m.DevKey = strings.TrimSpace(string(b))
+		fmt.Fprintf(m.Stdout, "dev API key: kept in %s (the playground is pre-filled with it)\n", path)
+		return nil
+	}
+	if _, err := m.DB.OrganizationByName(ctx, devOrg); err == nil {
+		return nil // made earlier, key file deleted: nothing to show
+	}
+	key, _, err := m.Service.Bootstrap(ctx, devOrg, "dev@localhost", media.AllScopes)
+	if err != nil {
+		return err
+	}
+	m.DevKey = key.Key
+	if err := os.WriteFile(path, []byte(key.Key+"\n"), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "dev API key (OWNER of organization %q, all scopes; shown once, kept in %s):\n%s\n", devOrg, path, key.Key)
+	return nil
+}
+
+// Close releases everything Open acquired.
+func (m *Main) Close() error {
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

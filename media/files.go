@@ -1,0 +1,263 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"time"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// File returns a file by id; trashed files resolve too.
+// Returns NOT_FOUND if it does not exist or is not visible to the caller,
+// exactly as for an id of another organization.
+func (s *Service) File(ctx context.Context, id ID) (*File, error) {
+	p, err := require(ctx, ScopeMediaRead)
+	if err != nil {
+		return nil, err
+	}
+	return s.file(ctx, p, id)
+}
+
+func (s *Service) file(ctx context.Context, p *Principal, id ID) (*File, error) {
+	if !id.Valid(PrefixFile) {
+		return nil, Errorf(ENOTFOUND, "file %s not found", id)
+	}
+	f, err := s.Store.File(ctx, p.OrgID, id)
+	if IsNotFound(err) {
+		return nil, Errorf(ENOTFOUND, "file %s not found", id)
+	}
+	return f, err
+}
+
+// FilesByIDs loads files for a batch of ids, in key order; nil where the
+// caller cannot see one.
+func (s *Service) FilesByIDs(ctx context.Context, ids []ID) ([]*File, error) {
+	p, err := require(ctx, ScopeMediaRead)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := s.Store.FilesByIDs(ctx, p.OrgID, validIDs(ids, PrefixFile))
+	if err != nil {
+		return nil, err
+	}
+	return inKeyOrder(ids, fs, func(f *File) ID { return f.ID }), nil
+}
+
+// TagsByFileIDs loads tags for a batch of files, in key order.
+func (s *Service) TagsByFileIDs(ctx context.Context, ids []ID) ([][]string, error) {
+	p, err := require(ctx, ScopeMediaRead)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.Store.TagsByFileIDs(ctx, p.OrgID, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, len(ids))
+	for i, id := range ids {
+		out[i] = m[id]
+		if out[i] == nil {
+			out[i] = []string{}
+		}
+	}
+	return out, nil
+}
+
+// UsersByIDs loads users of the caller's organization, in key order.
+func (s *Service) UsersByIDs(ctx context.Context, ids []ID) ([]*User, error) {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return nil, Errorf(EUNAUTHENTICATED, "an API key is required")
+	}
+	us, err := s.Store.UsersByIDs(ctx, p.OrgID, validIDs(ids, PrefixUser))
+	if err != nil {
+		return nil, err
+	}
+	return inKeyOrder(ids, us, func(u *User) ID { return u.ID }), nil
+}
+
+func validIDs(ids []ID, prefix string) []ID {
+	out := make([]ID, 0, len(ids))
+	for _, id := range ids {
+		if id.Valid(prefix) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Node resolves any global id the caller may see: *File, *Bucket, *User,
+// *Organization or *APIKey. Returns NOT_FOUND otherwise.
+func (s *Service) Node(ctx context.Context, id ID) (Node, error) {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return nil, Errorf(EUNAUTHENTICATED, "an API key is required")
+	}
+	notFound := Errorf(ENOTFOUND, "%s not found", id)
+	switch id.Prefix() {
+	case PrefixFile:
+		return s.File(ctx, id)
+	case PrefixBucket:
+		bs, err := s.BucketsByIDs(ctx, []ID{id})
+		if err != nil {
+			return nil, err
+		}
+		if bs[0] == nil {
+			return nil, notFound
+		}
+		return bs[0], nil
+	case PrefixUser:
+		us, err := s.UsersByIDs(ctx, []ID{id})
+		if err != nil {
+			return nil, err
+		}
+		if us[0] == nil {
+			return nil, notFound
+		}
+		return us[0], nil
+	case PrefixOrganization:
+		if id != p.OrgID {
+			return nil, notFound
+		}
+		return s.Store.Organization(ctx, id)
+	case PrefixAPIKey:
+		if !id.Valid(PrefixAPIKey) {
+			return nil, notFound
+		}
+		k, err := s.Store.APIKey(ctx, p.OrgID, id)
+		if IsNotFound(err) {
+			return nil, notFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		if k.UserID != p.UserID && !p.Can(ScopeAdmin) {
+			return nil, notFound
+		}
+		return k, nil
+	}
+	return nil, notFound
+}
+
+// DeleteFile deletes a file at once: its row, its revisions, and the bytes no
+// other revision uses.
+// Returns NOT_FOUND, FORBIDDEN unless the caller uploaded it or is an admin,
+// CONFLICT if it is under legal hold.
+func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error) {
+	p, err := require(ctx, ScopeMediaDelete)
+	if err != nil {
+		return "", err
+	}
+	f, err := s.file(ctx, p, id)
+	if err != nil {
+		return "", err
+	}
+	if !p.Role.IsAdmin() && (f.CreatedBy == nil || *f.CreatedBy != p.UserID) {
+		return "", Errorf(EFORBIDDEN, "only the uploader or an organization admin may delete this file")
+	}
+	if f.LegalHold {
+		return "", Errorf(ECONFLICT, "file %s is under legal hold and cannot be deleted", id)
+	}
+	return s.deleteFile(ctx, f)
+}
+
+func (s *Service) deleteFile(ctx context.Context, f *File) (ID, error) {
+	var blobIDs []ID
+	err := s.Store.InTx(ctx, func(tx Store) error {
+		var err error
+		blobIDs, err = tx.DeleteFile(ctx, f.OrgID, f.ID)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	s.releaseBlobs(ctx, blobIDs)
+	return f.ID, nil
+}
+
+// releaseBlobs deletes the blobs among ids that no revision uses any more:
+// first the bytes, then the row, so a crash in between leaves a row that
+// cleanup finishes, never bytes that nothing points at.
+func (s *Service) releaseBlobs(ctx context.Context, ids []ID) {
+	if len(ids) == 0 {
+		return
+	}
+	blobs, err := s.Store.UnreferencedBlobs(ctx, ids)
+	if err != nil {
+		s.Logger.ErrorContext(ctx, "finding unreferenced blobs; cleanup will retry", "err", err)
+		return
+	}
+	for _, b := range blobs {
+		s.discardBlob(ctx, b, true)
+	}
+}
+
+// discardBlob deletes a blob's bytes (if stored) and then its row. It runs
+// even if ctx was cancelled (the client went away mid-upload). On failure the
+// row stays, marked pending, and cleanup removes both later.
+func (s *Service) discardBlob(ctx context.Context, b *Blob, stored bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if b.State != BlobPending {
+		b.State = BlobPending
+		if err := s.Store.UpdateBlob(ctx, b); err != nil {
+			s.Logger.ErrorContext(ctx, "marking blob for cleanup", "blob_id", b.ID, "err", err)
+		}
+	}
+	// A failed Put may still have written the object (e.g. the store
+	// committed but the response was lost): always try to delete.
+	if err := s.Blobs.Delete(ctx, b.StorageKey); err != nil {
+		s.Logger.WarnContext(ctx, "deleting blob bytes; cleanup will retry", "blob_id", b.ID, "stored", stored, "err", err)
+		return
+	}
+	if err := s.Store.DeleteBlob(ctx, b.ID); err != nil {
+		s.Logger.WarnContext(ctx, "deleting blob row; cleanup will retry", "blob_id", b.ID, "err", err)
+	}
+}
+
+// Cleanup removes blobs left pending for longer than Config.CleanupAge: the
+// remains of uploads that died between storing bytes and committing the row,
+// and of deletes that died between their steps. It returns how many it removed.
+func (s *Service) Cleanup(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		blobs, err := s.Store.StalePendingBlobs(ctx, s.now().Add(-s.Config.CleanupAge), 100)
+		if err != nil {
+			return n, err
+		}
+		for _, b := range blobs {
+			if err := s.Blobs.Delete(ctx, b.StorageKey); err != nil {
+				return n, err
+			}
+			if err := s.Store.DeleteBlob(ctx, b.ID); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(blobs) < 100 {
+			return n, nil
+		}
+	}
+}
+
+// Nodes resolves ids as Node does, in order, with nil for each id that does
+// not exist or is not visible.
+func (s *Service) Nodes(ctx context.Context, ids []ID) ([]Node, error) {
+	if len(ids) > MaxPageSize {
+		return nil, Invalid("ids", "at most %d ids at once", MaxPageSize)
+	}
+	out := make([]Node, len(ids))
+	for i, id := range ids {
+		n, err := s.Node(ctx, id)
+		switch {
+		case IsNotFound(err):
+		case err != nil:
+			return nil, err
+		default:
+			out[i] = n
+		}
+	}
+	return out, nil
+}

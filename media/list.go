@@ -1,0 +1,301 @@
+package media
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Page sizes.
+const (
+	DefaultPageSize = 25
+	MaxPageSize     = 100
+)
+
+// FilesArgs are a file listing's arguments, as clients send them.
+type FilesArgs struct {
+	Bucket *string
+	Filter FileFilter
+	Order  FileOrder
+	First  *int
+	After  *string
+	Last   *int
+	Before *string
+	Offset *int
+}
+
+// FileConnection is a lazily loaded page of files: the page, the total count
+// and the tag facets are each queried only if asked for, so a client that
+// selects only totalCount costs one COUNT query.
+type FileConnection struct {
+	svc   *Service
+	query FileQuery
+	// fingerprint binds cursors to the organization, bucket, filter and order.
+	fingerprint string
+	backward    bool
+	hasBefore   bool // paging started from a cursor or offset
+	limit       int
+
+	once     sync.Once
+	page     []*File
+	hasMore  bool
+	loadErr  error
+	countMu  sync.Mutex
+	count    *int
+	countErr error
+}
+
+// Files lists files. Trashed files are excluded unless the filter asks.
+// Returns BAD_USER_INPUT for bad paging arguments or a cursor from another
+// listing, NOT_FOUND for an unknown bucket.
+func (s *Service) Files(ctx context.Context, args FilesArgs) (*FileConnection, error) {
+	p, err := require(ctx, ScopeMediaRead)
+	if err != nil {
+		return nil, err
+	}
+	q := FileQuery{OrgID: p.OrgID, Filter: args.Filter, Order: args.Order}
+	if args.Bucket != nil {
+		b, err := s.bucketByName(ctx, p, *args.Bucket)
+		if err != nil {
+			return nil, err
+		}
+		q.BucketID = &b.ID
+	}
+	if err := normalizeFilter(&q.Filter); err != nil {
+		return nil, err
+	}
+	if q.Order.Field == "" {
+		q.Order.Field = OrderCreatedAt
+	}
+	if q.Order.Direction == "" {
+		q.Order.Direction = Desc
+	}
+	if !slices.Contains([]FileOrderField{OrderCreatedAt, OrderUpdatedAt, OrderName, OrderSize}, q.Order.Field) ||
+		(q.Order.Direction != Asc && q.Order.Direction != Desc) {
+		return nil, Invalid("orderBy", "unknown ordering")
+	}
+	c := &FileConnection{svc: s, query: q}
+	c.fingerprint = fingerprint(q)
+	if err := c.setPaging(args); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func normalizeFilter(f *FileFilter) error {
+	for _, p := range []**string{&f.Path, &f.PathPrefix} {
+		if *p != nil {
+			n, err := NormalizePath("filter.path", **p)
+			if err != nil {
+				return err
+			}
+			*p = &n
+		}
+	}
+	var err error
+	if f.TagsAny, err = NormalizeTags("filter.tagsAny", f.TagsAny); err != nil {
+		return err
+	}
+	if f.TagsAll, err = NormalizeTags("filter.tagsAll", f.TagsAll); err != nil {
+		return err
+	}
+	for _, t := range f.Types {
+		if !t.Valid() {
+			return Invalid("filter.types", "unknown file type %q", t)
+		}
+	}
+	for i, m := range f.MimeTypes {
+		f.MimeTypes[i] = baseMIME(m)
+	}
+	if f.Trashed == "" {
+		f.Trashed = TrashExclude
+	}
+	if f.Trashed != TrashExclude && f.Trashed != TrashOnly && f.Trashed != TrashInclude {
+		return Invalid("filter.trashed", "trashed must be EXCLUDE, ONLY or INCLUDE")
+	}
+	if f.Visibility != nil && !f.Visibility.Valid() {
+		return Invalid("filter.visibility", "visibility must be PUBLIC or PRIVATE")
+	}
+	if f.NameContains != nil && len(*f.NameContains) > MaxNameBytes {
+		return Invalid("filter.nameContains", "nameContains is at most %d bytes", MaxNameBytes)
+	}
+	return nil
+}
+
+func (c *FileConnection) setPaging(a FilesArgs) error {
+	if a.First != nil && a.Last != nil {
+		return Invalid("last", "give first or last, not both")
+	}
+	if a.Offset != nil && (a.After != nil || a.Before != nil) {
+		return Invalid("offset", "give offset or a cursor, not both")
+	}
+	c.limit = DefaultPageSize
+	if a.Last != nil {
+		c.limit, c.backward = *a.Last, true
+	} else if a.First != nil {
+		c.limit = *a.First
+	}
+	field := "first"
+	if c.backward {
+		field = "last"
+	}
+	if c.limit < 0 || c.limit > MaxPageSize {
+		return Invalid(field, "%s must be between 0 and %d", field, MaxPageSize)
+	}
+	cur, curField := a.After, "after"
+	if c.backward {
+		cur, curField = a.Before, "before"
+	} else if a.Before != nil {
+		return Invalid("before", "before goes with last; use after with first")
+	}
+	if c.backward && a.After != nil {
+		return Invalid("after", "after goes with first; use before with last")
+	}
+	if cur != nil {
+		k, err := c.decodeCursor(curField, *cur)
+		if err != nil {
+			return err
+		}
+		c.query.After, c.hasBefore = k, true
+	}
+	if a.Offset != nil {
+		if *a.Offset < 0 || *a.Offset > 100_000 {
+			return Invalid("offset", "offset must be between 0 and 100000; use cursors to go further")
+		}
+		if c.backward {
+			return Invalid("offset", "offset goes with first, not last")
+		}
+		c.query.Offset, c.hasBefore = *a.Offset, *a.Offset > 0
+	}
+	c.query.Reverse = c.backward
+	c.query.Limit = c.limit + 1
+	return nil
+}
+
+func (c *FileConnection) load(ctx context.Context) error {
+	c.once.Do(func() {
+		if c.limit == 0 {
+			c.page = []*File{}
+			return
+		}
+		fs, err := c.svc.Store.ListFiles(ctx, c.query)
+		if err != nil {
+			c.loadErr = err
+			return
+		}
+		if len(fs) > c.limit {
+			fs, c.hasMore = fs[:c.limit], true
+		}
+		if c.backward {
+			slices.Reverse(fs)
+		}
+		c.page = fs
+	})
+	return c.loadErr
+}
+
+// Files returns the page.
+func (c *FileConnection) Files(ctx context.Context) ([]*File, error) {
+	if err := c.load(ctx); err != nil {
+		return nil, err
+	}
+	return c.page, nil
+}
+
+// PageInfo is Relay's page information.
+type PageInfo struct {
+	HasNextPage     bool
+	HasPreviousPage bool
+	StartCursor     *string
+	EndCursor       *string
+}
+
+// PageInfo describes the page. hasPreviousPage (going forward) and
+// hasNextPage (going backward) are true when the page starts from a cursor
+// or an offset, as Relay allows.
+func (c *FileConnection) PageInfo(ctx context.Context) (*PageInfo, error) {
+	if err := c.load(ctx); err != nil {
+		return nil, err
+	}
+	pi := &PageInfo{}
+	if c.backward {
+		pi.HasPreviousPage, pi.HasNextPage = c.hasMore, c.hasBefore
+	} else {
+		pi.HasNextPage, pi.HasPreviousPage = c.hasMore, c.hasBefore
+	}
+	if n := len(c.page); n > 0 {
+		start, end := c.Cursor(c.page[0]), c.Cursor(c.page[n-1])
+		pi.StartCursor, pi.EndCursor = &start, &end
+	}
+	return pi, nil
+}
+
+// TotalCount counts every file matching the filter, whatever the page.
+func (c *FileConnection) TotalCount(ctx context.Context) (int, error) {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	if c.count == nil && c.countErr == nil {
+		n, err := c.svc.Store.CountFiles(ctx, c.query)
+		c.count, c.countErr = &n, err
+	}
+	if c.countErr != nil {
+		return 0, c.countErr
+	}
+	return *c.count, nil
+}
+
+type cursorJSON struct {
+	F string    `json:"f"`
+	T time.Time `json:"t,omitzero"`
+	N string    `json:"n,omitempty"`
+	S int64     `json:"s,omitempty"`
+	I ID        `json:"i"`
+}
+
+// Cursor returns the opaque cursor of a file in this listing.
+func (c *FileConnection) Cursor(f *File) string {
+	k := cursorJSON{F: c.fingerprint, I: f.ID}
+	switch c.query.Order.Field {
+	case OrderCreatedAt:
+		k.T = f.CreatedAt
+	case OrderUpdatedAt:
+		k.T = f.UpdatedAt
+	case OrderName:
+		k.N = f.Name
+	case OrderSize:
+		k.S = f.Size
+	}
+	b, _ := json.Marshal(k)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (c *FileConnection) decodeCursor(field, s string) (*FileKey, error) {
+	bad := Invalid(field, "this cursor is not valid for this listing; cursors only work with the same bucket, filter and orderBy")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(s) > 2048 {
+		return nil, bad
+	}
+	var k cursorJSON
+	if err := json.Unmarshal(b, &k); err != nil || k.F != c.fingerprint || !k.I.Valid(PrefixFile) {
+		return nil, bad
+	}
+	return &FileKey{Time: k.T, Name: k.N, Size: k.S, ID: k.I}, nil
+}
+
+// fingerprint identifies a listing (organization, bucket, filter, order) so a
+// cursor cannot be replayed against another one.
+func fingerprint(q FileQuery) string {
+	b, _ := json.Marshal(struct {
+		O ID
+		B *ID
+		F FileFilter
+		R FileOrder
+	}{q.OrgID, q.BucketID, q.Filter, q.Order})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}

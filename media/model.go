@@ -1,0 +1,184 @@
+package media
+
+import "time"
+
+// Organization is a tenant. Nothing ever crosses organizations.
+type Organization struct {
+	ID        ID
+	Name      string
+	CreatedAt time.Time
+}
+
+// User is a member of one organization.
+type User struct {
+	ID        ID
+	OrgID     ID
+	Email     string
+	Name      string
+	Role      Role
+	CreatedAt time.Time
+}
+
+// APIKey is a stored API key. The secret itself is never stored, only its
+// SHA-256 hash; Prefix is the first characters, shown to help tell keys apart.
+type APIKey struct {
+	ID         ID
+	OrgID      ID
+	UserID     ID
+	Name       string
+	Prefix     string
+	Hash       string
+	Scopes     []string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// CreatedAPIKey is a new key and its secret, which is shown only once.
+type CreatedAPIKey struct {
+	Key    string
+	APIKey *APIKey
+}
+
+// Viewer describes the caller.
+type Viewer struct {
+	User         *User
+	Organization *Organization
+	Role         Role
+	Scopes       []string
+}
+
+// Visibility decides who may read a file's bytes without a key.
+type Visibility string
+
+const (
+	VisibilityPublic  Visibility = "PUBLIC"
+	VisibilityPrivate Visibility = "PRIVATE"
+)
+
+// Valid reports whether v is a known visibility.
+func (v Visibility) Valid() bool { return v == VisibilityPublic || v == VisibilityPrivate }
+
+// BucketAccess decides who may see a bucket's files.
+type BucketAccess string
+
+const (
+	// AccessOrganization: every member with media:read sees the files.
+	AccessOrganization BucketAccess = "ORGANIZATION"
+	// AccessRestricted: only the uploader, admins and owners, and those who
+	// can see something a file is attached to.
+	AccessRestricted BucketAccess = "RESTRICTED"
+)
+
+// Valid reports whether a is a known access mode.
+func (a BucketAccess) Valid() bool { return a == AccessOrganization || a == AccessRestricted }
+
+// Bucket is a named container of files with a policy.
+type Bucket struct {
+	ID                ID
+	OrgID             ID
+	Name              string
+	Access            BucketAccess
+	DefaultVisibility Visibility
+	// MaxFileSize caps every file in the bucket; nil means the type limits alone.
+	MaxFileSize *int64
+	// AllowedMimeTypes lists allowed types, with wildcards ("image/*"); empty allows all.
+	AllowedMimeTypes []string
+	// TypeLimits overrides the default per-type size limits.
+	TypeLimits map[FileType]int64
+	// QuotaBytes caps the bytes the bucket holds (live, trashed and old revisions).
+	QuotaBytes *int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// BucketUsage reports what a bucket holds. Bytes are counted per file: two
+// files with identical content count twice (CONTRACT: quota is per bucket).
+type BucketUsage struct {
+	FileCount     int
+	LiveBytes     int64
+	TrashedBytes  int64
+	RevisionBytes int64
+}
+
+// TotalBytes is what counts against the quota.
+func (u BucketUsage) TotalBytes() int64 { return u.LiveBytes + u.TrashedBytes + u.RevisionBytes }
+
+// File is the unit users see. Its content is its current revision's blob.
+type File struct {
+	ID           ID
+	OrgID        ID
+	BucketID     ID
+	Path         string
+	Name         string
+	OriginalName string
+	MimeType     string
+	Type         FileType
+	Size         int64
+	Sha256       string
+	Width        *int
+	Height       *int
+	Duration     *float64
+	Visibility   Visibility
+	AltText      *string
+	Caption      *string
+	Copyright    *string
+	Metadata     map[string]any
+	Tags         []string
+	Revision     int
+	BlobID       ID
+	LegalHold    bool
+	TrashedAt    *time.Time
+	PurgeAt      *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	CreatedBy    *ID
+	UpdatedBy    *ID
+}
+
+// BlobState tracks a blob through the two-store write.
+type BlobState string
+
+const (
+	// BlobPending: the row exists, the bytes may or may not. Pending blobs
+	// older than a safety window are removed, with their bytes, by cleanup.
+	BlobPending BlobState = "PENDING"
+	// BlobReady: the bytes are stored and verified.
+	BlobReady BlobState = "READY"
+)
+
+// Blob is stored content, under a generated key.
+type Blob struct {
+	ID         ID
+	OrgID      ID
+	StorageKey string
+	State      BlobState
+	Size       int64
+	Sha256     string
+	MimeType   string
+	Width      *int
+	Height     *int
+	Duration   *float64
+	CreatedAt  time.Time
+}
+
+// Revision is one numbered version of a file's content.
+type Revision struct {
+	ID        ID
+	OrgID     ID
+	FileID    ID
+	Number    int
+	BlobID    ID
+	Size      int64
+	MimeType  string
+	Sha256    string
+	Width     *int
+	Height    *int
+	Duration  *float64
+	CreatedAt time.Time
+	CreatedBy *ID
+}
+
+// Node is any object with a global id: *File, *Bucket, *User, *Organization
+// or *APIKey. It is what Service.Node returns.
+type Node interface{}

@@ -1,0 +1,161 @@
+package media
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the database the Service needs. Package database implements it
+// on PostgreSQL and SQLite. Every method that takes an orgID only ever reads
+// or changes rows of that organization.
+//
+// Errors: methods that look up one row return an error with code NOT_FOUND
+// when there is none; unique-constraint violations come back as CONFLICT;
+// connection failures as UNAVAILABLE. Any other error is internal.
+type Store interface {
+	// InTx runs fn in a transaction; fn must use the Store it is given. The
+	// transaction commits if fn returns nil and rolls back otherwise.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+
+	CreateOrganization(ctx context.Context, o *Organization) error
+	Organization(ctx context.Context, id ID) (*Organization, error)
+	OrganizationByName(ctx context.Context, name string) (*Organization, error)
+	ListOrganizations(ctx context.Context) ([]*Organization, error)
+
+	CreateUser(ctx context.Context, u *User) error
+	// UserByEmail matches the e-mail address case-insensitively.
+	UserByEmail(ctx context.Context, orgID ID, email string) (*User, error)
+	// UsersByIDs returns the users of orgID among ids, in any order.
+	UsersByIDs(ctx context.Context, orgID ID, ids []ID) ([]*User, error)
+
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// APIKeyByHash returns the key with that hash and its user, revoked or not.
+	APIKeyByHash(ctx context.Context, hash string) (*APIKey, *User, error)
+	APIKey(ctx context.Context, orgID, id ID) (*APIKey, error)
+	// RevokeAPIKey sets revoked_at if it is not set yet.
+	RevokeAPIKey(ctx context.Context, orgID, id ID, at time.Time) error
+	// TouchAPIKey sets last_used_at.
+	TouchAPIKey(ctx context.Context, id ID, at time.Time) error
+
+	CreateBucket(ctx context.Context, b *Bucket) error
+	// UpdateBucket writes every policy field of b and its UpdatedAt.
+	UpdateBucket(ctx context.Context, b *Bucket) error
+	DeleteBucket(ctx context.Context, orgID, id ID) error
+	BucketByName(ctx context.Context, orgID ID, name string) (*Bucket, error)
+	// LockBucket reads a bucket and, on PostgreSQL, locks its row until the
+	// transaction ends, which serialises quota checks and name checks.
+	LockBucket(ctx context.Context, orgID, id ID) (*Bucket, error)
+	BucketsByIDs(ctx context.Context, orgID ID, ids []ID) ([]*Bucket, error)
+	// ListBuckets returns up to limit buckets ordered by name, after the name after.
+	ListBuckets(ctx context.Context, orgID ID, after string, limit int) ([]*Bucket, error)
+	CountBuckets(ctx context.Context, orgID ID) (int, error)
+	// BucketUsage sums the bucket's file revisions (see BucketUsage).
+	BucketUsage(ctx context.Context, orgID, bucketID ID) (BucketUsage, error)
+
+	// CreateBlob records a blob (normally PENDING) before its bytes are stored.
+	CreateBlob(ctx context.Context, b *Blob) error
+	// UpdateBlob writes the blob's state and content facts.
+	UpdateBlob(ctx context.Context, b *Blob) error
+	// DeleteBlob removes a blob row.
+	DeleteBlob(ctx context.Context, id ID) error
+	// UnreferencedBlobs returns the blobs among ids that no revision references.
+	UnreferencedBlobs(ctx context.Context, ids []ID) ([]*Blob, error)
+	// StalePendingBlobs returns PENDING blobs created before the given time.
+	StalePendingBlobs(ctx context.Context, before time.Time, limit int) ([]*Blob, error)
+
+	// CreateFile inserts a file, its first revision and its tags.
+	CreateFile(ctx context.Context, f *File, r *Revision) error
+	File(ctx context.Context, orgID, id ID) (*File, error)
+	FilesByIDs(ctx context.Context, orgID ID, ids []ID) ([]*File, error)
+	// FileNameTaken reports whether a file that is not trashed has this name in this folder.
+	FileNameTaken(ctx context.Context, bucketID ID, path, name string) (bool, error)
+	// ListFiles returns one page of files matching q, in q's order.
+	ListFiles(ctx context.Context, q FileQuery) ([]*File, error)
+	// CountFiles counts the files matching q's filter (ignoring paging).
+	CountFiles(ctx context.Context, q FileQuery) (int, error)
+	// DeleteFile deletes a file with its revisions and tags and returns the
+	// ids of the blobs its revisions used.
+	DeleteFile(ctx context.Context, orgID, id ID) ([]ID, error)
+	// DeleteBucketFiles deletes every file of a bucket as DeleteFile does.
+	DeleteBucketFiles(ctx context.Context, orgID, bucketID ID) ([]ID, error)
+	// TagsByFileIDs returns each file's tags, sorted.
+	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)
+}
+
+// TrashFilter selects files by trash state.
+type TrashFilter string
+
+const (
+	TrashExclude TrashFilter = "EXCLUDE"
+	TrashOnly    TrashFilter = "ONLY"
+	TrashInclude TrashFilter = "INCLUDE"
+)
+
+// FileFilter narrows a file listing. Zero values do not filter.
+type FileFilter struct {
+	Path          *string // exact folder
+	PathPrefix    *string // folder subtree
+	NameContains  *string // case-insensitive
+	TagsAny       []string
+	TagsAll       []string
+	Types         []FileType
+	MimeTypes     []string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	UpdatedAfter  *time.Time
+	UpdatedBefore *time.Time
+	CreatedBy     *ID
+	Trashed       TrashFilter // "" means EXCLUDE
+	Visibility    *Visibility
+}
+
+// FileOrderField is a column a listing can be ordered by.
+type FileOrderField string
+
+const (
+	OrderCreatedAt FileOrderField = "CREATED_AT"
+	OrderUpdatedAt FileOrderField = "UPDATED_AT"
+	OrderName      FileOrderField = "NAME"
+	OrderSize      FileOrderField = "SIZE"
+)
+
+// OrderDirection is ASC or DESC.
+type OrderDirection string
+
+const (
+	Asc  OrderDirection = "ASC"
+	Desc OrderDirection = "DESC"
+)
+
+// FileOrder orders a listing; ties are broken by id in the same direction.
+type FileOrder struct {
+	Field     FileOrderField
+	Direction OrderDirection
+}
+
+// FileKey is a position in an ordering: the order column's value and the id.
+// Only the field of the ordering in use is meaningful.
+type FileKey struct {
+	Time time.Time
+	Name string
+	Size int64
+	ID   ID
+}
+
+// FileQuery is one page of a file listing, as the Store runs it.
+type FileQuery struct {
+	OrgID    ID
+	BucketID *ID
+	Filter   FileFilter
+	Order    FileOrder
+	// Reverse flips Order's direction (for last/before paging); the Service
+	// restores the order of the page it gets back.
+	Reverse bool
+	// After, if set, keeps only files strictly after this key in the
+	// effective ordering (Order, flipped if Reverse).
+	After  *FileKey
+	Offset int
+	Limit  int
+}

@@ -1,0 +1,331 @@
+package media
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Field limits for descriptive text.
+const (
+	maxTextBytes     = 4096
+	maxMetadataBytes = 16 << 10
+)
+
+// UploadInput is one file to store.
+type UploadInput struct {
+	Bucket string
+	Path   string
+	// Name is the client's file name; it is sanitized before use and kept
+	// as given (cleaned of invisible characters) as the original name.
+	Name    string
+	Content io.Reader
+	// Size is the exact number of bytes Content yields.
+	Size int64
+	// DeclaredType is the client's claim about the content, if any.
+	DeclaredType string
+	Tags         []string
+	AltText      *string
+	Caption      *string
+	Copyright    *string
+	Metadata     map[string]any
+	Visibility   *Visibility
+	Replace      bool
+}
+
+// Upload stores a file: the content is sniffed, checked against the bucket's
+// policy, hashed while it streams to storage under a generated key, and the
+// file row is committed only once the bytes are stored. On any failure
+// nothing is left behind: no row, and no bytes.
+// Returns FORBIDDEN without media:create, NOT_FOUND for an unknown bucket,
+// BAD_USER_INPUT, CONFLICT if the name is taken in that folder,
+// PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, QUOTA_EXCEEDED.
+func (s *Service) Upload(ctx context.Context, in UploadInput) (*File, error) {
+	p, err := require(ctx, ScopeMediaCreate)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.newFile(p, in)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.bucketByName(ctx, p, in.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	f.BucketID = b.ID
+	if in.Visibility == nil {
+		f.Visibility = b.DefaultVisibility
+	}
+	if in.Size < 0 {
+		return nil, Invalid("file", "the upload's size is unknown")
+	}
+	if in.Size == 0 {
+		return nil, Invalid("file", "the file is empty")
+	}
+	if err := s.checkSize(b, TypeOther, in.Size, false); err != nil {
+		return nil, err
+	}
+
+	head := make([]byte, min(in.Size, SniffLimit))
+	if _, err := io.ReadFull(in.Content, head); err != nil {
+		return nil, readError(err)
+	}
+	sn := Sniff(head, in.Size)
+	if err := checkDeclared(in.DeclaredType, sn.MimeType); err != nil {
+		return nil, err
+	}
+	if err := s.checkContent(b, sn, in.Size); err != nil {
+		return nil, err
+	}
+	f.MimeType, f.Type, f.Width, f.Height, f.Size = sn.MimeType, sn.Type, sn.Width, sn.Height, in.Size
+
+	// Two stores, one outcome: record the blob as pending, store the bytes,
+	// then commit the file and mark the blob ready in one transaction.
+	now := s.now()
+	blob := &Blob{ID: NewID(PrefixBlob, now), OrgID: p.OrgID, State: BlobPending, CreatedAt: now,
+		MimeType: sn.MimeType, Size: in.Size, Width: sn.Width, Height: sn.Height}
+	blob.StorageKey = string(p.OrgID) + "/" + string(blob.ID)
+	if err := s.Store.CreateBlob(ctx, blob); err != nil {
+		return nil, err
+	}
+	hash := sha256.New()
+	content := io.TeeReader(io.MultiReader(bytesReader(head), in.Content), hash)
+	if err := s.Blobs.Put(ctx, blob.StorageKey, content, in.Size, sn.MimeType); err != nil {
+		s.discardBlob(ctx, blob, false)
+		return nil, readError(err)
+	}
+	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
+	blob.State = BlobReady
+	f.Sha256, f.BlobID = blob.Sha256, blob.ID
+	rev := &Revision{ID: NewID(PrefixRevision, now), OrgID: p.OrgID, FileID: f.ID, Number: 1, BlobID: blob.ID,
+		Size: f.Size, MimeType: f.MimeType, Sha256: f.Sha256, Width: f.Width, Height: f.Height,
+		CreatedAt: now, CreatedBy: f.CreatedBy}
+
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.checkNameFree(ctx, tx, b, f.Path, f.Name); err != nil {
+			return err
+		}
+		if err := checkQuota(ctx, tx, b, f.Size); err != nil {
+			return err
+		}
+		if err := tx.UpdateBlob(ctx, blob); err != nil {
+			return err
+		}
+		return tx.CreateFile(ctx, f, rev)
+	})
+	if err != nil {
+		s.discardBlob(ctx, blob, true)
+		if ErrorCode(err) == ECONFLICT && !strings.Contains(ErrorMessage(err), f.Name) {
+			err = nameTaken(f.Path, f.Name) // lost a race with another upload of the same name
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// UploadMany uploads several files, all or nothing: if one fails, the files
+// uploaded before it are deleted again and the error is returned.
+func (s *Service) UploadMany(ctx context.Context, ins []UploadInput) ([]*File, error) {
+	if len(ins) == 0 {
+		return nil, Invalid("inputs", "give at least one file")
+	}
+	var done []*File
+	for i, in := range ins {
+		f, err := s.Upload(ctx, in)
+		if err != nil {
+			for _, d := range done {
+				if _, derr := s.deleteFile(ctx, d); derr != nil {
+					s.Logger.ErrorContext(ctx, "undoing a batch upload", "file_id", d.ID, "err", derr)
+				}
+			}
+			var e *Error
+			if errors.As(err, &e) {
+				e2 := *e
+				e2.Message = fmt.Sprintf("file %d: %s", i+1, e.Message)
+				return nil, &e2
+			}
+			return nil, err
+		}
+		done = append(done, f)
+	}
+	return done, nil
+}
+
+// newFile validates the descriptive part of an upload.
+func (s *Service) newFile(p *Principal, in UploadInput) (*File, error) {
+	if in.Replace {
+		return nil, Invalid("replace", "replace: true is not available yet (it comes with file revisions); upload under another name or delete the existing file first")
+	}
+	name, err := SanitizeName("name", in.Name)
+	if err != nil {
+		return nil, err
+	}
+	path, err := NormalizePath("path", in.Path)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := NormalizeTags("tags", in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	for field, v := range map[string]*string{"altText": in.AltText, "caption": in.Caption, "copyright": in.Copyright} {
+		if err := checkText(field, v); err != nil {
+			return nil, err
+		}
+	}
+	meta, err := checkMetadata("metadata", in.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	vis := VisibilityPrivate
+	if in.Visibility != nil {
+		if !in.Visibility.Valid() {
+			return nil, Invalid("visibility", "visibility must be PUBLIC or PRIVATE")
+		}
+		vis = *in.Visibility
+	}
+	now := s.now()
+	uid := p.UserID
+	original := strings.Map(func(r rune) rune {
+		if isInvisible(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(in.Name, ""))
+	return &File{ID: NewID(PrefixFile, now), OrgID: p.OrgID, Path: path, Name: name,
+		OriginalName: truncateUTF8(original, MaxPathBytes), Visibility: vis,
+		AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright, Metadata: meta, Tags: tags,
+		Revision: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: &uid, UpdatedBy: &uid}, nil
+}
+
+func checkText(field string, v *string) error {
+	if v != nil && (len(*v) > maxTextBytes || !utf8.ValidString(*v)) {
+		return Invalid(field, "%s must be valid UTF-8 of at most %d bytes", field, maxTextBytes)
+	}
+	return nil
+}
+
+func checkMetadata(field string, m map[string]any) (map[string]any, error) {
+	if m == nil {
+		return map[string]any{}, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, Invalid(field, "metadata must be a JSON object")
+	}
+	if len(b) > maxMetadataBytes {
+		return nil, Invalid(field, "metadata is %d bytes of JSON; the limit is %d", len(b), maxMetadataBytes)
+	}
+	return m, nil
+}
+
+// checkSize applies the server's, the bucket's and (when known) the type's size limits.
+func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed bool) error {
+	limit, what := s.Config.MaxUploadSize, "the server's upload limit"
+	if b.MaxFileSize != nil && *b.MaxFileSize < limit {
+		limit, what = *b.MaxFileSize, fmt.Sprintf("bucket %q's limit", b.Name)
+	}
+	if typed {
+		tl, ok := b.TypeLimits[t]
+		if !ok {
+			tl, ok = DefaultTypeLimits[t]
+		}
+		if ok && tl < limit {
+			limit, what = tl, fmt.Sprintf("the limit for %s files", strings.ToLower(string(t)))
+		}
+	}
+	if size > limit {
+		return Errorf(ETOOLARGE, "the file is %s; %s is %s", humanBytes(size), what, humanBytes(limit))
+	}
+	return nil
+}
+
+// checkContent applies the bucket's allow-list, the type's size limit and the pixel limit.
+func (s *Service) checkContent(b *Bucket, sn Sniffed, size int64) error {
+	if len(b.AllowedMimeTypes) > 0 && !slices.ContainsFunc(b.AllowedMimeTypes, func(p string) bool { return MatchMIME(p, sn.MimeType) }) {
+		return Errorf(EUNSUPPORTED, "bucket %q does not accept %s files; it accepts %s", b.Name, sn.MimeType, strings.Join(b.AllowedMimeTypes, ", "))
+	}
+	if err := s.checkSize(b, sn.Type, size, true); err != nil {
+		return err
+	}
+	if sn.Width != nil && sn.Height != nil {
+		if px := int64(*sn.Width) * int64(*sn.Height); px > s.Config.MaxImagePixels {
+			return Errorf(ETOOLARGE, "the image is %d×%d pixels; the limit is %d megapixels", *sn.Width, *sn.Height, s.Config.MaxImagePixels/1_000_000)
+		}
+	}
+	return nil
+}
+
+func (s *Service) checkNameFree(ctx context.Context, tx Store, b *Bucket, path, name string) error {
+	taken, err := tx.FileNameTaken(ctx, b.ID, path, name)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return nameTaken(path, name)
+	}
+	return nil
+}
+
+func nameTaken(path, name string) error {
+	return &Error{Code: ECONFLICT, Field: "name",
+		Message: fmt.Sprintf("a file named %q already exists in %s; choose another name", name, path)}
+}
+
+func checkQuota(ctx context.Context, tx Store, b *Bucket, add int64) error {
+	if b.QuotaBytes == nil {
+		return nil
+	}
+	u, err := tx.BucketUsage(ctx, b.OrgID, b.ID)
+	if err != nil {
+		return err
+	}
+	if u.TotalBytes()+add > *b.QuotaBytes {
+		return Errorf(EQUOTA, "bucket %q holds %s of its %s quota; %s more does not fit",
+			b.Name, humanBytes(u.TotalBytes()), humanBytes(*b.QuotaBytes), humanBytes(add))
+	}
+	return nil
+}
+
+// readError turns a failure to read the client's upload into a client error.
+// Errors that already carry a code (storage unavailable, size limits) pass.
+func readError(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return Invalid("file", "the upload ended before its declared size")
+	}
+	var tooLarge interface{ TooLarge() bool }
+	if errors.As(err, &tooLarge) && tooLarge.TooLarge() {
+		return Errorf(ETOOLARGE, "the upload is larger than allowed")
+	}
+	return err
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= mib && n%mib == 0:
+		return fmt.Sprintf("%d MiB", n/mib)
+	case n >= mib:
+		return fmt.Sprintf("%.1f MiB", float64(n)/mib)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

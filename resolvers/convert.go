@@ -1,0 +1,83 @@
+package resolvers
+
+import (
+	"context"
+	"sort"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/mediagraph/mediagraph/graph/model"
+	"github.com/mediagraph/mediagraph/loader"
+	"github.com/mediagraph/mediagraph/media"
+)
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// omittable tells "not given" (keep), null (clear) and a value apart.
+func omittable[T any](o graphql.Omittable[*T]) (value *T, clear bool) {
+	v, set := o.ValueOK()
+	if !set {
+		return nil, false
+	}
+	return v, v == nil
+}
+
+// userOf loads a user through the operation's loader; nil id is nil.
+func userOf(ctx context.Context, id *media.ID) (*media.User, error) {
+	if id == nil {
+		return nil, nil
+	}
+	return loader.For(ctx).User.Load(ctx, *id)()
+}
+
+func typeLimits(b *media.Bucket) []*model.TypeLimit {
+	out := make([]*model.TypeLimit, 0, len(b.TypeLimits))
+	for t, n := range b.TypeLimits {
+		out = append(out, &model.TypeLimit{Type: t, MaxSize: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
+}
+
+func typeLimitsInput(in []*model.TypeLimitInput) map[media.FileType]int64 {
+	if in == nil {
+		return nil
+	}
+	out := make(map[media.FileType]int64, len(in))
+	for _, l := range in {
+		out[l.Type] = l.MaxSize
+	}
+	return out
+}
+
+func uploadInput(in *model.UploadFileInput) media.UploadInput {
+	name := in.File.Filename
+	if in.Name != nil {
+		name = *in.Name
+	}
+	return media.UploadInput{Bucket: in.Bucket, Path: deref(in.Path), Name: name,
+		Content: in.File.File, Size: in.File.Size, DeclaredType: in.File.ContentType,
+		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
+		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}
+}
+
+func base64Input(in *model.UploadFileBase64Input) (media.UploadInput, error) {
+	r, size, dataURLType, err := media.Base64Content("data", in.Data)
+	if err != nil {
+		return media.UploadInput{}, err
+	}
+	declared := in.MimeType
+	if declared == "" {
+		declared = dataURLType
+	}
+	return media.UploadInput{Bucket: in.Bucket, Path: deref(in.Path), Name: in.Name,
+		Content: r, Size: size, DeclaredType: declared,
+		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
+		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}, nil
+}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id of ctx's request, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// withRequestID gives every request an id, returned in X-Request-Id and in
+// the extensions of internal errors, so a user's report finds the log line.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// internalError marks an error a resolver returned that is not a media.Error:
+// a bug or an unexpected failure. Its text is logged, never shown.
+type internalError struct{ err error }
+
+func (e internalError) Error() string { return e.err.Error() }
+func (e internalError) Unwrap() error { return e.err }
+
+// markInternal is a field middleware: errors from resolvers that carry no
+// code become internal errors. Errors gqlgen itself raises (parsing,
+// validation, argument coercion) never pass here and stay client errors.
+func markInternal(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if err != nil {
+		var me *media.Error
+		var ie internalError
+		if !errors.As(err, &me) && !errors.As(err, &ie) {
+			err = internalError{err}
+		}
+	}
+	return res, err
+}
+
+// presenter gives every GraphQL error an extensions.code from CONTRACT.md §3
+// and a safe message.
+func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var me *media.Error
+		var ie internalError
+		switch {
+		case errors.As(err, &me):
+			if me.Code == media.EINTERNAL || me.Code == media.EUNAVAILABLE {
+				logger.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "code", me.Code, "path", gqlErr.Path.String(), "err", me)
+			}
+			gqlErr.Message = me.Message
+			gqlErr.Extensions = map[string]any{"code": me.Code}
+			if me.Field != "" {
+				gqlErr.Extensions["field"] = me.Field
+			}
+		case errors.As(err, &ie):
+			return internal(ctx, logger, gqlErr, ie.err)
+		default:
+			// gqlgen's own errors: syntax, validation, coercion of arguments,
+			// complexity: the client sent something wrong.
+			ext := map[string]any{"code": media.EINVALID}
+			if c, ok := gqlErr.Extensions["code"]; ok && c != media.EINVALID {
+				ext["reason"] = c
+			}
+			gqlErr.Extensions = ext
+		}
+		if me != nil && me.Code == media.EINTERNAL {
+			return internal(ctx, logger, gqlErr, me)
+		}
+		return gqlErr
+	}
+}
+
+func internal(ctx context.Context, logger *slog.Logger, gqlErr *gqlerror.Error, err error) *gqlerror.Error {
+	id := RequestID(ctx)
+	logger.ErrorContext(ctx, "internal error", "request_id", id, "path", gqlErr.Path.String(), "err", err)
+	gqlErr.Message = fmt.Sprintf("internal error; quote request id %s when reporting it", id)
+	gqlErr.Extensions = map[string]any{"code": media.EINTERNAL, "requestId": id}
+	return gqlErr
+}
+
+// recoverFunc turns a panic in a resolver into an internal error.
+func recoverFunc(ctx context.Context, p any) error {
+	return internalError{fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
+}

@@ -1,0 +1,289 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/mediagraph/mediagraph/auth"
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// preflightHeaders are the headers that prove a multipart request was made
+// by script (a browser form cannot set them), which defeats CSRF.
+var preflightHeaders = []string{"Apollo-Require-Preflight", "X-Apollo-Operation-Name", "GraphQL-Require-Preflight"}
+
+// guardGraphQL checks a /graphql request before gqlgen sees it: the body
+// size, and for multipart requests the CSRF preflight header, a declared
+// Content-Length, the size of the operations and map parts, and the number
+// of files. Malformed requests get a 4xx status and a coded error.
+func (s *Server) guardGraphQL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			cw := &codeWriter{ResponseWriter: w}
+			next.ServeHTTP(cw, r)
+			cw.finish()
+			return
+		}
+		mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mt != "multipart/form-data" {
+			if r.ContentLength > s.cfg.MaxBodyBytes {
+				tooLarge(w, s.cfg.MaxBodyBytes)
+				return
+			}
+			body := &limitedBody{r: r.Body, n: s.cfg.MaxBodyBytes}
+			r.Body = body
+			cw := &codeWriter{ResponseWriter: w, body: body}
+			next.ServeHTTP(cw, r)
+			cw.finish()
+			return
+		}
+		if !hasPreflight(r) {
+			auth.WriteError(w, http.StatusBadRequest, media.EINVALID,
+				"multipart requests need a preflight header: Apollo-Require-Preflight: true (CSRF protection)")
+			return
+		}
+		if r.ContentLength < 0 {
+			auth.WriteError(w, http.StatusLengthRequired, media.EINVALID, "multipart requests need a Content-Length header")
+			return
+		}
+		if r.ContentLength > s.cfg.MaxUploadBytes {
+			tooLarge(w, s.cfg.MaxUploadBytes)
+			return
+		}
+		if err := s.checkMultipartHead(r, params["boundary"]); err != nil {
+			status := http.StatusBadRequest
+			if media.ErrorCode(err) == media.ETOOLARGE {
+				status = http.StatusRequestEntityTooLarge
+			}
+			auth.WriteError(w, status, media.ErrorCode(err), media.ErrorMessage(err))
+			return
+		}
+		cw := &codeWriter{ResponseWriter: w}
+		next.ServeHTTP(cw, r)
+		cw.finish()
+	})
+}
+
+func hasPreflight(r *http.Request) bool {
+	for _, h := range preflightHeaders {
+		if r.Header.Get(h) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) {
+	auth.WriteError(w, http.StatusRequestEntityTooLarge, media.ETOOLARGE,
+		"the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
+}
+
+// checkMultipartHead reads the operations and map parts (which the spec puts
+// first), checks them, and puts the bytes it read back in front of the body.
+func (s *Server) checkMultipartHead(r *http.Request, boundary string) error {
+	if boundary == "" {
+		return media.Invalid("", "the multipart request has no boundary")
+	}
+	var seen bytes.Buffer
+	mr := multipart.NewReader(io.TeeReader(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1<<20), &seen), boundary)
+	defer func() {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(seen.Bytes()), r.Body), r.Body}
+	}()
+
+	part, err := mr.NextPart()
+	if err != nil || part.FormName() != "operations" {
+		return media.Invalid("operations", "the first part of a multipart request must be operations")
+	}
+	ops, err := io.ReadAll(io.LimitReader(part, s.cfg.MaxBodyBytes+1))
+	if err != nil || int64(len(ops)) > s.cfg.MaxBodyBytes {
+		return media.Errorf(media.ETOOLARGE, "the operations part is larger than %d bytes", s.cfg.MaxBodyBytes)
+	}
+	if !json.Valid(ops) {
+		return media.Invalid("operations", "the operations part is not valid JSON")
+	}
+	part, err = mr.NextPart()
+	if err != nil || part.FormName() != "map" {
+		return media.Invalid("map", "the second part of a multipart request must be map")
+	}
+	raw, err := io.ReadAll(io.LimitReader(part, 1<<20))
+	if err != nil {
+		return media.Invalid("map", "the map part could not be read")
+	}
+	var m map[string][]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return media.Invalid("map", `the map part must be a JSON object of file keys to lists of paths, such as {"0": ["variables.input.file"]}`)
+	}
+	if len(m) > s.cfg.MaxUploadFiles {
+		return media.Errorf(media.ETOOLARGE, "a request may carry at most %d files", s.cfg.MaxUploadFiles)
+	}
+	for key, paths := range m {
+		if len(paths) == 0 {
+			return media.Invalid("map", "map entry %q lists no paths", key)
+		}
+		for _, p := range paths {
+			if !strings.HasPrefix(p, "variables.") {
+				return media.Invalid("map", "map entry %q must point into variables", key)
+			}
+		}
+	}
+	return nil
+}
+
+// limitedBody is http.MaxBytesReader that remembers whether it tripped.
+type limitedBody struct {
+	r       io.ReadCloser
+	n       int64
+	tripped bool
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		l.tripped = true
+		return 0, errors.New("request body too large")
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	if int64(n) > l.n {
+		l.tripped = true
+		return int(l.n), errors.New("request body too large")
+	}
+	l.n -= int64(n)
+	return n, err
+}
+
+func (l *limitedBody) Close() error { return l.r.Close() }
+
+// codeWriter adds extensions.code to the transport errors gqlgen writes
+// itself (a body that is not JSON, a bad multipart form), which have a 4xx
+// status but no code, and turns an oversized body into 413.
+type codeWriter struct {
+	http.ResponseWriter
+	body    *limitedBody
+	status  int
+	buf     *bytes.Buffer
+	written bool
+}
+
+func (c *codeWriter) WriteHeader(status int) {
+	c.status = status
+	if status >= 400 {
+		c.buf = &bytes.Buffer{}
+		return
+	}
+	c.ResponseWriter.WriteHeader(status)
+	c.written = true
+}
+
+func (c *codeWriter) Write(p []byte) (int, error) {
+	if c.buf != nil {
+		return c.buf.Write(p)
+	}
+	c.written = true
+	return c.ResponseWriter.Write(p)
+}
+
+func (c *codeWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok && c.buf == nil {
+		f.Flush()
+	}
+}
+
+func (c *codeWriter) finish() {
+	if c.buf == nil {
+		return
+	}
+	if c.body != nil && c.body.tripped {
+		c.Header().Del("Content-Length")
+		tooLarge(c.ResponseWriter, c.body.n)
+		return
+	}
+	var resp struct {
+		Errors []map[string]any `json:"errors"`
+		Data   any              `json:"data,omitempty"`
+	}
+	if err := json.Unmarshal(c.buf.Bytes(), &resp); err == nil && len(resp.Errors) > 0 {
+		code := media.EINVALID
+		if c.status == http.StatusRequestEntityTooLarge {
+			code = media.ETOOLARGE
+		}
+		changed := false
+		for _, e := range resp.Errors {
+			ext, _ := e["extensions"].(map[string]any)
+			if ext == nil {
+				e["extensions"] = map[string]any{"code": code}
+				changed = true
+			}
+		}
+		if changed {
+			b, _ := json.Marshal(resp)
+			c.Header().Del("Content-Length")
+			c.ResponseWriter.WriteHeader(c.status)
+			_, _ = c.ResponseWriter.Write(b)
+			return
+		}
+	}
+	c.ResponseWriter.WriteHeader(c.status)
+	_, _ = c.ResponseWriter.Write(c.buf.Bytes())
+}
+
+// depthLimit refuses operations nested deeper than max fields.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string                          { return "DepthLimit" }
+func (depthLimit) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (d depthLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if depth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0, d.max) > d.max {
+		return &gqlerror.Error{Message: "the operation is nested deeper than " + strconv.Itoa(d.max) + " levels",
+			Extensions: map[string]any{"code": media.EINVALID}}
+	}
+	return nil
+}
+
+func depth(set ast.SelectionSet, frags ast.FragmentDefinitionList, level, limit int) int {
+	if level > limit {
+		return level // deep enough to refuse; stop walking
+	}
+	deepest := level
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if len(s.SelectionSet) == 0 {
+				d = level + 1
+			} else {
+				d = depth(s.SelectionSet, frags, level+1, limit)
+			}
+		case *ast.InlineFragment:
+			d = depth(s.SelectionSet, frags, level, limit)
+		case *ast.FragmentSpread:
+			if f := frags.ForName(s.Name); f != nil {
+				d = depth(f.SelectionSet, frags, level, limit)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}

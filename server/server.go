@@ -1,0 +1,155 @@
+// Package server is mediagraph's HTTP surface: /graphql, the playground,
+// the blob route of the disk backend, health, readiness and metrics.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/mediagraph/mediagraph/auth"
+	"github.com/mediagraph/mediagraph/graph"
+	"github.com/mediagraph/mediagraph/loader"
+	"github.com/mediagraph/mediagraph/media"
+	"github.com/mediagraph/mediagraph/resolvers"
+)
+
+// Config holds the HTTP limits.
+type Config struct {
+	// Dev turns on the playground and introspection.
+	Dev bool
+	// MaxBodyBytes caps a JSON request body (base64 uploads included).
+	MaxBodyBytes int64
+	// MaxUploadBytes caps a whole multipart request.
+	MaxUploadBytes int64
+	// MaxUploadMemory: multipart requests smaller than this are buffered in
+	// memory by gqlgen; larger ones spill each file to a temporary file.
+	MaxUploadMemory int64
+	// MaxUploadFiles caps the files in one multipart request.
+	MaxUploadFiles int
+	// ComplexityLimit caps an operation's complexity (every field counts 1).
+	ComplexityLimit int
+	// DepthLimit caps how deeply fields nest.
+	DepthLimit int
+	// TokenLimit caps the tokens the parser reads from one query.
+	TokenLimit int
+}
+
+// DefaultConfig returns production defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:    32 << 20,
+		MaxUploadBytes:  110 << 20,
+		MaxUploadMemory: 8 << 20,
+		MaxUploadFiles:  20,
+		ComplexityLimit: 5000,
+		DepthLimit:      12,
+		TokenLimit:      15000,
+	}
+}
+
+// Server routes HTTP requests.
+type Server struct {
+	cfg    Config
+	media  *media.Service
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// Options are the optional handlers a Server mounts.
+type Options struct {
+	// Blobs serves /_blob/ (presigned URLs of the disk backend), if set.
+	Blobs http.Handler
+	// Playground serves / in dev mode, if set.
+	Playground http.Handler
+	// Registry collects metrics; a new one if nil.
+	Registry *prometheus.Registry
+}
+
+// New returns a Server for svc.
+func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Server {
+	s := &Server{cfg: cfg, media: svc, logger: logger, mux: http.NewServeMux()}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mediagraph_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "mediagraph_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"route"})
+	reg.MustRegister(requests, duration)
+	instrument := func(route string, h http.Handler) http.Handler {
+		return promhttp.InstrumentHandlerCounter(requests.MustCurryWith(prometheus.Labels{"route": route}),
+			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(prometheus.Labels{"route": route}), h))
+	}
+
+	gql := s.graphQL()
+	s.mux.Handle("/graphql", instrument("graphql", auth.Middleware(svc, s.guardGraphQL(gql))))
+	if opts.Blobs != nil {
+		s.mux.Handle("/_blob/", instrument("blob", opts.Blobs))
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := svc.Ready(ctx); err != nil {
+			logger.WarnContext(ctx, "not ready", "err", err)
+			http.Error(w, "not ready: "+media.ErrorMessage(err), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if cfg.Dev && opts.Playground != nil {
+		s.mux.Handle("GET /", opts.Playground)
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	withRequestID(s.mux).ServeHTTP(w, r)
+}
+
+func (s *Server) graphQL() http.Handler {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Media: s.media}}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.MultipartForm{MaxUploadSize: s.cfg.MaxUploadBytes, MaxMemory: s.cfg.MaxUploadMemory})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(s.cfg.TokenLimit)
+	srv.SetDisableSuggestion(true)
+	if s.cfg.Dev {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(extension.FixedComplexityLimit(s.cfg.ComplexityLimit))
+	srv.Use(depthLimit{max: s.cfg.DepthLimit})
+	srv.SetErrorPresenter(presenter(s.logger))
+	srv.SetRecoverFunc(recoverFunc)
+	srv.AroundFields(markInternal)
+	// Loaders are made per operation, so a websocket connection's later
+	// operations never see an earlier one's cache.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(loader.With(ctx, loader.New(s.media)))
+	})
+	return srv
+}
