@@ -1,0 +1,74 @@
+package database
+
+import (
+	"context"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// CreateBlob inserts a blob row. Returns CONFLICT if the id or storage key exists.
+func (d *DB) CreateBlob(ctx context.Context, b *media.Blob) error {
+	_, err := d.idb.NewInsert().Model(newBlobRow(b)).Returning("").Exec(ctx)
+	return wrap(err, "blob")
+}
+
+// UpdateBlob writes the blob's state and content facts (size, hash, MIME
+// type, dimensions, duration). Returns NOT_FOUND.
+func (d *DB) UpdateBlob(ctx context.Context, b *media.Blob) error {
+	res, err := d.idb.NewUpdate().Model(newBlobRow(b)).
+		Column("state", "size", "sha256", "mime_type", "width", "height", "duration").
+		Where("bl.id = ?", b.ID).
+		Exec(ctx)
+	return affectedOne(res, err, "blob")
+}
+
+// DeleteBlob removes a blob row. Deleting a missing row is not an error (two
+// cleanups may race); deleting a row a file or revision still uses fails.
+func (d *DB) DeleteBlob(ctx context.Context, id media.ID) error {
+	_, err := d.idb.NewDelete().Model((*blobRow)(nil)).Where("bl.id = ?", id).Exec(ctx)
+	return wrap(err, "blob")
+}
+
+// UnreferencedBlobs returns the blobs among ids that no file and no revision
+// references.
+func (d *DB) UnreferencedBlobs(ctx context.Context, ids []media.ID) ([]*media.Blob, error) {
+	if len(ids) == 0 {
+		return []*media.Blob{}, nil
+	}
+	var rows []blobRow
+	err := d.idb.NewSelect().Model(&rows).
+		Where("bl.id IN (?)", bun.In(ids)).
+		Where("NOT EXISTS (SELECT 1 FROM file_revisions AS r WHERE r.blob_id = bl.id)").
+		Where("NOT EXISTS (SELECT 1 FROM files AS f WHERE f.blob_id = bl.id)").
+		OrderExpr("bl.id ASC").
+		Scan(ctx)
+	return blobsOf(rows, err)
+}
+
+// StalePendingBlobs returns up to limit PENDING blobs created before the
+// given time, oldest first. limit <= 0 means no limit.
+func (d *DB) StalePendingBlobs(ctx context.Context, before time.Time, limit int) ([]*media.Blob, error) {
+	var rows []blobRow
+	q := d.idb.NewSelect().Model(&rows).
+		Where("bl.state = ?", media.BlobPending).
+		Where("bl.created_at < ?", before).
+		OrderExpr("bl.created_at ASC, bl.id ASC")
+	if limit > 0 {
+		q = q.Limit(int64(limit))
+	}
+	return blobsOf(rows, q.Scan(ctx))
+}
+
+func blobsOf(rows []blobRow, err error) ([]*media.Blob, error) {
+	if err != nil {
+		return nil, wrap(err, "blob")
+	}
+	out := make([]*media.Blob, len(rows))
+	for i := range rows {
+		out[i] = rows[i].media()
+	}
+	return out, nil
+}

@@ -1,0 +1,348 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// CreateFile inserts a file, its first revision (if r is not nil) and its
+// tags, atomically. Returns CONFLICT if a file that is not trashed already
+// has the name in that folder (also when two uploads race).
+func (d *DB) CreateFile(ctx context.Context, f *media.File, r *media.Revision) error {
+	return d.atomic(ctx, func(d *DB) error {
+		if _, err := d.idb.NewInsert().Model(newFileRow(f)).Returning("").Exec(ctx); err != nil {
+			return wrap(err, "file")
+		}
+		if r != nil {
+			if _, err := d.idb.NewInsert().Model(newRevisionRow(r)).Returning("").Exec(ctx); err != nil {
+				return wrap(err, "file revision")
+			}
+		}
+		if len(f.Tags) == 0 {
+			return nil
+		}
+		tags := make([]tagRow, 0, len(f.Tags))
+		for _, t := range f.Tags {
+			if !slices.ContainsFunc(tags, func(r tagRow) bool { return r.Tag == t }) {
+				tags = append(tags, tagRow{OrgID: f.OrgID, FileID: f.ID, Tag: t})
+			}
+		}
+		_, err := d.idb.NewInsert().Model(&tags).Returning("").Exec(ctx)
+		return wrap(err, "file tag")
+	})
+}
+
+// File returns a file of orgID by id, trashed or not, without its tags.
+// Returns NOT_FOUND.
+func (d *DB) File(ctx context.Context, orgID, id media.ID) (*media.File, error) {
+	var r fileRow
+	if err := d.idb.NewSelect().Model(&r).Where("f.id = ?", id).Where("f.org_id = ?", orgID).Scan(ctx); err != nil {
+		return nil, wrap(err, "file")
+	}
+	return r.media(), nil
+}
+
+// FilesByIDs returns the files of orgID among ids, in any order, without
+// their tags.
+func (d *DB) FilesByIDs(ctx context.Context, orgID media.ID, ids []media.ID) ([]*media.File, error) {
+	if len(ids) == 0 {
+		return []*media.File{}, nil
+	}
+	var rows []fileRow
+	err := d.idb.NewSelect().Model(&rows).Where("f.org_id = ?", orgID).Where("f.id IN (?)", bun.In(ids)).Scan(ctx)
+	return filesOf(rows, err)
+}
+
+func filesOf(rows []fileRow, err error) ([]*media.File, error) {
+	if err != nil {
+		return nil, wrap(err, "file")
+	}
+	out := make([]*media.File, len(rows))
+	for i := range rows {
+		out[i] = rows[i].media()
+	}
+	return out, nil
+}
+
+// FileNameTaken reports whether a file that is not trashed has this name in
+// this folder of the bucket.
+func (d *DB) FileNameTaken(ctx context.Context, bucketID media.ID, path, name string) (bool, error) {
+	ok, err := d.idb.NewSelect().Model((*fileRow)(nil)).ColumnExpr("1").
+		Where("f.bucket_id = ?", bucketID).
+		Where("f.path = ?", path).
+		Where("f.name = ?", name).
+		Where("f.trashed_at IS NULL").
+		Exists(ctx)
+	return ok, wrap(err, "file")
+}
+
+// ListFiles returns one page of the files of q.OrgID matching q.Filter (see
+// filterFiles), ordered by q.Order's column and then by id, both in the
+// direction of q.Order (flipped if q.Reverse), strictly after q.After in that
+// order, skipping q.Offset rows and returning at most q.Limit (<= 0: no
+// limit). Tags are not loaded.
+func (d *DB) ListFiles(ctx context.Context, q media.FileQuery) ([]*media.File, error) {
+	var rows []fileRow
+	sq, err := d.listFilesQuery(q, &rows)
+	if err != nil {
+		return nil, err
+	}
+	return filesOf(rows, sq.Scan(ctx))
+}
+
+// CountFiles counts the files matching q's organization, bucket and filter;
+// ordering and paging are ignored.
+func (d *DB) CountFiles(ctx context.Context, q media.FileQuery) (int, error) {
+	n, err := d.filterFiles(d.idb.NewSelect().Model((*fileRow)(nil)), q).Count(ctx)
+	return int(n), wrap(err, "file")
+}
+
+// orderColumns maps each ordering to its column.
+var orderColumns = map[media.FileOrderField]string{
+	media.OrderCreatedAt: "f.created_at",
+	media.OrderUpdatedAt: "f.updated_at",
+	media.OrderName:      "f.name",
+	media.OrderSize:      "f.size",
+}
+
+func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuery, error) {
+	field, desc := q.Order.Field, q.Order.Direction != media.Asc
+	if field == "" {
+		field = media.OrderCreatedAt
+	}
+	col, ok := orderColumns[field]
+	if !ok {
+		return nil, fmt.Errorf("database: unknown file ordering %q", field)
+	}
+	if q.Order.Direction != "" && q.Order.Direction != media.Asc && q.Order.Direction != media.Desc {
+		return nil, fmt.Errorf("database: unknown order direction %q", q.Order.Direction)
+	}
+	if q.Reverse {
+		desc = !desc
+	}
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	sq := d.filterFiles(d.idb.NewSelect().Model(rows), q)
+	if k := q.After; k != nil {
+		var v any
+		switch field {
+		case media.OrderCreatedAt, media.OrderUpdatedAt:
+			v = k.Time
+		case media.OrderName:
+			v = k.Name
+		case media.OrderSize:
+			v = k.Size
+		}
+		// A row-value comparison: both databases use it as an index bound.
+		sq = sq.Where("("+col+", f.id) "+cmp+" (?, ?)", v, k.ID)
+	}
+	sq = sq.OrderExpr(col + " " + dir + ", f.id " + dir)
+	if q.Offset > 0 {
+		sq = sq.Offset(int64(q.Offset))
+	}
+	if q.Limit > 0 {
+		sq = sq.Limit(int64(q.Limit))
+	}
+	return sq, nil
+}
+
+// filterFiles adds q's conditions to sq, a query on files AS f:
+//
+//   - always f.org_id = q.OrgID, and the bucket if q.BucketID is set;
+//   - Path: exactly that folder;
+//   - PathPrefix: that folder and every folder below it. Paths are
+//     normalized to end in "/", so this is the range prefix ≤ path <
+//     prefix with its final "/" replaced by "0" (the next byte): the same
+//     rows as path LIKE 'prefix%' with no metacharacter to escape, and an
+//     index range on both databases (PostgreSQL compares paths in the "C"
+//     collation; SQLite's LIKE is case-insensitive and would not use one);
+//   - NameContains: a case-insensitive substring (Unicode lower-casing on
+//     both databases), with LIKE metacharacters escaped;
+//   - TagsAny: at least one of the tags; TagsAll: every one of them;
+//   - Types, MimeTypes: one of those values;
+//   - CreatedAfter/UpdatedAfter are inclusive (>=), CreatedBefore/
+//     UpdatedBefore exclusive (<), so that adjacent ranges do not overlap;
+//   - CreatedBy, Visibility: equal;
+//   - Trashed: EXCLUDE ("") keeps files not in the trash, ONLY those in it,
+//     INCLUDE both.
+func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuery {
+	f := q.Filter
+	sq = sq.Where("f.org_id = ?", q.OrgID)
+	if q.BucketID != nil {
+		sq = sq.Where("f.bucket_id = ?", *q.BucketID)
+	}
+	if f.Path != nil {
+		sq = sq.Where("f.path = ?", *f.Path)
+	}
+	if f.PathPrefix != nil {
+		p := *f.PathPrefix
+		if !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+		if p != "/" { // every path is below the root
+			sq = sq.Where("f.path >= ?", p).Where("f.path < ?", p[:len(p)-1]+"0")
+		}
+	}
+	if f.NameContains != nil && *f.NameContains != "" {
+		pattern := "%" + escapeLike(*f.NameContains) + "%"
+		if d.dialect == Postgres {
+			// The column's "C" collation would lower-case ASCII only.
+			sq = sq.Where(`lower(f.name COLLATE "default") LIKE lower(?) ESCAPE '\'`, pattern)
+		} else {
+			sq = sq.Where(sqliteLower+`(f.name) LIKE `+sqliteLower+`(?) ESCAPE '\'`, pattern)
+		}
+	}
+	if len(f.TagsAny) > 0 {
+		sq = sq.Where("f.id IN (SELECT t.file_id FROM file_tags AS t WHERE t.org_id = ? AND t.tag IN (?))",
+			q.OrgID, bun.In(f.TagsAny))
+	}
+	if tags := dedupe(f.TagsAll); len(tags) > 0 {
+		sq = sq.Where("f.id IN (SELECT t.file_id FROM file_tags AS t WHERE t.org_id = ? AND t.tag IN (?) "+
+			"GROUP BY t.file_id HAVING count(*) = ?)", q.OrgID, bun.In(tags), len(tags))
+	}
+	if len(f.Types) > 0 {
+		sq = sq.Where("f.type IN (?)", bun.In(f.Types))
+	}
+	if len(f.MimeTypes) > 0 {
+		sq = sq.Where("f.mime_type IN (?)", bun.In(f.MimeTypes))
+	}
+	if f.CreatedAfter != nil {
+		sq = sq.Where("f.created_at >= ?", *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		sq = sq.Where("f.created_at < ?", *f.CreatedBefore)
+	}
+	if f.UpdatedAfter != nil {
+		sq = sq.Where("f.updated_at >= ?", *f.UpdatedAfter)
+	}
+	if f.UpdatedBefore != nil {
+		sq = sq.Where("f.updated_at < ?", *f.UpdatedBefore)
+	}
+	if f.CreatedBy != nil {
+		sq = sq.Where("f.created_by = ?", *f.CreatedBy)
+	}
+	if f.Visibility != nil {
+		sq = sq.Where("f.visibility = ?", *f.Visibility)
+	}
+	switch f.Trashed {
+	case media.TrashOnly:
+		sq = sq.Where("f.trashed_at IS NOT NULL")
+	case media.TrashInclude:
+	default:
+		sq = sq.Where("f.trashed_at IS NULL")
+	}
+	return sq
+}
+
+// escapeLike escapes LIKE's metacharacters (and the escape character, "\").
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func dedupe(s []string) []string {
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// DeleteFile deletes a file of orgID with its revisions and tags, atomically,
+// and returns the ids of the blobs they used (sorted, without duplicates).
+// Returns NOT_FOUND.
+func (d *DB) DeleteFile(ctx context.Context, orgID, id media.ID) ([]media.ID, error) {
+	var ids []media.ID
+	err := d.atomic(ctx, func(d *DB) error {
+		var revBlobs, fileBlobs []media.ID
+		// DELETE … RETURNING reports exactly the rows deleted, even if a
+		// revision was added since the file was read.
+		err := d.idb.NewRaw("DELETE FROM file_revisions WHERE file_id = ? AND org_id = ? RETURNING blob_id",
+			id, orgID).Scan(ctx, &revBlobs)
+		if err != nil {
+			return wrap(err, "file revision")
+		}
+		err = d.idb.NewRaw("DELETE FROM files WHERE id = ? AND org_id = ? RETURNING blob_id", id, orgID).
+			Scan(ctx, &fileBlobs)
+		if err != nil {
+			return wrap(err, "file")
+		}
+		if len(fileBlobs) == 0 {
+			return media.Errorf(media.ENOTFOUND, "file not found")
+		}
+		ids = sortedIDs(revBlobs, fileBlobs)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// DeleteBucketFiles deletes every file of a bucket of orgID as DeleteFile
+// does, and returns the ids of the blobs they used.
+func (d *DB) DeleteBucketFiles(ctx context.Context, orgID, bucketID media.ID) ([]media.ID, error) {
+	var ids []media.ID
+	err := d.atomic(ctx, func(d *DB) error {
+		var revBlobs, fileBlobs []media.ID
+		err := d.idb.NewRaw(`DELETE FROM file_revisions
+WHERE org_id = ? AND file_id IN (SELECT id FROM files WHERE org_id = ? AND bucket_id = ?)
+RETURNING blob_id`, orgID, orgID, bucketID).Scan(ctx, &revBlobs)
+		if err != nil {
+			return wrap(err, "file revision")
+		}
+		err = d.idb.NewRaw("DELETE FROM files WHERE org_id = ? AND bucket_id = ? RETURNING blob_id", orgID, bucketID).
+			Scan(ctx, &fileBlobs)
+		if err != nil {
+			return wrap(err, "file")
+		}
+		ids = sortedIDs(revBlobs, fileBlobs)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func sortedIDs(lists ...[]media.ID) []media.ID {
+	var out []media.ID
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// TagsByFileIDs returns the tags of each file of orgID among ids, sorted.
+// Files without tags (or not found) have no entry.
+func (d *DB) TagsByFileIDs(ctx context.Context, orgID media.ID, ids []media.ID) (map[media.ID][]string, error) {
+	out := map[media.ID][]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []tagRow
+	err := d.idb.NewSelect().Model(&rows).Column("t.file_id", "t.tag").
+		Where("t.org_id = ?", orgID).
+		Where("t.file_id IN (?)", bun.In(ids)).
+		Scan(ctx)
+	if err != nil {
+		return nil, wrap(err, "file tag")
+	}
+	for _, r := range rows {
+		out[r.FileID] = append(out[r.FileID], r.Tag)
+	}
+	for _, tags := range out {
+		slices.Sort(tags)
+	}
+	return out, nil
+}
