@@ -48,6 +48,21 @@ func Middleware(a Authenticator, next http.Handler) http.Handler {
 	})
 }
 
+// Optional authenticates like Middleware but lets a request with a bad key
+// pass on without a principal. The download route uses it: there, a bad
+// key must look exactly like no key (the file answers 404 either way).
+func Optional(a Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if strings.EqualFold(scheme, "Bearer") && key != "" {
+			if p, err := a.Authenticate(r.Context(), strings.TrimSpace(key)); err == nil {
+				r = r.WithContext(media.WithPrincipal(r.Context(), p))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // WriteError writes a GraphQL-shaped error response with a status code.
 func WriteError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json")

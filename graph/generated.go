@@ -116,6 +116,7 @@ type ComplexityRoot struct {
 		Tags         func(childComplexity int) int
 		TrashedAt    func(childComplexity int) int
 		Type         func(childComplexity int) int
+		URL          func(childComplexity int, expiresIn *int) int
 		UpdatedAt    func(childComplexity int) int
 		UpdatedBy    func(childComplexity int) int
 		Visibility   func(childComplexity int) int
@@ -209,6 +210,8 @@ type BucketConnectionResolver interface {
 }
 type FileResolver interface {
 	Bucket(ctx context.Context, obj *media.File) (*media.Bucket, error)
+
+	URL(ctx context.Context, obj *media.File, expiresIn *int) (string, error)
 
 	Tags(ctx context.Context, obj *media.File) ([]string, error)
 
@@ -595,6 +598,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.Type(childComplexity), true
+	case "File.url":
+		if e.ComplexityRoot.File.URL == nil {
+			break
+		}
+
+		args, err := ec.field_File_url_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.File.URL(childComplexity, args["expiresIn"].(*int)), true
 	case "File.updatedAt":
 		if e.ComplexityRoot.File.UpdatedAt == nil {
 			break
@@ -1253,6 +1267,11 @@ type File implements Node {
   "Seconds."
   duration: Float
   visibility: Visibility!
+  """
+  Where to download the bytes: a stable URL for a PUBLIC file, a signed one that
+  expires after expiresIn seconds (default 3600, at most 7 days) for a PRIVATE one.
+  """
+  url(expiresIn: Int): String!
   altText: String
   caption: String
   copyright: String
@@ -1495,6 +1514,8 @@ func (ec *executionContext) childFields_File(ctx context.Context, field graphql.
 		return ec.fieldContext_File_duration(ctx, field)
 	case "visibility":
 		return ec.fieldContext_File_visibility(ctx, field)
+	case "url":
+		return ec.fieldContext_File_url(ctx, field)
 	case "altText":
 		return ec.fieldContext_File_altText(ctx, field)
 	case "caption":
@@ -1786,6 +1807,20 @@ func (ec *executionContext) field_Bucket_files_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["offset"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_File_url_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "expiresIn",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expiresIn"] = arg0
 	return args, nil
 }
 
@@ -3288,6 +3323,50 @@ func (ec *executionContext) _File_visibility(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_File_visibility(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type Visibility does not have child fields"))
+}
+
+func (ec *executionContext) _File_url(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.File().URL(ctx, obj, fc.Args["expiresIn"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_File_url(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "File",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_File_url_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _File_altText(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
@@ -7404,6 +7483,44 @@ func (ec *executionContext) _File(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "url":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._File_url(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "altText":
 			out.Values[i] = ec._File_altText(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {

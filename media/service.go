@@ -12,6 +12,10 @@ type Config struct {
 	MaxUploadSize int64
 	// MaxImagePixels refuses images with more pixels (width × height).
 	MaxImagePixels int64
+	// PublicURL is the server's external base URL, for the links it makes.
+	PublicURL string
+	// SigningSecret keys the HMAC of signed download URLs.
+	SigningSecret []byte
 	// CleanupAge is how old a PENDING blob must be before cleanup removes it
 	// (it is probably an upload that died between its two writes).
 	CleanupAge time.Duration
@@ -23,6 +27,7 @@ func DefaultConfig() Config {
 		MaxUploadSize:  100 * mib,
 		MaxImagePixels: 64_000_000,
 		CleanupAge:     time.Hour,
+		PublicURL:      "http://127.0.0.1:8080",
 	}
 }
 

@@ -80,6 +80,13 @@ type Store interface {
 	DeleteFile(ctx context.Context, orgID, id ID) ([]ID, error)
 	// DeleteBucketFiles deletes every file of a bucket as DeleteFile does.
 	DeleteBucketFiles(ctx context.Context, orgID, bucketID ID) ([]ID, error)
+	// FileAnyOrg returns a file whatever its organization (downloads only:
+	// the caller authorizes by visibility or a signature bound to the id).
+	FileAnyOrg(ctx context.Context, id ID) (*File, error)
+	// Revision returns one revision of a file.
+	Revision(ctx context.Context, orgID, fileID ID, number int) (*Revision, error)
+	// Blob returns a blob row.
+	Blob(ctx context.Context, orgID, id ID) (*Blob, error)
 	// TagsByFileIDs returns each file's tags, sorted.
 	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)
 }

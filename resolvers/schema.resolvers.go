@@ -70,6 +70,11 @@ func (r *fileResolver) Bucket(ctx context.Context, obj *media.File) (*media.Buck
 	return loader.For(ctx).Bucket.Load(ctx, obj.BucketID)()
 }
 
+// URL is the resolver for the url field.
+func (r *fileResolver) URL(ctx context.Context, obj *media.File, expiresIn *int) (string, error) {
+	return r.Media.FileURL(ctx, obj, expiresIn)
+}
+
 // Tags is the resolver for the tags field.
 func (r *fileResolver) Tags(ctx context.Context, obj *media.File) ([]string, error) {
 	if obj.Tags != nil {

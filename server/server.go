@@ -100,6 +100,7 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 
 	gql := s.graphQL()
 	s.mux.Handle("/graphql", instrument("graphql", auth.Middleware(svc, s.guardGraphQL(gql))))
+	s.mux.Handle("GET /files/{id}/{name}", instrument("files", auth.Optional(svc, http.HandlerFunc(s.serveFile))))
 	if opts.Blobs != nil {
 		s.mux.Handle("/_blob/", instrument("blob", opts.Blobs))
 	}

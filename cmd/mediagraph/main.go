@@ -176,6 +176,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Blobs = blobs
 	cfg := media.DefaultConfig()
 	cfg.MaxUploadSize, cfg.MaxImagePixels = m.Config.MaxUploadSize, m.Config.MaxImagePixels
+	cfg.PublicURL, cfg.SigningSecret = m.Config.PublicURL, secret
 	m.Service = media.NewService(db, blobs, cfg, m.Logger)
 	return nil
 }
@@ -237,8 +238,12 @@ func (m *Main) Listen() error {
 		return err
 	}
 	m.Listener = ln
-	if d, ok := m.Blobs.(*storage.Disk); ok && strings.HasSuffix(m.Config.PublicURL, ":0") {
-		d.SetBaseURL("http://" + ln.Addr().String())
+	if strings.HasSuffix(m.Config.PublicURL, ":0") { // a test server on a free port
+		m.Config.PublicURL = "http://" + ln.Addr().String()
+		m.Service.Config.PublicURL = m.Config.PublicURL
+		if d, ok := m.Blobs.(*storage.Disk); ok {
+			d.SetBaseURL(m.Config.PublicURL)
+		}
 	}
 	scfg := server.DefaultConfig()
 	scfg.Dev = m.Config.dev()
