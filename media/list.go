@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -298,4 +299,35 @@ func fingerprint(q FileQuery) string {
 	}{q.OrgID, q.BucketID, q.Filter, q.Order})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
+}
+
+// maxFacetTags caps availableTags.
+const maxFacetTags = 100
+
+// AvailableTags counts the tags over the whole filtered set, whatever the
+// page (most used first, at most 100).
+func (c *FileConnection) AvailableTags(ctx context.Context) ([]*TagCount, error) {
+	return c.svc.Store.TagCounts(ctx, c.query, "", maxFacetTags)
+}
+
+// Tags lists the tags used in a bucket (or the organization), with counts,
+// optionally only those starting with prefix. Trashed files do not count.
+// Returns NOT_FOUND for an unknown bucket, BAD_USER_INPUT for a bad limit.
+func (s *Service) Tags(ctx context.Context, bucket, prefix *string, first *int) ([]*TagCount, error) {
+	c, err := s.Files(ctx, FilesArgs{Bucket: bucket})
+	if err != nil {
+		return nil, err
+	}
+	n := DefaultPageSize
+	if first != nil {
+		n = *first
+	}
+	if n < 1 || n > maxFacetTags {
+		return nil, Invalid("first", "first must be between 1 and %d", maxFacetTags)
+	}
+	p := ""
+	if prefix != nil {
+		p = strings.ToLower(strings.TrimSpace(*prefix))
+	}
+	return s.Store.TagCounts(ctx, c.query, p, n)
 }

@@ -87,8 +87,18 @@ type Store interface {
 	Revision(ctx context.Context, orgID, fileID ID, number int) (*Revision, error)
 	// Blob returns a blob row.
 	Blob(ctx context.Context, orgID, id ID) (*Blob, error)
+	// TagCounts counts the tags of the files matching q's filter (paging
+	// ignored), most used first, then by name; only tags starting with
+	// prefix if it is not empty; at most limit (<= 0: all).
+	TagCounts(ctx context.Context, q FileQuery, prefix string, limit int) ([]*TagCount, error)
 	// TagsByFileIDs returns each file's tags, sorted.
 	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)
+}
+
+// TagCount is a tag and how many files carry it.
+type TagCount struct {
+	Name  string
+	Count int
 }
 
 // TrashFilter selects files by trash state.

@@ -121,6 +121,11 @@ func (r *fileConnectionResolver) TotalCount(ctx context.Context, obj *media.File
 	return obj.TotalCount(ctx)
 }
 
+// AvailableTags is the resolver for the availableTags field.
+func (r *fileConnectionResolver) AvailableTags(ctx context.Context, obj *media.FileConnection) ([]*media.TagCount, error) {
+	return obj.AvailableTags(ctx)
+}
+
 // UploadFile is the resolver for the uploadFile field.
 func (r *mutationResolver) UploadFile(ctx context.Context, input model.UploadFileInput) (*media.File, error) {
 	return r.Media.Upload(ctx, uploadInput(&input))
@@ -203,6 +208,11 @@ func (r *queryResolver) Bucket(ctx context.Context, name string) (*media.Bucket,
 // Buckets is the resolver for the buckets field.
 func (r *queryResolver) Buckets(ctx context.Context, first *int, after *string) (*media.BucketPage, error) {
 	return r.Media.Buckets(ctx, deref(first), after)
+}
+
+// Tags is the resolver for the tags field.
+func (r *queryResolver) Tags(ctx context.Context, bucket *string, prefix *string, first *int) ([]*media.TagCount, error) {
+	return r.Media.Tags(ctx, bucket, prefix, first)
 }
 
 // File is the resolver for the file field.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 
@@ -121,18 +120,36 @@ func scriptable(mt string) bool {
 }
 
 // disposition shows media and PDFs inline and offers everything else as a
-// download, with the name encoded per RFC 6266 / RFC 5987.
+// download. The name is given twice, as RFC 6266 advises: an ASCII fallback
+// in filename and the exact UTF-8 name in filename* (RFC 8187).
 func disposition(mt, name string) string {
 	kind := "attachment"
-	if (strings.HasPrefix(mt, "image/") || strings.HasPrefix(mt, "video/") || strings.HasPrefix(mt, "audio/") ||
-		mt == "application/pdf" || mt == "text/plain") && mt != "image/svg+xml" {
-		kind = "inline"
+	if strings.HasPrefix(mt, "image/") || strings.HasPrefix(mt, "video/") || strings.HasPrefix(mt, "audio/") ||
+		mt == "application/pdf" || mt == "text/plain" {
+		kind = "inline" // SVG included: the CSP above sandboxes it
 	}
-	if mt == "image/svg+xml" {
-		kind = "inline" // sandboxed by the CSP above
+	fallback := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '%' {
+			return '_'
+		}
+		return r
+	}, name)
+	return kind + `; filename="` + fallback + `"; filename*=UTF-8''` + extValue(name)
+}
+
+// extValue percent-encodes every byte that is not an RFC 8187 attr-char.
+func extValue(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
 	}
-	if v := mime.FormatMediaType(kind, map[string]string{"filename": name}); v != "" {
-		return v
-	}
-	return kind
+	return b.String()
 }

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// get fetches a URL with optional headers and returns status, headers, body.
+func get(t *testing.T, rawURL string, header map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+func TestDownloads(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "pub", "defaultVisibility": "PUBLIC"})
+		e.createBucket(e.owner, map[string]any{"name": "priv"})
+		img := pngBytes(300, 200)
+		pub := e.mustUpload(e.owner, "pub", upload{"Ünïcode name.png", "", img}, nil)
+		priv := e.mustUpload(e.owner, "priv", upload{"secret.png", "", img}, nil)
+		svg := e.mustUpload(e.owner, "pub", upload{"x.svg", "", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)}, nil)
+		urlOf := func(id any, expires any) string {
+			d := e.ok(e.owner, `query($id: ID!, $e: Int) { file(id: $id) { url(expiresIn: $e) } }`, map[string]any{"id": id, "e": expires})
+			return d["file"].(map[string]any)["url"].(string)
+		}
+
+		// PUBLIC: a stable URL, long immutable caching, ETag from the content hash.
+		pu := urlOf(pub["id"], nil)
+		if pu != urlOf(pub["id"], nil) || strings.Contains(pu, "sig=") {
+			t.Fatalf("public URL not stable: %s", pu)
+		}
+		status, h, body := get(t, pu, nil)
+		if status != 200 || !bytes.Equal(body, img) {
+			t.Fatalf("public download: %d, %d bytes", status, len(body))
+		}
+		if h.Get("ETag") != `"`+sha(img)+`"` || h.Get("Content-Type") != "image/png" || h.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.Contains(h.Get("Cache-Control"), "immutable") || h.Get("Last-Modified") == "" ||
+			!strings.Contains(h.Get("Content-Disposition"), "inline") || !strings.Contains(h.Get("Content-Disposition"), "filename*=UTF-8''%C3%9Cn%C3%AFcode%20name.png") {
+			t.Fatalf("public headers: %v", h)
+		}
+		// Conditional requests.
+		if s, _, b := get(t, pu, map[string]string{"If-None-Match": h.Get("ETag")}); s != 304 || len(b) != 0 {
+			t.Fatalf("If-None-Match: %d", s)
+		}
+		if s, _, _ := get(t, pu, map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}); s != 304 {
+			t.Fatalf("If-Modified-Since: %d", s)
+		}
+		// Ranges: a slice, a suffix, an open end, past the end, and several.
+		n := len(img)
+		for _, c := range []struct {
+			rng    string
+			status int
+			want   []byte
+		}{
+			{"bytes=0-9", 206, img[:10]},
+			{"bytes=10-19", 206, img[10:20]},
+			{"bytes=-5", 206, img[n-5:]},
+			{"bytes=100-", 206, img[100:]},
+			{"bytes=5-100000000", 206, img[5:]},
+			{"bytes=100000000-", 416, nil},
+			{"bytes=oops", 416, nil},
+		} {
+			s, rh, b := get(t, pu, map[string]string{"Range": c.rng})
+			if s != c.status || (c.want != nil && !bytes.Equal(b, c.want)) {
+				t.Errorf("Range %s: %d (%s), %d bytes", c.rng, s, rh.Get("Content-Range"), len(b))
+			}
+		}
+		if s, rh, _ := get(t, pu, map[string]string{"Range": "bytes=0-1,5-6"}); s != 206 || !strings.HasPrefix(rh.Get("Content-Type"), "multipart/byteranges") {
+			t.Errorf("multiple ranges: %d %s", s, rh.Get("Content-Type"))
+		}
+
+		// PRIVATE: a signed, expiring URL; anything else is a 404.
+		su := urlOf(priv["id"], 60)
+		status, h, body = get(t, su, nil)
+		if status != 200 || !bytes.Equal(body, img) || !strings.HasPrefix(h.Get("Cache-Control"), "private") {
+			t.Fatalf("signed download: %d %v", status, h)
+		}
+		u, _ := url.Parse(su)
+		q := u.Query()
+		plain := *u
+		plain.RawQuery = "rev=1"
+		tampered := *u
+		q2 := url.Values{"rev": {"1"}, "exp": {q.Get("exp")}, "sig": {strings.Repeat("0", len(q.Get("sig")))}}
+		tampered.RawQuery = q2.Encode()
+		later := *u
+		q3 := url.Values{"rev": {"1"}, "exp": {"99999999999"}, "sig": {q.Get("sig")}}
+		later.RawQuery = q3.Encode()
+		otherFile := strings.Replace(su, str(priv["id"]), str(pub["id"]), 1)
+		_ = otherFile
+		for name, bad := range map[string]string{"no token": plain.String(), "tampered": tampered.String(), "extended expiry": later.String(),
+			"unknown id": e.url + "/files/file_0000000000000000000000000z/x.png"} {
+			if s, _, _ := get(t, bad, nil); s != 404 {
+				t.Errorf("%s: %d, want 404", name, s)
+			}
+		}
+		// A key of the organization reads it too; a bad key is like none.
+		if s, _, _ := get(t, plain.String(), map[string]string{"Authorization": "Bearer " + e.owner}); s != 200 {
+			t.Errorf("with key: %d", s)
+		}
+		if s, _, _ := get(t, plain.String(), map[string]string{"Authorization": "Bearer sk_bad"}); s != 404 {
+			t.Errorf("with bad key: %d", s)
+		}
+		other := e.otherOrg()
+		if s, _, _ := get(t, plain.String(), map[string]string{"Authorization": "Bearer " + other}); s != 404 {
+			t.Errorf("other org's key: %d", s)
+		}
+		// Expired tokens stop working.
+		e.m.Service.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+		if s, _, _ := get(t, su, nil); s != 404 {
+			t.Errorf("expired: %d", s)
+		}
+		e.m.Service.Now = time.Now
+		e.fails("BAD_USER_INPUT", e.owner, `query($id: ID!) { file(id: $id) { url(expiresIn: 0) } }`, map[string]any{"id": priv["id"]})
+
+		// SVG is sandboxed.
+		_, h, _ = get(t, urlOf(svg["id"], nil), nil)
+		if h.Get("Content-Type") != "image/svg+xml" || !strings.Contains(h.Get("Content-Security-Policy"), "sandbox") {
+			t.Fatalf("svg headers: %v", h)
+		}
+	})
+}
