@@ -346,3 +346,34 @@ func (d *DB) TagsByFileIDs(ctx context.Context, orgID media.ID, ids []media.ID) 
 	}
 	return out, nil
 }
+
+// UpdateFile writes a file's descriptive and placement fields (bucket, path,
+// name, visibility, texts, metadata, updated_at/by) and, if tags is not nil,
+// replaces its tags. Returns NOT_FOUND, or CONFLICT if the new name is taken
+// in the target folder.
+func (d *DB) UpdateFile(ctx context.Context, f *media.File, tags []string) error {
+	return d.atomic(ctx, func(d *DB) error {
+		res, err := d.idb.NewUpdate().Model(newFileRow(f)).
+			Column("bucket_id", "path", "name", "visibility", "alt_text", "caption", "copyright", "metadata",
+				"updated_at", "updated_by").
+			Where("f.id = ?", f.ID).Where("f.org_id = ?", f.OrgID).Exec(ctx)
+		if err := affectedOne(res, err, "file"); err != nil {
+			return err
+		}
+		if tags == nil {
+			return nil
+		}
+		if _, err := d.idb.NewDelete().Model((*tagRow)(nil)).Where("file_id = ?", f.ID).Where("org_id = ?", f.OrgID).Exec(ctx); err != nil {
+			return wrap(err, "file tag")
+		}
+		if len(tags) == 0 {
+			return nil
+		}
+		rows := make([]tagRow, 0, len(tags))
+		for _, t := range dedupe(tags) {
+			rows = append(rows, tagRow{OrgID: f.OrgID, FileID: f.ID, Tag: t})
+		}
+		_, err = d.idb.NewInsert().Model(&rows).Returning("").Exec(ctx)
+		return wrap(err, "file tag")
+	})
+}

@@ -143,6 +143,7 @@ type ComplexityRoot struct {
 		DeleteFile       func(childComplexity int, id media.ID, force *bool) int
 		RevokeAPIKey     func(childComplexity int, id media.ID) int
 		UpdateBucket     func(childComplexity int, input model.UpdateBucketInput) int
+		UpdateFile       func(childComplexity int, id media.ID, input model.UpdateFileInput) int
 		UploadFile       func(childComplexity int, input model.UploadFileInput) int
 		UploadFileBase64 func(childComplexity int, input model.UploadFileBase64Input) int
 		UploadFiles      func(childComplexity int, inputs []*model.UploadFileInput) int
@@ -236,6 +237,7 @@ type MutationResolver interface {
 	UploadFile(ctx context.Context, input model.UploadFileInput) (*media.File, error)
 	UploadFiles(ctx context.Context, inputs []*model.UploadFileInput) ([]*media.File, error)
 	UploadFileBase64(ctx context.Context, input model.UploadFileBase64Input) (*media.File, error)
+	UpdateFile(ctx context.Context, id media.ID, input model.UpdateFileInput) (*media.File, error)
 	DeleteFile(ctx context.Context, id media.ID, force *bool) (media.ID, error)
 	CreateBucket(ctx context.Context, input model.CreateBucketInput) (*media.Bucket, error)
 	UpdateBucket(ctx context.Context, input model.UpdateBucketInput) (*media.Bucket, error)
@@ -753,6 +755,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateBucket(childComplexity, args["input"].(model.UpdateBucketInput)), true
+	case "Mutation.updateFile":
+		if e.ComplexityRoot.Mutation.UpdateFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateFile(childComplexity, args["id"].(media.ID), args["input"].(model.UpdateFileInput)), true
 	case "Mutation.uploadFile":
 		if e.ComplexityRoot.Mutation.UploadFile == nil {
 			break
@@ -1000,6 +1013,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputFileOrder,
 		ec.unmarshalInputTypeLimitInput,
 		ec.unmarshalInputUpdateBucketInput,
+		ec.unmarshalInputUpdateFileInput,
 		ec.unmarshalInputUploadFileBase64Input,
 		ec.unmarshalInputUploadFileInput,
 	)
@@ -1126,6 +1140,8 @@ type Mutation {
   uploadFiles(inputs: [UploadFileInput!]!): [File!]!
   "Upload one file sent as base64 in the JSON body (small files)."
   uploadFileBase64(input: UploadFileBase64Input!): File!
+  "Change a file's name, folder, visibility, texts, metadata or tags. Fields not given stay as they are."
+  updateFile(id: ID!, input: UpdateFileInput!): File!
   "Delete a file permanently, with its bytes. Returns its id."
   deleteFile(id: ID!, force: Boolean = false): ID!
 
@@ -1425,6 +1441,23 @@ input UploadFileBase64Input {
   metadata: JSON
   visibility: Visibility
   replace: Boolean = false
+}
+
+"Fields not given stay as they are; null clears altText, caption and copyright."
+input UpdateFileInput {
+  name: String
+  "Move to this folder."
+  path: String
+  visibility: Visibility
+  altText: String @goField(omittable: true)
+  caption: String @goField(omittable: true)
+  copyright: String @goField(omittable: true)
+  "Replaces the metadata object (at most 16 KiB of JSON)."
+  metadata: JSON
+  "Replaces every tag."
+  tags: [String!]
+  addTags: [String!]
+  removeTags: [String!]
 }
 `, BuiltIn: false},
 }
@@ -1981,6 +2014,28 @@ func (ec *executionContext) field_Mutation_updateBucket_args(ctx context.Context
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateFileInput, error) {
+			return ec.unmarshalNUpdateFileInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUpdateFileInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -4108,6 +4163,50 @@ func (ec *executionContext) fieldContext_Mutation_uploadFileBase64(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_uploadFileBase64_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateFile(ctx, fc.Args["id"].(media.ID), fc.Args["input"].(model.UpdateFileInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6686,6 +6785,99 @@ func (ec *executionContext) unmarshalInputUpdateBucketInput(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputUpdateFileInput(ctx context.Context, obj any) (model.UpdateFileInput, error) {
+	var it model.UpdateFileInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "path", "visibility", "altText", "caption", "copyright", "metadata", "tags", "addTags", "removeTags"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "path":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("path"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Path = data
+		case "visibility":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("visibility"))
+			data, err := ec.unmarshalOVisibility2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐVisibility(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Visibility = data
+		case "altText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("altText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AltText = graphql.OmittableOf(data)
+		case "caption":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("caption"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Caption = graphql.OmittableOf(data)
+		case "copyright":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("copyright"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Copyright = graphql.OmittableOf(data)
+		case "metadata":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadata"))
+			data, err := ec.unmarshalOJSON2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Metadata = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "addTags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addTags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AddTags = data
+		case "removeTags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeTags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemoveTags = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUploadFileBase64Input(ctx context.Context, obj any) (model.UploadFileBase64Input, error) {
 	var it model.UploadFileBase64Input
 	if obj == nil {
@@ -8225,6 +8417,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateFile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "deleteFile":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteFile(ctx, field)
@@ -9714,6 +9913,11 @@ func (ec *executionContext) unmarshalNTypeLimitInput2ᚖgithubᚗcomᚋmediagrap
 
 func (ec *executionContext) unmarshalNUpdateBucketInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUpdateBucketInput(ctx context.Context, v any) (model.UpdateBucketInput, error) {
 	res, err := ec.unmarshalInputUpdateBucketInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateFileInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUpdateFileInput(ctx context.Context, v any) (model.UpdateFileInput, error) {
+	res, err := ec.unmarshalInputUpdateFileInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -81,3 +81,22 @@ func base64Input(in *model.UploadFileBase64Input) (media.UploadInput, error) {
 		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
 		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}, nil
 }
+
+// text maps an omittable String to "unchanged" (nil), "clear" and a value.
+func text(o graphql.Omittable[*string]) **string {
+	v, set := o.ValueOK()
+	if !set {
+		return nil
+	}
+	return &v
+}
+
+func updateFileInput(in *model.UpdateFileInput) media.FileUpdate {
+	out := media.FileUpdate{Name: in.Name, Path: in.Path, Visibility: in.Visibility,
+		AltText: text(in.AltText), Caption: text(in.Caption), Copyright: text(in.Copyright),
+		Tags: in.Tags, AddTags: in.AddTags, RemoveTags: in.RemoveTags}
+	if in.Metadata != nil {
+		out.Metadata = &in.Metadata
+	}
+	return out
+}

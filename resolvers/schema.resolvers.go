@@ -149,6 +149,11 @@ func (r *mutationResolver) UploadFileBase64(ctx context.Context, input model.Upl
 	return r.Media.Upload(ctx, in)
 }
 
+// UpdateFile is the resolver for the updateFile field.
+func (r *mutationResolver) UpdateFile(ctx context.Context, id media.ID, input model.UpdateFileInput) (*media.File, error) {
+	return r.Media.UpdateFile(ctx, id, updateFileInput(&input))
+}
+
 // DeleteFile is the resolver for the deleteFile field.
 func (r *mutationResolver) DeleteFile(ctx context.Context, id media.ID, force *bool) (media.ID, error) {
 	return r.Media.DeleteFile(ctx, id, force != nil && *force)

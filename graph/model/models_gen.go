@@ -55,6 +55,23 @@ type UpdateBucketInput struct {
 	QuotaBytes        graphql.Omittable[*int64] `json:"quotaBytes,omitempty"`
 }
 
+// Fields not given stay as they are; null clears altText, caption and copyright.
+type UpdateFileInput struct {
+	Name *string `json:"name,omitempty"`
+	// Move to this folder.
+	Path       *string                    `json:"path,omitempty"`
+	Visibility *media.Visibility          `json:"visibility,omitempty"`
+	AltText    graphql.Omittable[*string] `json:"altText,omitempty"`
+	Caption    graphql.Omittable[*string] `json:"caption,omitempty"`
+	Copyright  graphql.Omittable[*string] `json:"copyright,omitempty"`
+	// Replaces the metadata object (at most 16 KiB of JSON).
+	Metadata map[string]any `json:"metadata,omitempty"`
+	// Replaces every tag.
+	Tags       []string `json:"tags,omitempty"`
+	AddTags    []string `json:"addTags,omitempty"`
+	RemoveTags []string `json:"removeTags,omitempty"`
+}
+
 type UploadFileBase64Input struct {
 	Bucket string  `json:"bucket"`
 	Path   *string `json:"path,omitempty"`
