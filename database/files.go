@@ -130,7 +130,12 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 	if desc {
 		dir, cmp = "DESC", "<"
 	}
-	sq := d.filterFiles(d.idb.NewSelect().Model(rows), q)
+	// Each row brings its tags, so a page costs one query, not two.
+	tagList := "(SELECT coalesce(string_agg(t.tag, ',' ORDER BY t.tag), '') FROM file_tags AS t WHERE t.file_id = f.id)"
+	if d.dialect == SQLite {
+		tagList = "(SELECT coalesce(group_concat(tag, ','), '') FROM (SELECT t.tag FROM file_tags AS t WHERE t.file_id = f.id ORDER BY t.tag))"
+	}
+	sq := d.filterFiles(d.idb.NewSelect().Model(rows).ColumnExpr("f.*").ColumnExpr(tagList+" AS tag_list"), q)
 	if k := q.After; k != nil {
 		var v any
 		switch field {

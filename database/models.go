@@ -1,6 +1,7 @@
 package database
 
 import (
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -162,6 +163,9 @@ type fileRow struct {
 	UpdatedAt    time.Time        `bun:"updated_at"`
 	CreatedBy    *media.ID        `bun:"created_by"`
 	UpdatedBy    *media.ID        `bun:"updated_by"`
+	// TagList is the file's tags joined by commas (tags cannot contain
+	// one), when the query selected it (listings do).
+	TagList *string `bun:"tag_list,scanonly"`
 }
 
 func newFileRow(f *media.File) *fileRow {
@@ -180,7 +184,18 @@ func (r *fileRow) media() *media.File {
 		Width: r.Width, Height: r.Height, Duration: r.Duration, Visibility: r.Visibility, AltText: r.AltText,
 		Caption: r.Caption, Copyright: r.Copyright, Metadata: nonNilMap(r.Metadata), Revision: r.Revision,
 		BlobID: r.BlobID, LegalHold: r.LegalHold, TrashedAt: utcPtr(r.TrashedAt), PurgeAt: utcPtr(r.PurgeAt),
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy,
+		Tags: splitTags(r.TagList)}
+}
+
+func splitTags(list *string) []string {
+	switch {
+	case list == nil:
+		return nil
+	case *list == "":
+		return []string{}
+	}
+	return strings.Split(*list, ",")
 }
 
 type revisionRow struct {

@@ -34,8 +34,9 @@ type FilesArgs struct {
 // and the tag facets are each queried only if asked for, so a client that
 // selects only totalCount costs one COUNT query.
 type FileConnection struct {
-	svc   *Service
-	query FileQuery
+	svc    *Service
+	query  FileQuery
+	bucket *Bucket
 	// fingerprint binds cursors to the organization, bucket, filter and order.
 	fingerprint string
 	backward    bool
@@ -60,12 +61,13 @@ func (s *Service) Files(ctx context.Context, args FilesArgs) (*FileConnection, e
 		return nil, err
 	}
 	q := FileQuery{OrgID: p.OrgID, Filter: args.Filter, Order: args.Order}
+	var bucket *Bucket
 	if args.Bucket != nil {
 		b, err := s.bucketByName(ctx, p, *args.Bucket)
 		if err != nil {
 			return nil, err
 		}
-		q.BucketID = &b.ID
+		q.BucketID, bucket = &b.ID, b
 	}
 	if err := normalizeFilter(&q.Filter); err != nil {
 		return nil, err
@@ -80,7 +82,7 @@ func (s *Service) Files(ctx context.Context, args FilesArgs) (*FileConnection, e
 		(q.Order.Direction != Asc && q.Order.Direction != Desc) {
 		return nil, Invalid("orderBy", "unknown ordering")
 	}
-	c := &FileConnection{svc: s, query: q}
+	c := &FileConnection{svc: s, query: q, bucket: bucket}
 	c.fingerprint = fingerprint(q)
 	if err := c.setPaging(args); err != nil {
 		return nil, err
@@ -199,6 +201,9 @@ func (c *FileConnection) load(ctx context.Context) error {
 	})
 	return c.loadErr
 }
+
+// Bucket returns the bucket the listing is limited to, or nil.
+func (c *FileConnection) Bucket() *Bucket { return c.bucket }
 
 // Files returns the page.
 func (c *FileConnection) Files(ctx context.Context) ([]*File, error) {

@@ -100,3 +100,12 @@ func updateFileInput(in *model.UpdateFileInput) media.FileUpdate {
 	}
 	return out
 }
+
+// primed tells the operation's bucket loader about the bucket a listing
+// already read, so its files' File.bucket costs no query.
+func primed(ctx context.Context, c *media.FileConnection, err error) (*media.FileConnection, error) {
+	if err == nil && c.Bucket() != nil {
+		loader.For(ctx).Bucket.Prime(ctx, c.Bucket().ID, c.Bucket())
+	}
+	return c, err
+}

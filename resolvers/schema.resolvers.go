@@ -32,8 +32,9 @@ func (r *bucketResolver) Usage(ctx context.Context, obj *media.Bucket) (*media.B
 
 // Files is the resolver for the files field.
 func (r *bucketResolver) Files(ctx context.Context, obj *media.Bucket, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
-	return r.Media.Files(ctx, media.FilesArgs{Bucket: &obj.Name, Filter: deref(filter), Order: deref(orderBy),
+	c, err := r.Media.Files(ctx, media.FilesArgs{Bucket: &obj.Name, Filter: deref(filter), Order: deref(orderBy),
 		First: first, After: after, Last: last, Before: before, Offset: offset})
+	return primed(ctx, c, err)
 }
 
 // Edges is the resolver for the edges field.
@@ -227,8 +228,9 @@ func (r *queryResolver) File(ctx context.Context, id media.ID) (*media.File, err
 
 // Files is the resolver for the files field.
 func (r *queryResolver) Files(ctx context.Context, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
-	return r.Media.Files(ctx, media.FilesArgs{Bucket: bucket, Filter: deref(filter), Order: deref(orderBy),
+	c, err := r.Media.Files(ctx, media.FilesArgs{Bucket: bucket, Filter: deref(filter), Order: deref(orderBy),
 		First: first, After: after, Last: last, Before: before, Offset: offset})
+	return primed(ctx, c, err)
 }
 
 // ApiKey returns graph.ApiKeyResolver implementation.
