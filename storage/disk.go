@@ -1,0 +1,334 @@
+// Package storage holds the object stores mediagraph keeps bytes in: S3
+// (any S3-compatible server) and a local folder. Both implement media.Blobs
+// and pass the same conformance suite, storagetest.
+package storage
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// BlobRoute is where the server mounts a Disk's handler for presigned URLs.
+const BlobRoute = "/_blob/"
+
+// tmpPrefix marks files being written; List skips them.
+const tmpPrefix = ".tmp-"
+
+// Disk keeps objects as files under a root folder. Keys map to relative
+// paths; a write goes to a temporary file that is renamed into place only
+// when complete, so readers never see half an object. Presigned URLs point
+// at the server's own /_blob/ route (see ServeHTTP), authorized by an HMAC.
+type Disk struct {
+	root   string
+	secret []byte
+
+	mu   sync.RWMutex
+	base string
+}
+
+var (
+	_ media.Blobs  = (*Disk)(nil)
+	_ http.Handler = (*Disk)(nil)
+)
+
+// NewDisk returns a Disk rooted at dir (created if missing) that signs
+// URLs with secret.
+func NewDisk(dir string, secret []byte) (*Disk, error) {
+	if len(secret) < 16 {
+		return nil, errors.New("storage: the disk signing secret must be at least 16 bytes")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return &Disk{root: abs, secret: secret, base: "http://127.0.0.1:8080"}, nil
+}
+
+// SetBaseURL sets the external base URL presigned URLs start with.
+func (d *Disk) SetBaseURL(u string) {
+	d.mu.Lock()
+	d.base = strings.TrimRight(u, "/")
+	d.mu.Unlock()
+}
+
+// validKey rejects keys that could leave the root or alias another key.
+func validKey(key string) bool {
+	if key == "" || len(key) > 1024 || strings.HasPrefix(key, "/") || strings.ContainsAny(key, "\\\x00") {
+		return false
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.HasPrefix(seg, tmpPrefix) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Disk) path(key string) (string, error) {
+	if !validKey(key) {
+		return "", fmt.Errorf("storage: invalid key %q", key)
+	}
+	return filepath.Join(d.root, filepath.FromSlash(key)), nil
+}
+
+// Put writes exactly size bytes from r under key, atomically.
+func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := copyExactly(ctx, tmp, r, size); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	done = true
+	return nil
+}
+
+// errShort and errLong report a reader that did not hold exactly size bytes.
+var (
+	errShort = io.ErrUnexpectedEOF
+	errLong  = errors.New("storage: the content is longer than its declared size")
+)
+
+// copyExactly copies exactly size bytes from r to w and checks that r ends there.
+func copyExactly(ctx context.Context, w io.Writer, r io.Reader, size int64) error {
+	n, err := io.Copy(w, io.LimitReader(ctxReader{ctx, r}, size))
+	if err != nil {
+		return err
+	}
+	if n < size {
+		return errShort
+	}
+	var one [1]byte
+	if k, _ := io.ReadFull(r, one[:]); k > 0 {
+		return errLong
+	}
+	return nil
+}
+
+// ctxReader stops reading when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func notFound(err error) error {
+	return &media.Error{Code: media.ENOTFOUND, Message: "object not found", Err: err}
+}
+
+// Get opens the object at offset for length bytes (length < 0: to the end).
+func (d *Disk) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notFound(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	if length < 0 {
+		return f, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, length), f}, nil
+}
+
+// Stat reports an object's size and modification time.
+func (d *Disk) Stat(ctx context.Context, key string) (media.BlobInfo, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return media.BlobInfo{}, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return media.BlobInfo{}, notFound(err)
+	}
+	if err != nil {
+		return media.BlobInfo{}, fmt.Errorf("storage: %w", err)
+	}
+	return media.BlobInfo{Key: key, Size: fi.Size(), Modified: fi.ModTime()}, nil
+}
+
+// Delete removes an object; a missing one is not an error.
+func (d *Disk) Delete(ctx context.Context, key string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("storage: %w", err)
+	}
+	return nil
+}
+
+// List calls fn for every object whose key starts with prefix, in key order.
+func (d *Disk) List(ctx context.Context, prefix string, fn func(media.BlobInfo) error) error {
+	return filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || strings.HasPrefix(e.Name(), tmpPrefix) {
+			return nil
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		return fn(media.BlobInfo{Key: key, Size: fi.Size(), Modified: fi.ModTime()})
+	})
+}
+
+// Ping checks that the root folder is there.
+func (d *Disk) Ping(ctx context.Context) error {
+	if _, err := os.Stat(d.root); err != nil {
+		return media.Unavailable("object storage", err)
+	}
+	return nil
+}
+
+// PresignGet returns a URL that reads the object until expiry.
+func (d *Disk) PresignGet(ctx context.Context, key string, expires time.Duration) (string, error) {
+	return d.presign(http.MethodGet, key, expires)
+}
+
+// PresignPut returns a URL that accepts one PUT of the object until expiry.
+func (d *Disk) PresignPut(ctx context.Context, key string, expires time.Duration) (string, error) {
+	return d.presign(http.MethodPut, key, expires)
+}
+
+func (d *Disk) presign(method, key string, expires time.Duration) (string, error) {
+	if !validKey(key) {
+		return "", fmt.Errorf("storage: invalid key %q", key)
+	}
+	exp := time.Now().Add(expires).Unix()
+	d.mu.RLock()
+	base := d.base
+	d.mu.RUnlock()
+	q := url.Values{"expires": {strconv.FormatInt(exp, 10)}, "sig": {d.sign(method, key, exp)}}
+	return base + BlobRoute + (&url.URL{Path: key}).EscapedPath() + "?" + q.Encode(), nil
+}
+
+func (d *Disk) sign(method, key string, exp int64) string {
+	m := hmac.New(sha256.New, d.secret)
+	m.Write([]byte("blob\x00" + method + "\x00" + key + "\x00" + strconv.FormatInt(exp, 10)))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// ServeHTTP serves presigned URLs under BlobRoute: GET and HEAD (with
+// ranges) and PUT (with a Content-Length). A missing, expired or wrong
+// signature answers 403 with no detail.
+func (d *Disk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, ok := strings.CutPrefix(r.URL.Path, BlobRoute)
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	exp, err := strconv.ParseInt(r.URL.Query().Get("expires"), 10, 64)
+	if !ok || !validKey(key) || err != nil || time.Now().Unix() > exp ||
+		!hmac.Equal([]byte(r.URL.Query().Get("sig")), []byte(d.sign(method, key, exp))) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		p, _ := d.path(key)
+		f, err := os.Open(p)
+		if err != nil {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(w, r, "", fi.ModTime(), f)
+	case http.MethodPut:
+		if r.ContentLength < 0 {
+			http.Error(w, "Content-Length required", http.StatusLengthRequired)
+			return
+		}
+		if err := d.Put(r.Context(), key, r.Body, r.ContentLength, r.Header.Get("Content-Type")); err != nil {
+			http.Error(w, "upload failed", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}

@@ -1,0 +1,292 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// PartSize is the size of the parts of a multipart upload, and the largest
+// object stored with a single PutObject. Each upload in flight holds one
+// buffer of this size, so memory is bounded by configuration, not by file
+// size (and every part is seekable, which the SDK's checksums need over
+// plain HTTP).
+const PartSize = 8 << 20
+
+// S3 keeps objects in one bucket of an S3-compatible store.
+type S3 struct {
+	client  *s3.Client
+	presign *s3.PresignClient
+	bucket  string
+}
+
+var _ media.Blobs = (*S3)(nil)
+
+// NewS3 returns an S3 store over an injected client.
+func NewS3(client *s3.Client, bucket string) *S3 {
+	return &S3{client: client, presign: s3.NewPresignClient(client), bucket: bucket}
+}
+
+// OpenS3 opens s3://BUCKET?endpoint=URL&region=R&path_style=true&checksum=when_required.
+// Credentials come from the standard AWS chain (environment, shared files, IMDS).
+// checksum is when_supported (the SDK's default: CRC32 on every request) or
+// when_required (only where the API demands one), for stores that reject the
+// SDK's default checksums.
+func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return nil, fmt.Errorf("storage: STORAGE_URL must look like s3://BUCKET?endpoint=…&region=…")
+	}
+	q := u.Query()
+	var opts []func(*config.LoadOptions) error
+	if r := q.Get("region"); r != "" {
+		opts = append(opts, config.WithRegion(r))
+	}
+	switch c := q.Get("checksum"); c {
+	case "", "when_supported":
+	case "when_required":
+		opts = append(opts,
+			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+			config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	default:
+		return nil, fmt.Errorf("storage: checksum must be when_supported or when_required, not %q", c)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: aws config: %w", err)
+	}
+	pathStyle, _ := strconv.ParseBool(q.Get("path_style"))
+	endpoint := q.Get("endpoint")
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.UsePathStyle = pathStyle
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	return NewS3(client, u.Host), nil
+}
+
+// EnsureBucket creates the bucket if it does not exist.
+func (s *S3) EnsureBucket(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err == nil {
+		return nil
+	}
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.bucket})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return s.wrap(err)
+	}
+	return nil
+}
+
+var partPool = sync.Pool{New: func() any { b := make([]byte, PartSize); return &b }}
+
+// Put stores exactly size bytes from r: one PutObject up to PartSize, a
+// multipart upload beyond, aborted on any failure so nothing is left.
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	bufp := partPool.Get().(*[]byte)
+	defer partPool.Put(bufp)
+	buf := *bufp
+	r = ctxReader{ctx, r}
+	if size <= PartSize {
+		n, err := io.ReadFull(r, buf[:size])
+		if err != nil {
+			return shortRead(err, n, size)
+		}
+		if err := ensureEnd(r); err != nil {
+			return err
+		}
+		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+			Body: bytes.NewReader(buf[:size]), ContentLength: aws.Int64(size), ContentType: nonEmpty(contentType)})
+		return s.wrap(err)
+	}
+	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key, ContentType: nonEmpty(contentType)})
+	if err != nil {
+		return s.wrap(err)
+	}
+	abort := func(cause error) error {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &key, UploadId: up.UploadId})
+		return cause
+	}
+	var parts []types.CompletedPart
+	for n, left := int32(1), size; left > 0; n++ {
+		want := min(left, PartSize)
+		got, err := io.ReadFull(r, buf[:want])
+		if err != nil {
+			return abort(shortRead(err, got, want))
+		}
+		res, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.bucket, Key: &key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(n), Body: bytes.NewReader(buf[:want]), ContentLength: aws.Int64(want)})
+		if err != nil {
+			return abort(s.wrap(err))
+		}
+		// Per-part checksums (when_supported) are verified by the store at
+		// UploadPart; the upload was not created with a checksum algorithm,
+		// so the completion names parts by ETag alone.
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: res.ETag})
+		left -= want
+	}
+	if err := ensureEnd(r); err != nil {
+		return abort(err)
+	}
+	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if err != nil {
+		return abort(s.wrap(err))
+	}
+	return nil
+}
+
+func shortRead(err error, got int, want int64) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errShort
+	}
+	return err
+}
+
+// ensureEnd checks that r holds no more bytes.
+func ensureEnd(r io.Reader) error {
+	var one [1]byte
+	if n, _ := io.ReadFull(r, one[:]); n > 0 {
+		return errLong
+	}
+	return nil
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Get opens the object at offset for length bytes (length < 0: to the end).
+func (s *S3) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}
+	switch {
+	case length == 0:
+		if _, err := s.Stat(ctx, key); err != nil {
+			return nil, err
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	case length > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
+	case offset > 0:
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		var re interface{ HTTPStatusCode() int }
+		if errors.As(err, &re) && re.HTTPStatusCode() == 416 {
+			return io.NopCloser(strings.NewReader("")), nil // offset at or past the end
+		}
+		return nil, s.wrap(err)
+	}
+	return out.Body, nil
+}
+
+// Stat reports an object's size and modification time.
+func (s *S3) Stat(ctx context.Context, key string) (media.BlobInfo, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return media.BlobInfo{}, s.wrap(err)
+	}
+	return media.BlobInfo{Key: key, Size: aws.ToInt64(out.ContentLength), Modified: aws.ToTime(out.LastModified)}, nil
+}
+
+// Delete removes an object; a missing one is not an error.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil && !media.IsNotFound(s.wrap(err)) {
+		return s.wrap(err)
+	}
+	return nil
+}
+
+// List calls fn for every object whose key starts with prefix.
+func (s *S3) List(ctx context.Context, prefix string, fn func(media.BlobInfo) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return s.wrap(err)
+		}
+		for _, o := range page.Contents {
+			if err := fn(media.BlobInfo{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// PresignGet returns a URL that reads the object until expiry.
+func (s *S3) PresignGet(ctx context.Context, key string, expires time.Duration) (string, error) {
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(expires))
+	if err != nil {
+		return "", s.wrap(err)
+	}
+	return req.URL, nil
+}
+
+// PresignPut returns a URL that accepts one PUT of the object until expiry.
+func (s *S3) PresignPut(ctx context.Context, key string, expires time.Duration) (string, error) {
+	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(expires))
+	if err != nil {
+		return "", s.wrap(err)
+	}
+	return req.URL, nil
+}
+
+// Ping checks that the bucket answers.
+func (s *S3) Ping(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	return s.wrap(err)
+}
+
+// wrap turns SDK errors into media errors: a missing object is NOT_FOUND,
+// an unreachable or failing store UNAVAILABLE. Messages never name keys or
+// endpoints.
+func (s *S3) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nsk) || errors.As(err, &nf) {
+		return notFound(err)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound") {
+		return notFound(err)
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) && re.HTTPStatusCode() == 404 && !strings.Contains(err.Error(), "NoSuchBucket") {
+		return notFound(err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &re) && re.HTTPStatusCode() >= 500) || errors.As(err, &api) {
+		return media.Unavailable("object storage", err)
+	}
+	return fmt.Errorf("storage: %w", err)
+}
