@@ -65,6 +65,14 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var me *media.Error
 		var ie internalError
+		flags := flagsFrom(ctx)
+		if flags != nil {
+			if errors.As(err, &me) || errors.As(err, &ie) {
+				flags.resolver.Store(true)
+			} else {
+				flags.userInput.Store(true)
+			}
+		}
 		switch {
 		case errors.As(err, &me):
 			if me.Code == media.EINTERNAL || me.Code == media.EUNAVAILABLE {

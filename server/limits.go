@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -31,8 +33,9 @@ var preflightHeaders = []string{"Apollo-Require-Preflight", "X-Apollo-Operation-
 func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
-			cw := &codeWriter{ResponseWriter: w}
-			next.ServeHTTP(cw, r)
+			flags := &requestFlags{}
+			cw := &codeWriter{ResponseWriter: w, flags: flags}
+			next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
 			cw.finish()
 			return
 		}
@@ -42,10 +45,11 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 				tooLarge(w, s.cfg.MaxBodyBytes)
 				return
 			}
-			body := &limitedBody{r: r.Body, n: s.cfg.MaxBodyBytes}
+			body := &limitedBody{r: r.Body, n: s.cfg.MaxBodyBytes, limit: s.cfg.MaxBodyBytes}
 			r.Body = body
-			cw := &codeWriter{ResponseWriter: w, body: body}
-			next.ServeHTTP(cw, r)
+			flags := &requestFlags{}
+			cw := &codeWriter{ResponseWriter: w, body: body, flags: flags}
+			next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
 			cw.finish()
 			return
 		}
@@ -70,8 +74,9 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 			auth.WriteError(w, status, media.ErrorCode(err), media.ErrorMessage(err))
 			return
 		}
-		cw := &codeWriter{ResponseWriter: w}
-		next.ServeHTTP(cw, r)
+		flags := &requestFlags{}
+		cw := &codeWriter{ResponseWriter: w, flags: flags}
+		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
 		cw.finish()
 	})
 }
@@ -147,7 +152,8 @@ func (s *Server) checkMultipartHead(r *http.Request, boundary string) error {
 // limitedBody is http.MaxBytesReader that remembers whether it tripped.
 type limitedBody struct {
 	r       io.ReadCloser
-	n       int64
+	n       int64 // bytes left
+	limit   int64
 	tripped bool
 }
 
@@ -172,16 +178,41 @@ func (l *limitedBody) Close() error { return l.r.Close() }
 
 // codeWriter adds extensions.code to the transport errors gqlgen writes
 // itself (a body that is not JSON, a bad multipart form), which have a 4xx
-// status but no code, and turns an oversized body into 413.
+// status but no code; turns an oversized body into 413; and gives a 422 to
+// requests that failed as a whole on the client's input (validation,
+// variables, limits), which gqlgen answers with 200 on some paths.
 type codeWriter struct {
 	http.ResponseWriter
 	body    *limitedBody
+	flags   *requestFlags
 	status  int
 	buf     *bytes.Buffer
 	written bool
 }
 
+// requestFlags records, through the error presenter, what kinds of errors
+// a request produced.
+type requestFlags struct {
+	userInput atomic.Bool // gqlgen refused the client's input
+	resolver  atomic.Bool // a resolver returned an error
+}
+
+type flagsKey struct{}
+
+func flagsFrom(ctx context.Context) *requestFlags {
+	f, _ := ctx.Value(flagsKey{}).(*requestFlags)
+	return f
+}
+
 func (c *codeWriter) WriteHeader(status int) {
+	if c.written || c.buf != nil {
+		return
+	}
+	if c.body != nil && c.body.tripped {
+		status = http.StatusRequestEntityTooLarge
+	} else if status == http.StatusOK && c.flags != nil && c.flags.userInput.Load() && !c.flags.resolver.Load() {
+		status = http.StatusUnprocessableEntity
+	}
 	c.status = status
 	if status >= 400 {
 		c.buf = &bytes.Buffer{}
@@ -192,10 +223,12 @@ func (c *codeWriter) WriteHeader(status int) {
 }
 
 func (c *codeWriter) Write(p []byte) (int, error) {
+	if !c.written && c.buf == nil {
+		c.WriteHeader(http.StatusOK)
+	}
 	if c.buf != nil {
 		return c.buf.Write(p)
 	}
-	c.written = true
 	return c.ResponseWriter.Write(p)
 }
 
@@ -209,9 +242,9 @@ func (c *codeWriter) finish() {
 	if c.buf == nil {
 		return
 	}
-	if c.body != nil && c.body.tripped {
+	if c.status == http.StatusRequestEntityTooLarge && c.body != nil && c.body.tripped {
 		c.Header().Del("Content-Length")
-		tooLarge(c.ResponseWriter, c.body.n)
+		tooLarge(c.ResponseWriter, c.body.limit)
 		return
 	}
 	var resp struct {
@@ -243,6 +276,10 @@ func (c *codeWriter) finish() {
 	_, _ = c.ResponseWriter.Write(c.buf.Bytes())
 }
 
+const errDepthLimit = "DEPTH_LIMIT_EXCEEDED"
+
+func init() { errcode.RegisterErrorType(errDepthLimit, errcode.KindProtocol) }
+
 // depthLimit refuses operations nested deeper than max fields.
 type depthLimit struct{ max int }
 
@@ -256,8 +293,9 @@ func (depthLimit) Validate(schema graphql.ExecutableSchema) error { return nil }
 
 func (d depthLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if depth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0, d.max) > d.max {
-		return &gqlerror.Error{Message: "the operation is nested deeper than " + strconv.Itoa(d.max) + " levels",
-			Extensions: map[string]any{"code": media.EINVALID}}
+		err := &gqlerror.Error{Message: "the operation is nested deeper than " + strconv.Itoa(d.max) + " levels"}
+		errcode.Set(err, errDepthLimit)
+		return err
 	}
 	return nil
 }

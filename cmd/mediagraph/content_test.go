@@ -8,14 +8,18 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"math/rand/v2"
 )
 
-// pngBytes encodes a w×h PNG with a gradient, so different sizes differ.
+// pngBytes encodes a w×h PNG of deterministic noise, so it does not
+// compress: its size grows with its pixels.
 func pngBytes(w, h int) []byte {
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(h)))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			img.Set(x, y, color.NRGBA{uint8(x), uint8(y), uint8(x + y), 255})
+			v := rng.Uint32()
+			img.Set(x, y, color.NRGBA{uint8(v), uint8(v >> 8), uint8(v >> 16), 255})
 		}
 	}
 	var buf bytes.Buffer

@@ -187,4 +187,3 @@ func TestNoOrphansAfterFailedUpload(t *testing.T) {
 		e.mustUpload(e.owner, "b", upload{"a.png", "", img}, nil)
 	})
 }
-

@@ -75,8 +75,9 @@ func each(t *testing.T, fn func(t *testing.T, e *env)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			e := start(t, b)
+			// Runs after the test's own cleanups (LIFO), before the server stops.
+			t.Cleanup(e.checkInvariants)
 			fn(t, e)
-			e.checkInvariants()
 		})
 	}
 }

@@ -246,7 +246,7 @@ func TestFiltersAndFacets(t *testing.T) {
 		cases = append(cases,
 			filt{map[string]any{"createdAfter": mid}, func(f *media.File) bool { return !f.CreatedAt.Before(mid) }},
 			filt{map[string]any{"createdBefore": mid}, func(f *media.File) bool { return f.CreatedAt.Before(mid) }},
-			filt{map[string]any{"updatedAfter": mid, "updatedBefore": mid.Add(3*time.Millisecond)}, func(f *media.File) bool {
+			filt{map[string]any{"updatedAfter": mid, "updatedBefore": mid.Add(3 * time.Millisecond)}, func(f *media.File) bool {
 				return !f.UpdatedAt.Before(mid) && f.UpdatedAt.Before(mid.Add(3*time.Millisecond))
 			}},
 		)

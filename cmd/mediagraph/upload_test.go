@@ -150,7 +150,7 @@ func TestUploadBase64(t *testing.T) {
 
 func TestContentPolicy(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		e.createBucket(e.owner, map[string]any{"name": "imgs", "allowedMimeTypes": []string{"image/png", "image/jp*"}})
+		e.createBucket(e.owner, map[string]any{"name": "imgs", "allowedMimeTypes": []string{"image/png", "image/jpeg"}})
 		e.createBucket(e.owner, map[string]any{"name": "tiny", "maxFileSize": 200})
 		e.createBucket(e.owner, map[string]any{"name": "typed", "typeLimits": []map[string]any{{"type": "IMAGE", "maxSize": 300}}})
 		e.createBucket(e.owner, map[string]any{"name": "any"})
