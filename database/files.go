@@ -181,6 +181,9 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuery {
 	f := q.Filter
 	sq = sq.Where("f.org_id = ?", q.OrgID)
+	if q.ID != nil {
+		sq = sq.Where("f.id = ?", *q.ID)
+	}
 	if q.BucketID != nil {
 		sq = sq.Where("f.bucket_id = ?", *q.BucketID)
 	}

@@ -59,7 +59,7 @@ type ComplexityRoot struct {
 		AllowedMimeTypes  func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		DefaultVisibility func(childComplexity int) int
-		Files             func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) int
+		Files             func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
 		ID                func(childComplexity int) int
 		MaxFileSize       func(childComplexity int) int
 		Name              func(childComplexity int) int
@@ -165,7 +165,7 @@ type ComplexityRoot struct {
 		Bucket  func(childComplexity int, name string) int
 		Buckets func(childComplexity int, first *int, after *string) int
 		File    func(childComplexity int, id media.ID) int
-		Files   func(childComplexity int, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) int
+		Files   func(childComplexity int, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
 		Node    func(childComplexity int, id media.ID) int
 		Nodes   func(childComplexity int, ids []media.ID) int
 		Tags    func(childComplexity int, bucket *string, prefix *string, first *int) int
@@ -208,7 +208,7 @@ type BucketResolver interface {
 	TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error)
 
 	Usage(ctx context.Context, obj *media.Bucket) (*media.BucketUsage, error)
-	Files(ctx context.Context, obj *media.Bucket, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error)
+	Files(ctx context.Context, obj *media.Bucket, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 }
 type BucketConnectionResolver interface {
 	Edges(ctx context.Context, obj *media.BucketPage) ([]*model.BucketEdge, error)
@@ -253,7 +253,7 @@ type QueryResolver interface {
 	Buckets(ctx context.Context, first *int, after *string) (*media.BucketPage, error)
 	Tags(ctx context.Context, bucket *string, prefix *string, first *int) ([]*media.TagCount, error)
 	File(ctx context.Context, id media.ID) (*media.File, error)
-	Files(ctx context.Context, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error)
+	Files(ctx context.Context, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -357,7 +357,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Bucket.Files(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int)), true
+		return e.ComplexityRoot.Bucket.Files(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int), args["around"].(*media.ID)), true
 	case "Bucket.id":
 		if e.ComplexityRoot.Bucket.ID == nil {
 			break
@@ -881,7 +881,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Files(childComplexity, args["bucket"].(*string), args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int)), true
+		return e.ComplexityRoot.Query.Files(childComplexity, args["bucket"].(*string), args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int), args["around"].(*media.ID)), true
 
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
@@ -1129,7 +1129,10 @@ type Query {
     after: String
     last: Int
     before: String
+    "Skip this many files (page-number UIs); with first, not with cursors."
     offset: Int
+    "A page of first files centred on this file (its neighbours before and after it in the ordering)."
+    around: ID
   ): FileConnection!
 }
 
@@ -1242,7 +1245,7 @@ type Bucket implements Node {
   "The most bytes the bucket may hold (live, trashed and old revisions); null means no quota."
   quotaBytes: Int64
   usage: BucketUsage!
-  files(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int): FileConnection!
+  files(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int, around: ID): FileConnection!
   createdAt: Time!
   updatedAt: Time!
 }
@@ -1900,6 +1903,14 @@ func (ec *executionContext) field_Bucket_files_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["offset"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "around",
+		func(ctx context.Context, v any) (*media.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["around"] = arg7
 	return args, nil
 }
 
@@ -2212,6 +2223,14 @@ func (ec *executionContext) field_Query_files_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["offset"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "around",
+		func(ctx context.Context, v any) (*media.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["around"] = arg8
 	return args, nil
 }
 
@@ -2761,7 +2780,7 @@ func (ec *executionContext) _Bucket_files(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Bucket().Files(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int))
+			return ec.Resolvers.Bucket().Files(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int), fc.Args["around"].(*media.ID))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *media.FileConnection) graphql.Marshaler {
@@ -4921,7 +4940,7 @@ func (ec *executionContext) _Query_files(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Files(ctx, fc.Args["bucket"].(*string), fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int))
+			return ec.Resolvers.Query().Files(ctx, fc.Args["bucket"].(*string), fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int), fc.Args["around"].(*media.ID))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *media.FileConnection) graphql.Marshaler {

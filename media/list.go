@@ -28,6 +28,8 @@ type FilesArgs struct {
 	Last   *int
 	Before *string
 	Offset *int
+	// Around centres the page on this file (with first as the page size).
+	Around *ID
 }
 
 // FileConnection is a lazily loaded page of files: the page, the total count
@@ -42,6 +44,7 @@ type FileConnection struct {
 	backward    bool
 	hasBefore   bool // paging started from a cursor or offset
 	limit       int
+	around      *ID
 
 	once     sync.Once
 	page     []*File
@@ -175,13 +178,81 @@ func (c *FileConnection) setPaging(a FilesArgs) error {
 		}
 		c.query.Offset, c.hasBefore = *a.Offset, *a.Offset > 0
 	}
+	if a.Around != nil {
+		if a.After != nil || a.Before != nil || a.Offset != nil || c.backward {
+			return Invalid("around", "around goes with first alone, not with cursors, offset or last")
+		}
+		c.around = a.Around
+	}
 	c.query.Reverse = c.backward
 	c.query.Limit = c.limit + 1
 	return nil
 }
 
+// loadAround reads a page centred on c.around: up to half the page before
+// it in the ordering, the file, and the rest after it.
+func (c *FileConnection) loadAround(ctx context.Context) error {
+	id := *c.around
+	only := c.query
+	only.ID, only.Limit, only.Offset, only.After = &id, 1, 0, nil
+	var mid []*File
+	var err error
+	if id.Valid(PrefixFile) {
+		if mid, err = c.svc.Store.ListFiles(ctx, only); err != nil {
+			return err
+		}
+	}
+	if len(mid) == 0 {
+		return Invalid("around", "file %s is not in this listing", id)
+	}
+	f := mid[0]
+	key := fileKey(f, c.query.Order.Field)
+	nBefore := (c.limit - 1) / 2
+	nAfter := c.limit - 1 - nBefore
+	before := c.query
+	before.Reverse, before.After, before.Limit = true, &key, nBefore+1
+	after := c.query
+	after.Reverse, after.After, after.Limit = false, &key, nAfter+1
+	bs, err := c.svc.Store.ListFiles(ctx, before)
+	if err != nil {
+		return err
+	}
+	as, err := c.svc.Store.ListFiles(ctx, after)
+	if err != nil {
+		return err
+	}
+	if len(bs) > nBefore {
+		bs, c.hasBefore = bs[:nBefore], true
+	}
+	if len(as) > nAfter {
+		as, c.hasMore = as[:nAfter], true
+	}
+	slices.Reverse(bs)
+	c.page = append(append(bs, f), as...)
+	return nil
+}
+
+func fileKey(f *File, field FileOrderField) FileKey {
+	k := FileKey{ID: f.ID}
+	switch field {
+	case OrderCreatedAt:
+		k.Time = f.CreatedAt
+	case OrderUpdatedAt:
+		k.Time = f.UpdatedAt
+	case OrderName:
+		k.Name = f.Name
+	case OrderSize:
+		k.Size = f.Size
+	}
+	return k
+}
+
 func (c *FileConnection) load(ctx context.Context) error {
 	c.once.Do(func() {
+		if c.around != nil && c.limit > 0 {
+			c.loadErr = c.loadAround(ctx)
+			return
+		}
 		if c.limit == 0 {
 			c.page = []*File{}
 			return
@@ -265,18 +336,8 @@ type cursorJSON struct {
 
 // Cursor returns the opaque cursor of a file in this listing.
 func (c *FileConnection) Cursor(f *File) string {
-	k := cursorJSON{F: c.fingerprint, I: f.ID}
-	switch c.query.Order.Field {
-	case OrderCreatedAt:
-		k.T = f.CreatedAt
-	case OrderUpdatedAt:
-		k.T = f.UpdatedAt
-	case OrderName:
-		k.N = f.Name
-	case OrderSize:
-		k.S = f.Size
-	}
-	b, _ := json.Marshal(k)
+	fk := fileKey(f, c.query.Order.Field)
+	b, _ := json.Marshal(cursorJSON{F: c.fingerprint, T: fk.Time, N: fk.Name, S: fk.Size, I: f.ID})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 

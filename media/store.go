@@ -178,4 +178,6 @@ type FileQuery struct {
 	After  *FileKey
 	Offset int
 	Limit  int
+	// ID, if set, keeps only that file (to check that it matches the filter).
+	ID *ID
 }

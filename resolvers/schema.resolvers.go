@@ -31,9 +31,9 @@ func (r *bucketResolver) Usage(ctx context.Context, obj *media.Bucket) (*media.B
 }
 
 // Files is the resolver for the files field.
-func (r *bucketResolver) Files(ctx context.Context, obj *media.Bucket, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
+func (r *bucketResolver) Files(ctx context.Context, obj *media.Bucket, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error) {
 	c, err := r.Media.Files(ctx, media.FilesArgs{Bucket: &obj.Name, Filter: deref(filter), Order: deref(orderBy),
-		First: first, After: after, Last: last, Before: before, Offset: offset})
+		First: first, After: after, Last: last, Before: before, Offset: offset, Around: around})
 	return primed(ctx, c, err)
 }
 
@@ -227,9 +227,9 @@ func (r *queryResolver) File(ctx context.Context, id media.ID) (*media.File, err
 }
 
 // Files is the resolver for the files field.
-func (r *queryResolver) Files(ctx context.Context, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
+func (r *queryResolver) Files(ctx context.Context, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error) {
 	c, err := r.Media.Files(ctx, media.FilesArgs{Bucket: bucket, Filter: deref(filter), Order: deref(orderBy),
-		First: first, After: after, Last: last, Before: before, Offset: offset})
+		First: first, After: after, Last: last, Before: before, Offset: offset, Around: around})
 	return primed(ctx, c, err)
 }
 

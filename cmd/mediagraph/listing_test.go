@@ -340,3 +340,27 @@ func (e *env) viewerID() string {
 	d := e.ok(e.owner, `{ viewer { user { id } } }`, nil)
 	return str(d["viewer"].(map[string]any)["user"].(map[string]any)["id"])
 }
+
+func TestAround(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "b"})
+		files := seedFiles(t, e, "b", 30, rand.New(rand.NewPCG(7, 8)))
+		t.Cleanup(func() { purgeSeeded(t, e) })
+		want := expectedOrder(files, "NAME", "ASC")
+		q := `query($id: ID, $n: Int) { files(bucket: "b", orderBy: {field: NAME, direction: ASC}, first: $n, around: $id) {
+			nodes { id } pageInfo { hasNextPage hasPreviousPage } } }`
+		for _, c := range []struct{ at, n, from, to int }{{10, 5, 8, 13}, {0, 5, 0, 3}, {len(want) - 1, 4, len(want) - 2, len(want)}} {
+			d := e.ok(e.owner, q, map[string]any{"id": want[c.at], "n": c.n})["files"].(map[string]any)
+			var got []string
+			for _, n := range d["nodes"].([]any) {
+				got = append(got, str(n.(map[string]any)["id"]))
+			}
+			pi := d["pageInfo"].(map[string]any)
+			if !reflect.DeepEqual(got, want[c.from:c.to]) || pi["hasPreviousPage"] != (c.from > 0) || pi["hasNextPage"] != (c.to < len(want)) {
+				t.Fatalf("around %d (first %d): %v %v, want %v", c.at, c.n, got, pi, want[c.from:c.to])
+			}
+		}
+		e.fails(media.EINVALID, e.owner, q, map[string]any{"id": "file_0000000000000000000000000z", "n": 5})
+		e.fails(media.EINVALID, e.owner, `query($id: ID) { files(around: $id, offset: 2) { totalCount } }`, map[string]any{"id": want[0]})
+	})
+}
