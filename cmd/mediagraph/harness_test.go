@@ -31,12 +31,12 @@ func TestMain(m *testing.M) {
 // backend is one database + object store combination the suite runs on.
 type backend struct {
 	name  string
-	setup func(t *testing.T, c *Config)
+	setup func(t testing.TB, c *Config)
 }
 
 var backends = []backend{
-	{"sqlite+disk", func(t *testing.T, c *Config) {}},
-	{"postgres+s3", func(t *testing.T, c *Config) {
+	{"sqlite+disk", func(t testing.TB, c *Config) {}},
+	{"postgres+s3", func(t testing.TB, c *Config) {
 		c.DatabaseURL = testenv.Postgres(t)
 		endpoint, access, secret := testenv.VersityGW(t)
 		awsEnv.Do(func() {
@@ -54,7 +54,7 @@ var awsEnv sync.Once
 
 // checksumMode alternates the S3 request-checksum setting between tests so
 // both paths of the SDK run against the server.
-func checksumMode(t *testing.T) string {
+func checksumMode(t testing.TB) string {
 	if len(t.Name())%2 == 0 {
 		return "when_required"
 	}

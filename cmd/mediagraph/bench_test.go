@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// The load benchmarks run with `make bench` (MEDIAGRAPH_BENCH=1), never in
+// `make test`. They print their figures; docs/BENCHMARKS.md records them.
+
+func benchOnly(t *testing.T) {
+	if os.Getenv("MEDIAGRAPH_BENCH") == "" {
+		t.Skip("load benchmark: run make bench")
+	}
+}
+
+// TestBenchListing seeds 10,000 files in PostgreSQL and measures a 50-file
+// page with tags and bucket at 16 concurrent connections.
+func TestBenchListing(t *testing.T) {
+	benchOnly(t)
+	e := start(t, backends[1])
+	e.createBucket(e.owner, map[string]any{"name": "bench"})
+	seedStart := time.Now()
+	for range 10 {
+		seedFiles(t, e, "bench", 1000, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
+	}
+	t.Cleanup(func() { purgeSeeded(t, e) })
+	var n int
+	_ = e.m.DB.Bun().NewRaw("SELECT count(*) FROM files").Scan(context.Background(), &n)
+	t.Logf("seeded %d files in %s", n, time.Since(seedStart).Round(time.Millisecond))
+	_, _ = e.m.DB.Bun().ExecContext(context.Background(), "ANALYZE")
+
+	body := `{"query":"{ files(bucket: \"bench\", first: 50) { totalCount nodes { id name size mimeType tags bucket { name } } pageInfo { endCursor hasNextPage } } }"}`
+	if len(e.ok(e.owner, `{ files(bucket: "bench", first: 50) { nodes { id } } }`, nil)["files"].(map[string]any)["nodes"].([]any)) != 50 {
+		t.Fatal("page is not 50 files")
+	}
+	prof, _ := os.Create(filepath.Join(benchDir(t), "list.cpu.pprof"))
+	_ = pprof.StartCPUProfile(prof)
+	res := load(t, e, 16, 10*time.Second, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+e.owner)
+		}
+		return req, err
+	})
+	pprof.StopCPUProfile()
+	prof.Close()
+	report(t, "list 50 files (tags, bucket, totalCount), PostgreSQL, 16 connections", res)
+	top, _ := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof.Name()).CombinedOutput()
+	t.Logf("CPU profile (%s):\n%s", prof.Name(), top)
+
+	// Keyset paging stays flat: page 1 vs page 200 (10,000 / 50).
+	var after any
+	var first, last time.Duration
+	for page := 1; page <= 200; page++ {
+		t0 := time.Now()
+		c := e.ok(e.owner, `query($a: String) { files(bucket: "bench", first: 50, after: $a) { nodes { id } pageInfo { endCursor } } }`, map[string]any{"a": after})["files"].(map[string]any)
+		d := time.Since(t0)
+		if page == 1 {
+			first = d
+		}
+		last = d
+		after = c["pageInfo"].(map[string]any)["endCursor"]
+	}
+	t.Logf("keyset paging: page 1 %s, page 200 %s", first, last)
+}
+
+// TestBenchDownload measures a 100 MiB download through /files against
+// reading the same object straight from the store, and the server's
+// allocations while it streams.
+func TestBenchDownload(t *testing.T) {
+	benchOnly(t)
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := start(t, b)
+			f := seedBigFile(t, e, 100<<20)
+			key := blobKey(t, e, f)
+			direct := timeRead(t, func() (io.ReadCloser, error) { return e.m.Blobs.Get(context.Background(), key, 0, -1) })
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			viaHTTP := timeRead(t, func() (io.ReadCloser, error) {
+				req, _ := http.NewRequest(http.MethodGet, e.url+"/files/"+string(f.ID)+"/big.bin", nil)
+				req.Header.Set("Authorization", "Bearer "+e.owner)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return nil, err
+				}
+				if res.StatusCode != 200 {
+					return nil, fmt.Errorf("status %d", res.StatusCode)
+				}
+				return res.Body, nil
+			})
+			runtime.ReadMemStats(&after)
+			t.Logf("100 MiB download (%s): direct from store %.0f MiB/s, via /files %.0f MiB/s (%.0f%%); allocated during the download %.1f MiB (client and server in one process), heap in use after %.1f MiB",
+				b.name, direct, viaHTTP, 100*viaHTTP/direct, float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), float64(after.HeapInuse)/(1<<20))
+		})
+	}
+}
+
+// seedBigFile stores size bytes and a file row for them directly.
+func seedBigFile(t testing.TB, e *env, size int64) *media.File {
+	ctx := context.Background()
+	e.createBucket(e.owner, map[string]any{"name": "big"})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	blob := &media.Blob{ID: media.NewID(media.PrefixBlob, now), OrgID: e.org.ID, State: media.BlobReady, Size: size,
+		Sha256: "bench", MimeType: "application/octet-stream", CreatedAt: now}
+	blob.StorageKey = string(e.org.ID) + "/" + string(blob.ID)
+	if err := e.m.Blobs.Put(ctx, blob.StorageKey, io.LimitReader(zeroes{}, size), size, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.DB.CreateBlob(ctx, blob); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.m.DB.BucketByName(ctx, e.org.ID, "big")
+	f := &media.File{ID: media.NewID(media.PrefixFile, now), OrgID: e.org.ID, BucketID: b.ID, Path: "/", Name: "big.bin",
+		OriginalName: "big.bin", MimeType: blob.MimeType, Type: media.TypeOther, Size: size, Sha256: "bench",
+		Visibility: media.VisibilityPrivate, Metadata: map[string]any{}, Revision: 1, BlobID: blob.ID, CreatedAt: now, UpdatedAt: now}
+	rev := &media.Revision{ID: media.NewID(media.PrefixRevision, now), OrgID: e.org.ID, FileID: f.ID, Number: 1, BlobID: blob.ID,
+		Size: size, MimeType: blob.MimeType, Sha256: "bench", CreatedAt: now}
+	if err := e.m.DB.CreateFile(ctx, f, rev); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func blobKey(t testing.TB, e *env, f *media.File) string {
+	var key string
+	if err := e.m.DB.Bun().NewRaw("SELECT storage_key FROM blobs WHERE id = ?", f.BlobID).Scan(context.Background(), &key); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+type zeroes struct{}
+
+func (zeroes) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// timeRead reads a stream to the end three times and returns the best MiB/s.
+func timeRead(t testing.TB, open func() (io.ReadCloser, error)) float64 {
+	best := 0.0
+	for range 3 {
+		t0 := time.Now()
+		rc, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		best = max(best, float64(n)/(1<<20)/time.Since(t0).Seconds())
+	}
+	return best
+}
+
+type loadResult struct {
+	requests  int
+	errors    int
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+// load sends requests from conns goroutines for d and collects latencies.
+func load(t testing.TB, e *env, conns int, d time.Duration, newReq func() (*http.Request, error)) loadResult {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	var mu sync.Mutex
+	res := loadResult{}
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lats []time.Duration
+			errs := 0
+			for time.Now().Before(deadline) {
+				req, err := newReq()
+				if err != nil {
+					errs++
+					continue
+				}
+				t0 := time.Now()
+				r, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, r.Body)
+					r.Body.Close()
+					if r.StatusCode != 200 {
+						errs++
+					}
+				} else {
+					errs++
+				}
+				lats = append(lats, time.Since(t0))
+			}
+			mu.Lock()
+			res.latencies = append(res.latencies, lats...)
+			res.errors += errs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.requests = len(res.latencies)
+	return res
+}
+
+func report(t testing.TB, name string, r loadResult) {
+	slices.Sort(r.latencies)
+	pct := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
+	}
+	t.Logf("%s: %d requests in %s = %.0f req/s, p50 %s, p99 %s, errors %d (GOMAXPROCS %d)",
+		name, r.requests, r.elapsed.Round(time.Millisecond), float64(r.requests)/r.elapsed.Seconds(),
+		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), r.errors, runtime.GOMAXPROCS(0))
+	if r.errors > 0 {
+		t.Errorf("%d requests failed", r.errors)
+	}
+}
+
+func benchDir(t testing.TB) string {
+	dir := filepath.Join("..", "..", "bench", "results")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
