@@ -4,7 +4,7 @@ GO ?= go
 VERSITYGW_VERSION := v1.8.0
 export GOFLAGS := -buildvcs=false
 
-.PHONY: run build test test-short generate check-generated bench lint playground clean
+.PHONY: run build test generate check-generated bench lint playground clean
 
 ## run: start a development server (SQLite + ./data, playground at /, dev key printed)
 run: build
@@ -30,6 +30,11 @@ bin/versitygw:
 test: bin/versitygw playground
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: load and soak measurements (PostgreSQL + versitygw); figures in docs/BENCHMARKS.md
+bench: bin/versitygw playground
+	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 30m ./cmd/mediagraph | tee bench/results/bench.log
+	@echo "CPU profile: bench/results/list.cpu.pprof (go tool pprof -top …)"
 
 ## generate: regenerate gqlgen code after editing schema.graphqls
 generate:

@@ -336,10 +336,7 @@ func TestListingQueryCount(t *testing.T) {
 	})
 }
 
-func (e *env) viewerID() string {
-	d := e.ok(e.owner, `{ viewer { user { id } } }`, nil)
-	return str(d["viewer"].(map[string]any)["user"].(map[string]any)["id"])
-}
+func (e *env) viewerID() string { return e.viewerIDTB(e.t) }
 
 func TestAround(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
