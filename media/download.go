@@ -81,3 +81,20 @@ func (s *Service) Download(ctx context.Context, req DownloadRequest) (*Download,
 func (s *Service) Open(ctx context.Context, d *Download, offset, length int64) (io.ReadCloser, error) {
 	return s.Blobs.Get(ctx, d.key, offset, length)
 }
+
+// Seeker is implemented by stores that can hand out a seekable file (the
+// disk store), which lets the HTTP server use sendfile.
+type Seeker interface {
+	OpenSeeker(ctx context.Context, key string) (io.ReadSeekCloser, error)
+}
+
+// OpenSeeker returns the download's bytes as a seekable stream when the
+// store offers one, or ok false.
+func (s *Service) OpenSeeker(ctx context.Context, d *Download) (rs io.ReadSeekCloser, ok bool, err error) {
+	sk, ok := s.Blobs.(Seeker)
+	if !ok {
+		return nil, false, nil
+	}
+	rs, err = sk.OpenSeeker(ctx, d.key)
+	return rs, true, err
+}

@@ -44,7 +44,15 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "public, max-age=300, must-revalidate")
 	}
 	h.Set("Vary", "Authorization")
-	content := &blobSeeker{ctx: r.Context(), svc: s.media, d: d}
+	var content io.ReadSeekCloser = &blobSeeker{ctx: r.Context(), svc: s.media, d: d}
+	if f, ok, err := s.media.OpenSeeker(r.Context(), d); ok {
+		if err != nil {
+			s.logger.ErrorContext(r.Context(), "download", "request_id", RequestID(r.Context()), "err", err)
+			http.Error(w, "unavailable, please retry", http.StatusServiceUnavailable)
+			return
+		}
+		content = f
+	}
 	defer content.Close()
 	http.ServeContent(w, r, "", d.ModTime, content)
 }

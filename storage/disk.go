@@ -44,6 +44,7 @@ type Disk struct {
 
 var (
 	_ media.Blobs  = (*Disk)(nil)
+	_ media.Seeker = (*Disk)(nil)
 	_ http.Handler = (*Disk)(nil)
 )
 
@@ -191,6 +192,23 @@ func (d *Disk) Get(ctx context.Context, key string, offset, length int64) (io.Re
 		io.Reader
 		io.Closer
 	}{io.LimitReader(f, length), f}, nil
+}
+
+// OpenSeeker opens the object as a file: the HTTP server serves it with
+// sendfile. Returns NOT_FOUND.
+func (d *Disk) OpenSeeker(ctx context.Context, key string) (io.ReadSeekCloser, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notFound(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return f, nil
 }
 
 // Stat reports an object's size and modification time.

@@ -40,23 +40,32 @@ func TestBenchListing(t *testing.T) {
 	bulkSeed(t, e, "bench", 10_000)
 	t.Logf("seeded 10,000 files in %s", time.Since(seedStart).Round(time.Millisecond))
 
-	body := `{"query":"{ files(bucket: \"bench\", first: 50) { totalCount nodes { id name size mimeType tags bucket { name } } pageInfo { endCursor hasNextPage } } }"}`
 	if len(e.ok(e.owner, `{ files(bucket: "bench", first: 50) { nodes { id } } }`, nil)["files"].(map[string]any)["nodes"].([]any)) != 50 {
 		t.Fatal("page is not 50 files")
 	}
 	prof, _ := os.Create(filepath.Join(benchDir(t), "list.cpu.pprof"))
-	_ = pprof.StartCPUProfile(prof)
-	res := load(t, e, 16, 10*time.Second, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+e.owner)
+	for i, c := range []struct{ name, query string }{
+		{"50 files with tags and bucket", `{ files(bucket: \"bench\", first: 50) { nodes { id name size mimeType tags bucket { name } } pageInfo { endCursor hasNextPage } } }`},
+		{"the same with totalCount and createdBy", `{ files(bucket: \"bench\", first: 50) { totalCount nodes { id name size mimeType tags bucket { name } createdBy { email } } pageInfo { endCursor hasNextPage } } }`},
+	} {
+		body := `{"query":"` + c.query + `"}`
+		if i == 0 {
+			_ = pprof.StartCPUProfile(prof)
 		}
-		return req, err
-	})
-	pprof.StopCPUProfile()
+		res := load(t, e, 16, 10*time.Second, func() (*http.Request, error) {
+			req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(body))
+			if err == nil {
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+e.owner)
+			}
+			return req, err
+		})
+		if i == 0 {
+			pprof.StopCPUProfile()
+		}
+		report(t, c.name+", PostgreSQL, 16 connections", res)
+	}
 	prof.Close()
-	report(t, "list 50 files (tags, bucket, totalCount), PostgreSQL, 16 connections", res)
 	top, _ := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof.Name()).CombinedOutput()
 	t.Logf("CPU profile (%s):\n%s", prof.Name(), top)
 
