@@ -38,11 +38,21 @@ func (d *DB) CreateFile(ctx context.Context, f *media.File, r *media.Revision) e
 	})
 }
 
-// File returns a file of orgID by id, trashed or not, without its tags.
+// selectFiles selects files with their tags: each row brings them in a
+// subquery, so a page of files costs one query, not two.
+func (d *DB) selectFiles(model any) *bun.SelectQuery {
+	tagList := "(SELECT coalesce(string_agg(t.tag, ',' ORDER BY t.tag), '') FROM file_tags AS t WHERE t.file_id = f.id)"
+	if d.dialect == SQLite {
+		tagList = "(SELECT coalesce(group_concat(tag, ','), '') FROM (SELECT t.tag FROM file_tags AS t WHERE t.file_id = f.id ORDER BY t.tag))"
+	}
+	return d.idb.NewSelect().Model(model).ColumnExpr("f.*").ColumnExpr(tagList + " AS tag_list")
+}
+
+// File returns a file of orgID by id, trashed or not, with its tags.
 // Returns NOT_FOUND.
 func (d *DB) File(ctx context.Context, orgID, id media.ID) (*media.File, error) {
 	var r fileRow
-	if err := d.idb.NewSelect().Model(&r).Where("f.id = ?", id).Where("f.org_id = ?", orgID).Scan(ctx); err != nil {
+	if err := d.selectFiles(&r).Where("f.id = ?", id).Where("f.org_id = ?", orgID).Scan(ctx); err != nil {
 		return nil, wrap(err, "file")
 	}
 	return r.media(), nil
@@ -55,7 +65,7 @@ func (d *DB) FilesByIDs(ctx context.Context, orgID media.ID, ids []media.ID) ([]
 		return []*media.File{}, nil
 	}
 	var rows []fileRow
-	err := d.idb.NewSelect().Model(&rows).Where("f.org_id = ?", orgID).Where("f.id IN (?)", bun.In(ids)).Scan(ctx)
+	err := d.selectFiles(&rows).Where("f.org_id = ?", orgID).Where("f.id IN (?)", bun.In(ids)).Scan(ctx)
 	return filesOf(rows, err)
 }
 
@@ -130,12 +140,7 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 	if desc {
 		dir, cmp = "DESC", "<"
 	}
-	// Each row brings its tags, so a page costs one query, not two.
-	tagList := "(SELECT coalesce(string_agg(t.tag, ',' ORDER BY t.tag), '') FROM file_tags AS t WHERE t.file_id = f.id)"
-	if d.dialect == SQLite {
-		tagList = "(SELECT coalesce(group_concat(tag, ','), '') FROM (SELECT t.tag FROM file_tags AS t WHERE t.file_id = f.id ORDER BY t.tag))"
-	}
-	sq := d.filterFiles(d.idb.NewSelect().Model(rows).ColumnExpr("f.*").ColumnExpr(tagList+" AS tag_list"), q)
+	sq := d.filterFiles(d.selectFiles(rows), q)
 	if k := q.After; k != nil {
 		var v any
 		switch field {

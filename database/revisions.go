@@ -11,7 +11,7 @@ import (
 // bound to the id, or the caller's organization.
 func (d *DB) FileAnyOrg(ctx context.Context, id media.ID) (*media.File, error) {
 	var r fileRow
-	if err := d.idb.NewSelect().Model(&r).Where("f.id = ?", id).Scan(ctx); err != nil {
+	if err := d.selectFiles(&r).Where("f.id = ?", id).Scan(ctx); err != nil {
 		return nil, wrap(err, "file")
 	}
 	return r.media(), nil

@@ -1,5 +1,5 @@
 // Package loader batches the relations a list of objects fans out on
-// (File.bucket, File.tags, File.createdBy, …) into one query per relation
+// (File.bucket, File.createdBy, …) into one query per relation
 // per operation, with graph-gophers/dataloader. Loaders are made per
 // operation (never per process or per connection), so nothing is cached
 // across requests and every request sees the live state.
@@ -23,7 +23,6 @@ const wait = time.Millisecond
 type Loaders struct {
 	Bucket *dataloader.Loader[media.ID, *media.Bucket]
 	User   *dataloader.Loader[media.ID, *media.User]
-	Tags   *dataloader.Loader[media.ID, []string]
 }
 
 // New returns fresh loaders backed by svc. Their batch functions run with
@@ -32,7 +31,6 @@ func New(svc *media.Service) *Loaders {
 	return &Loaders{
 		Bucket: newLoader(svc.BucketsByIDs),
 		User:   newLoader(svc.UsersByIDs),
-		Tags:   newLoader(svc.TagsByFileIDs),
 	}
 }
 

@@ -45,26 +45,6 @@ func (s *Service) FilesByIDs(ctx context.Context, ids []ID) ([]*File, error) {
 	return inKeyOrder(ids, fs, func(f *File) ID { return f.ID }), nil
 }
 
-// TagsByFileIDs loads tags for a batch of files, in key order.
-func (s *Service) TagsByFileIDs(ctx context.Context, ids []ID) ([][]string, error) {
-	p, err := require(ctx, ScopeMediaRead)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.Store.TagsByFileIDs(ctx, p.OrgID, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]string, len(ids))
-	for i, id := range ids {
-		out[i] = m[id]
-		if out[i] == nil {
-			out[i] = []string{}
-		}
-	}
-	return out, nil
-}
-
 // UsersByIDs loads users of the caller's organization, in key order.
 func (s *Service) UsersByIDs(ctx context.Context, ids []ID) ([]*User, error) {
 	p := PrincipalFrom(ctx)

@@ -76,14 +76,6 @@ func (r *fileResolver) URL(ctx context.Context, obj *media.File, expiresIn *int)
 	return r.Media.FileURL(ctx, obj, expiresIn)
 }
 
-// Tags is the resolver for the tags field.
-func (r *fileResolver) Tags(ctx context.Context, obj *media.File) ([]string, error) {
-	if obj.Tags != nil {
-		return obj.Tags, nil
-	}
-	return loader.For(ctx).Tags.Load(ctx, obj.ID)()
-}
-
 // CreatedBy is the resolver for the createdBy field.
 func (r *fileResolver) CreatedBy(ctx context.Context, obj *media.File) (*media.User, error) {
 	return userOf(ctx, obj.CreatedBy)
