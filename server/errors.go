@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -51,7 +52,11 @@ func markInternal(ctx context.Context, next graphql.Resolver) (any, error) {
 	if err != nil {
 		var me *media.Error
 		var ie internalError
-		if !errors.As(err, &me) && !errors.As(err, &ie) {
+		switch {
+		case errors.As(err, &me), errors.As(err, &ie):
+		case strings.HasPrefix(graphql.GetFieldContext(ctx).Field.Name, "__"):
+			err = media.Errorf(media.EINVALID, "introspection is only available in development mode")
+		default:
 			err = internalError{err}
 		}
 	}

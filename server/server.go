@@ -119,7 +119,14 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if cfg.Dev && opts.Playground != nil {
-		s.mux.Handle("GET /", opts.Playground)
+		// "/" without a method: "GET /" would conflict with "/_blob/".
+		s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			opts.Playground.ServeHTTP(w, r)
+		}))
 	}
 	return s
 }

@@ -143,6 +143,8 @@ func multipartBodyRaw(query string, vars map[string]any, rawMap string, file []b
 
 func TestHealthAndMetrics(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
+		// Outside dev mode: no introspection, no playground.
+		e.fails(media.EINVALID, e.owner, `{ __schema { queryType { name } } }`, nil)
 		for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/": 404} {
 			res, err := http.Get(e.url + path)
 			if err != nil {
