@@ -11,7 +11,7 @@
 // options are JSON-encoded into that script (json.Marshal escapes <, > and &,
 // so no value can close the script element), and the page carries a
 // Content-Security-Policy with a fresh nonce per request: scripts run only
-// from this origin or with the nonce, and the page can connect only to this
+// from this origin or with the nonce, and the page can fetch only from this
 // origin (plus the origins of absolute endpoints given in Options), so
 // Altair's online features (account sync, remote plugins, the hosted script
 // sandbox) cannot reach out.
@@ -114,18 +114,12 @@ func (h *handler) build(index string, opts Options) error {
 	head = replaceOnce(head, "<title>Altair</title>", "<title>"+html.EscapeString(opts.Title)+"</title>")
 	// Relative, so the page also works mounted below a prefix (StripPrefix).
 	head = baseTag.ReplaceAllLiteralString(head, `<base href="./" />`)
-	var page []string
-	if i := strings.Index(head, "<style>"); i >= 0 {
-		page = append(page, head[:i]+`<style nonce="`, `">`+head[i+len("<style>"):])
-	} else {
-		page = append(page, head)
+	// The nonce is also handed to Altair (for scripts and styles it injects).
+	h.page = []string{
+		head + `<script type="module" nonce="`,
+		`">` + initJS + `AltairGraphQL.init(Object.assign(o, {cspNonce: "`,
+		`"}));` + "\n</script>\n" + tail,
 	}
-	page[len(page)-1] += `<script type="module" nonce="`
-	// The nonce is also handed to Altair, which puts it on the styles it
-	// injects (theme, editor).
-	page = append(page, `">`+initJS+`AltairGraphQL.init(Object.assign(o, {cspNonce: "`,
-		`"}));`+"\n</script>\n"+tail)
-	h.page = page
 
 	connect := []string{"'self'"}
 	for _, e := range []string{opts.Endpoint, opts.SubscriptionsEndpoint} {
@@ -136,8 +130,9 @@ func (h *handler) build(index string, opts Options) error {
 	h.csp = []string{
 		"default-src 'self'; base-uri 'self'; object-src 'none'; form-action 'self'; frame-ancestors 'self'; " +
 			"script-src-attr 'none'; img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; frame-src 'self'; " +
-			"connect-src " + strings.Join(connect, " ") + "; script-src 'self' 'nonce-",
-		"'; style-src 'self' 'nonce-", "'"}
+			// Altair sets style attributes at run time: inline styles stay allowed.
+			"style-src 'self' 'unsafe-inline'; connect-src " + strings.Join(connect, " ") + "; script-src 'self' 'nonce-",
+		"'"}
 	return nil
 }
 
@@ -164,7 +159,6 @@ func initScript(opts Options) (string, error) {
 			"alert.disableUpdateNotification": true,
 			"banners.disable":                 true,
 			"plugin.list":                     []string{}, // plugins load from a CDN
-			"schema.reloadOnStart":            true,
 		},
 	}
 	if opts.SubscriptionsEndpoint != "" {

@@ -168,16 +168,9 @@ func notFound(err error) error {
 
 // Get opens the object at offset for length bytes (length < 0: to the end).
 func (d *Disk) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	p, err := d.path(key)
+	f, err := d.OpenSeeker(ctx, key)
 	if err != nil {
 		return nil, err
-	}
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, notFound(err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {

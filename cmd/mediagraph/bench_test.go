@@ -345,7 +345,7 @@ func bulkSeed(t testing.TB, e *env, bucket string, n int) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { purgeSeeded(t.(*testing.T), e) })
+	t.Cleanup(func() { purgeSeeded(t, e) })
 }
 
 func (e *env) viewerIDTB(t testing.TB) string {

@@ -50,9 +50,11 @@ func TestUpdateFile(t *testing.T) {
 }
 
 // seedFiles writes n files directly through the store (fast; no bytes),
-// with varied names, sizes, folders, tags, types and times.
+// with varied names, sizes, folders, tags, types and times. They are
+// removed when the test ends, before the invariant check.
 func seedFiles(t *testing.T, e *env, bucket string, n int, rng *rand.Rand) []*media.File {
 	t.Helper()
+	t.Cleanup(func() { purgeSeeded(t, e) })
 	ctx := context.Background()
 	b, err := e.m.DB.BucketByName(ctx, e.org.ID, bucket)
 	if err != nil {
@@ -100,7 +102,6 @@ func TestPagingProperty(t *testing.T) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		rng := rand.New(rand.NewPCG(1, 2))
 		files := seedFiles(t, e, "b", 60, rng)
-		t.Cleanup(func() { purgeSeeded(t, e) })
 		for _, field := range []string{"CREATED_AT", "UPDATED_AT", "NAME", "SIZE"} {
 			for _, dir := range []string{"ASC", "DESC"} {
 				want := expectedOrder(files, field, dir)
@@ -199,7 +200,7 @@ func expectedOrder(files []*media.File, field, dir string) []string {
 
 // purgeSeeded removes seeded rows whose blobs have no bytes, so the
 // invariant check only looks at real uploads.
-func purgeSeeded(t *testing.T, e *env) {
+func purgeSeeded(t testing.TB, e *env) {
 	ctx := context.Background()
 	db := e.m.DB.Bun()
 	for _, q := range []string{
@@ -217,7 +218,6 @@ func TestFiltersAndFacets(t *testing.T) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		rng := rand.New(rand.NewPCG(3, 4))
 		files := seedFiles(t, e, "b", 80, rng)
-		t.Cleanup(func() { purgeSeeded(t, e) })
 		other := e.otherOrg()
 		e.createBucket(other, map[string]any{"name": "b"})
 		e.mustUpload(other, "b", upload{"cat-001.png", "", pngBytes(2, 2)}, map[string]any{"tags": []string{"red"}})
@@ -305,7 +305,6 @@ func TestListingQueryCount(t *testing.T) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		rng := rand.New(rand.NewPCG(5, 6))
 		files := seedFiles(t, e, "b", 120, rng)
-		t.Cleanup(func() { purgeSeeded(t, e) })
 		for _, f := range files {
 			if _, err := e.m.DB.Bun().NewRaw("UPDATE files SET created_by = ? WHERE id = ?", e.viewerID(), f.ID).Exec(context.Background()); err != nil {
 				t.Fatal(err)
@@ -342,7 +341,6 @@ func TestAround(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		files := seedFiles(t, e, "b", 30, rand.New(rand.NewPCG(7, 8)))
-		t.Cleanup(func() { purgeSeeded(t, e) })
 		want := expectedOrder(files, "NAME", "ASC")
 		q := `query($id: ID, $n: Int) { files(bucket: "b", orderBy: {field: NAME, direction: ASC}, first: $n, around: $id) {
 			nodes { id } pageInfo { hasNextPage hasPreviousPage } } }`
