@@ -17,7 +17,7 @@ build: playground
 ## playground: install and bundle the GraphQL IDE from npm (embedded with go:embed)
 playground: playground/dist/index.html
 
-playground/dist/index.html: playground/package.json playground/package-lock.json
+playground/dist/index.html: playground/package.json playground/package-lock.json playground/build.js
 	npm --prefix playground ci --no-audit --no-fund --loglevel=error
 	npm --prefix playground run build --silent
 	@test -f $@

@@ -93,8 +93,8 @@ type handler struct {
 	etags sync.Map
 }
 
-// build prepares the index page: the title, a relative <base>, the nonce on
-// Altair's inline <style>, and the init script before </body>.
+// build prepares the index page (the title, a relative <base>, the init
+// script before </body>) split around the nonce, and the CSP header.
 func (h *handler) build(index string, opts Options) error {
 	if opts.Endpoint == "" {
 		opts.Endpoint = "/graphql"

@@ -254,7 +254,9 @@ func (m *Main) Listen() error {
 		opts.Blobs = h
 	}
 	if scfg.Dev {
-		headers := map[string]string{}
+		// Altair sends no CSRF preflight header of its own; without this one
+		// the server would refuse its multipart uploads.
+		headers := map[string]string{"Apollo-Require-Preflight": "true"}
 		if m.DevKey != "" {
 			headers["Authorization"] = "Bearer " + m.DevKey
 		}
