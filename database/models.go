@@ -88,6 +88,7 @@ type bucketRow struct {
 	AllowedMimeTypes  []string                 `bun:"allowed_mime_types"`
 	TypeLimits        map[media.FileType]int64 `bun:"type_limits"`
 	QuotaBytes        *int64                   `bun:"quota_bytes"`
+	TrashRetention    *int64                   `bun:"trash_retention_seconds"`
 	CreatedAt         time.Time                `bun:"created_at"`
 	UpdatedAt         time.Time                `bun:"updated_at"`
 }
@@ -95,13 +96,13 @@ type bucketRow struct {
 func newBucketRow(b *media.Bucket) *bucketRow {
 	return &bucketRow{ID: b.ID, OrgID: b.OrgID, Name: b.Name, Access: b.Access, DefaultVisibility: b.DefaultVisibility,
 		MaxFileSize: b.MaxFileSize, AllowedMimeTypes: nonNilSlice(b.AllowedMimeTypes),
-		TypeLimits: nonNilMap(b.TypeLimits), QuotaBytes: b.QuotaBytes, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+		TypeLimits: nonNilMap(b.TypeLimits), QuotaBytes: b.QuotaBytes, TrashRetention: seconds(b.TrashRetention), CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
 func (r *bucketRow) media() *media.Bucket {
 	return &media.Bucket{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Access: r.Access, DefaultVisibility: r.DefaultVisibility,
 		MaxFileSize: r.MaxFileSize, AllowedMimeTypes: nonNilSlice(r.AllowedMimeTypes),
-		TypeLimits: nonNilMap(r.TypeLimits), QuotaBytes: r.QuotaBytes, CreatedAt: r.CreatedAt.UTC(),
+		TypeLimits: nonNilMap(r.TypeLimits), QuotaBytes: r.QuotaBytes, TrashRetention: duration(r.TrashRetention), CreatedAt: r.CreatedAt.UTC(),
 		UpdatedAt: r.UpdatedAt.UTC()}
 }
 
@@ -157,6 +158,7 @@ type fileRow struct {
 	Revision     int              `bun:"revision"`
 	BlobID       media.ID         `bun:"blob_id"`
 	LegalHold    bool             `bun:"legal_hold"`
+	HoldReason   *string          `bun:"legal_hold_reason"`
 	TrashedAt    *time.Time       `bun:"trashed_at"`
 	PurgeAt      *time.Time       `bun:"purge_at"`
 	CreatedAt    time.Time        `bun:"created_at"`
@@ -173,7 +175,7 @@ func newFileRow(f *media.File) *fileRow {
 		OriginalName: f.OriginalName, MimeType: f.MimeType, Type: f.Type, Size: f.Size, Sha256: f.Sha256,
 		Width: f.Width, Height: f.Height, Duration: f.Duration, Visibility: f.Visibility, AltText: f.AltText,
 		Caption: f.Caption, Copyright: f.Copyright, Metadata: nonNilMap(f.Metadata), Revision: f.Revision,
-		BlobID: f.BlobID, LegalHold: f.LegalHold, TrashedAt: f.TrashedAt, PurgeAt: f.PurgeAt,
+		BlobID: f.BlobID, LegalHold: f.LegalHold, HoldReason: f.LegalHoldReason, TrashedAt: f.TrashedAt, PurgeAt: f.PurgeAt,
 		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, CreatedBy: f.CreatedBy, UpdatedBy: f.UpdatedBy}
 }
 
@@ -183,7 +185,7 @@ func (r *fileRow) media() *media.File {
 		OriginalName: r.OriginalName, MimeType: r.MimeType, Type: r.Type, Size: r.Size, Sha256: r.Sha256,
 		Width: r.Width, Height: r.Height, Duration: r.Duration, Visibility: r.Visibility, AltText: r.AltText,
 		Caption: r.Caption, Copyright: r.Copyright, Metadata: nonNilMap(r.Metadata), Revision: r.Revision,
-		BlobID: r.BlobID, LegalHold: r.LegalHold, TrashedAt: utcPtr(r.TrashedAt), PurgeAt: utcPtr(r.PurgeAt),
+		BlobID: r.BlobID, LegalHold: r.LegalHold, LegalHoldReason: r.HoldReason, TrashedAt: utcPtr(r.TrashedAt), PurgeAt: utcPtr(r.PurgeAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy,
 		Tags: splitTags(r.TagList)}
 }
@@ -256,4 +258,20 @@ func (r *revisionRow) media() *media.Revision {
 	return &media.Revision{ID: r.ID, OrgID: r.OrgID, FileID: r.FileID, Number: r.Number, BlobID: r.BlobID,
 		Size: r.Size, MimeType: r.MimeType, Sha256: r.Sha256, Width: r.Width, Height: r.Height,
 		Duration: r.Duration, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}
+}
+
+func seconds(d *time.Duration) *int64 {
+	if d == nil {
+		return nil
+	}
+	n := int64(*d / time.Second)
+	return &n
+}
+
+func duration(n *int64) *time.Duration {
+	if n == nil {
+		return nil
+	}
+	d := time.Duration(*n) * time.Second
+	return &d
 }

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	BucketConnection() BucketConnectionResolver
 	File() FileResolver
 	FileConnection() FileConnectionResolver
+	FileRevision() FileRevisionResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 }
@@ -55,18 +56,19 @@ type ComplexityRoot struct {
 	}
 
 	Bucket struct {
-		Access            func(childComplexity int) int
-		AllowedMimeTypes  func(childComplexity int) int
-		CreatedAt         func(childComplexity int) int
-		DefaultVisibility func(childComplexity int) int
-		Files             func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
-		ID                func(childComplexity int) int
-		MaxFileSize       func(childComplexity int) int
-		Name              func(childComplexity int) int
-		QuotaBytes        func(childComplexity int) int
-		TypeLimits        func(childComplexity int) int
-		UpdatedAt         func(childComplexity int) int
-		Usage             func(childComplexity int) int
+		Access                func(childComplexity int) int
+		AllowedMimeTypes      func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		DefaultVisibility     func(childComplexity int) int
+		Files                 func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
+		ID                    func(childComplexity int) int
+		MaxFileSize           func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		QuotaBytes            func(childComplexity int) int
+		TrashRetentionSeconds func(childComplexity int) int
+		TypeLimits            func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
+		Usage                 func(childComplexity int) int
 	}
 
 	BucketConnection struct {
@@ -94,33 +96,35 @@ type ComplexityRoot struct {
 	}
 
 	File struct {
-		AltText      func(childComplexity int) int
-		Bucket       func(childComplexity int) int
-		Caption      func(childComplexity int) int
-		Copyright    func(childComplexity int) int
-		CreatedAt    func(childComplexity int) int
-		CreatedBy    func(childComplexity int) int
-		Duration     func(childComplexity int) int
-		Height       func(childComplexity int) int
-		ID           func(childComplexity int) int
-		LegalHold    func(childComplexity int) int
-		Metadata     func(childComplexity int) int
-		MimeType     func(childComplexity int) int
-		Name         func(childComplexity int) int
-		OriginalName func(childComplexity int) int
-		Path         func(childComplexity int) int
-		PurgeAt      func(childComplexity int) int
-		Revision     func(childComplexity int) int
-		Sha256       func(childComplexity int) int
-		Size         func(childComplexity int) int
-		Tags         func(childComplexity int) int
-		TrashedAt    func(childComplexity int) int
-		Type         func(childComplexity int) int
-		URL          func(childComplexity int, expiresIn *int) int
-		UpdatedAt    func(childComplexity int) int
-		UpdatedBy    func(childComplexity int) int
-		Visibility   func(childComplexity int) int
-		Width        func(childComplexity int) int
+		AltText         func(childComplexity int) int
+		Bucket          func(childComplexity int) int
+		Caption         func(childComplexity int) int
+		Copyright       func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		CreatedBy       func(childComplexity int) int
+		Duration        func(childComplexity int) int
+		Height          func(childComplexity int) int
+		ID              func(childComplexity int) int
+		LegalHold       func(childComplexity int) int
+		LegalHoldReason func(childComplexity int) int
+		Metadata        func(childComplexity int) int
+		MimeType        func(childComplexity int) int
+		Name            func(childComplexity int) int
+		OriginalName    func(childComplexity int) int
+		Path            func(childComplexity int) int
+		PurgeAt         func(childComplexity int) int
+		Revision        func(childComplexity int) int
+		Revisions       func(childComplexity int) int
+		Sha256          func(childComplexity int) int
+		Size            func(childComplexity int) int
+		Tags            func(childComplexity int) int
+		TrashedAt       func(childComplexity int) int
+		Type            func(childComplexity int) int
+		URL             func(childComplexity int, expiresIn *int) int
+		UpdatedAt       func(childComplexity int) int
+		UpdatedBy       func(childComplexity int) int
+		Visibility      func(childComplexity int) int
+		Width           func(childComplexity int) int
 	}
 
 	FileConnection struct {
@@ -136,17 +140,38 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	FileRevision struct {
+		CreatedAt func(childComplexity int) int
+		CreatedBy func(childComplexity int) int
+		Current   func(childComplexity int) int
+		Duration  func(childComplexity int) int
+		Height    func(childComplexity int) int
+		MimeType  func(childComplexity int) int
+		Number    func(childComplexity int) int
+		Sha256    func(childComplexity int) int
+		Size      func(childComplexity int) int
+		URL       func(childComplexity int, expiresIn *int) int
+		Width     func(childComplexity int) int
+	}
+
 	Mutation struct {
-		CreateAPIKey     func(childComplexity int, input media.CreateAPIKeyInput) int
-		CreateBucket     func(childComplexity int, input model.CreateBucketInput) int
-		DeleteBucket     func(childComplexity int, name string, force *bool) int
-		DeleteFile       func(childComplexity int, id media.ID, force *bool) int
-		RevokeAPIKey     func(childComplexity int, id media.ID) int
-		UpdateBucket     func(childComplexity int, input model.UpdateBucketInput) int
-		UpdateFile       func(childComplexity int, id media.ID, input model.UpdateFileInput) int
-		UploadFile       func(childComplexity int, input model.UploadFileInput) int
-		UploadFileBase64 func(childComplexity int, input model.UploadFileBase64Input) int
-		UploadFiles      func(childComplexity int, inputs []*model.UploadFileInput) int
+		CreateAPIKey        func(childComplexity int, input media.CreateAPIKeyInput) int
+		CreateBucket        func(childComplexity int, input model.CreateBucketInput) int
+		DeleteBucket        func(childComplexity int, name string, force *bool) int
+		DeleteFile          func(childComplexity int, id media.ID, force *bool) int
+		DeleteFileRevision  func(childComplexity int, id media.ID, revision int) int
+		EmptyTrash          func(childComplexity int, bucket *string) int
+		ReplaceFileContent  func(childComplexity int, id media.ID, file graphql.Upload, keepPrevious *bool) int
+		RestoreFile         func(childComplexity int, id media.ID) int
+		RestoreFileRevision func(childComplexity int, id media.ID, revision int) int
+		RevokeAPIKey        func(childComplexity int, id media.ID) int
+		SetLegalHold        func(childComplexity int, id media.ID, hold bool, reason *string) int
+		TrashFile           func(childComplexity int, id media.ID) int
+		UpdateBucket        func(childComplexity int, input model.UpdateBucketInput) int
+		UpdateFile          func(childComplexity int, id media.ID, input model.UpdateFileInput) int
+		UploadFile          func(childComplexity int, input model.UploadFileInput) int
+		UploadFileBase64    func(childComplexity int, input model.UploadFileBase64Input) int
+		UploadFiles         func(childComplexity int, inputs []*model.UploadFileInput) int
 	}
 
 	Organization struct {
@@ -207,6 +232,7 @@ type ApiKeyResolver interface {
 type BucketResolver interface {
 	TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error)
 
+	TrashRetentionSeconds(ctx context.Context, obj *media.Bucket) (int, error)
 	Usage(ctx context.Context, obj *media.Bucket) (*media.BucketUsage, error)
 	Files(ctx context.Context, obj *media.Bucket, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 }
@@ -221,6 +247,8 @@ type FileResolver interface {
 
 	URL(ctx context.Context, obj *media.File, expiresIn *int) (string, error)
 
+	Revisions(ctx context.Context, obj *media.File) ([]*media.Revision, error)
+
 	CreatedBy(ctx context.Context, obj *media.File) (*media.User, error)
 	UpdatedBy(ctx context.Context, obj *media.File) (*media.User, error)
 }
@@ -231,12 +259,24 @@ type FileConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *media.FileConnection) (int, error)
 	AvailableTags(ctx context.Context, obj *media.FileConnection) ([]*media.TagCount, error)
 }
+type FileRevisionResolver interface {
+	CreatedBy(ctx context.Context, obj *media.Revision) (*media.User, error)
+	Current(ctx context.Context, obj *media.Revision) (bool, error)
+	URL(ctx context.Context, obj *media.Revision, expiresIn *int) (string, error)
+}
 type MutationResolver interface {
 	UploadFile(ctx context.Context, input model.UploadFileInput) (*media.File, error)
 	UploadFiles(ctx context.Context, inputs []*model.UploadFileInput) ([]*media.File, error)
 	UploadFileBase64(ctx context.Context, input model.UploadFileBase64Input) (*media.File, error)
 	UpdateFile(ctx context.Context, id media.ID, input model.UpdateFileInput) (*media.File, error)
 	DeleteFile(ctx context.Context, id media.ID, force *bool) (media.ID, error)
+	ReplaceFileContent(ctx context.Context, id media.ID, file graphql.Upload, keepPrevious *bool) (*media.File, error)
+	RestoreFileRevision(ctx context.Context, id media.ID, revision int) (*media.File, error)
+	DeleteFileRevision(ctx context.Context, id media.ID, revision int) (*media.File, error)
+	TrashFile(ctx context.Context, id media.ID) (*media.File, error)
+	RestoreFile(ctx context.Context, id media.ID) (*media.File, error)
+	EmptyTrash(ctx context.Context, bucket *string) (int, error)
+	SetLegalHold(ctx context.Context, id media.ID, hold bool, reason *string) (*media.File, error)
 	CreateBucket(ctx context.Context, input model.CreateBucketInput) (*media.Bucket, error)
 	UpdateBucket(ctx context.Context, input model.UpdateBucketInput) (*media.Bucket, error)
 	DeleteBucket(ctx context.Context, name string, force *bool) (media.ID, error)
@@ -380,6 +420,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Bucket.QuotaBytes(childComplexity), true
+	case "Bucket.trashRetentionSeconds":
+		if e.ComplexityRoot.Bucket.TrashRetentionSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Bucket.TrashRetentionSeconds(childComplexity), true
 	case "Bucket.typeLimits":
 		if e.ComplexityRoot.Bucket.TypeLimits == nil {
 			break
@@ -535,6 +581,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.LegalHold(childComplexity), true
+	case "File.legalHoldReason":
+		if e.ComplexityRoot.File.LegalHoldReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.File.LegalHoldReason(childComplexity), true
 	case "File.metadata":
 		if e.ComplexityRoot.File.Metadata == nil {
 			break
@@ -577,6 +629,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.Revision(childComplexity), true
+	case "File.revisions":
+		if e.ComplexityRoot.File.Revisions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.File.Revisions(childComplexity), true
 	case "File.checksumSha256":
 		if e.ComplexityRoot.File.Sha256 == nil {
 			break
@@ -687,6 +745,78 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FileEdge.Node(childComplexity), true
 
+	case "FileRevision.createdAt":
+		if e.ComplexityRoot.FileRevision.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.CreatedAt(childComplexity), true
+	case "FileRevision.createdBy":
+		if e.ComplexityRoot.FileRevision.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.CreatedBy(childComplexity), true
+	case "FileRevision.current":
+		if e.ComplexityRoot.FileRevision.Current == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.Current(childComplexity), true
+	case "FileRevision.duration":
+		if e.ComplexityRoot.FileRevision.Duration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.Duration(childComplexity), true
+	case "FileRevision.height":
+		if e.ComplexityRoot.FileRevision.Height == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.Height(childComplexity), true
+	case "FileRevision.mimeType":
+		if e.ComplexityRoot.FileRevision.MimeType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.MimeType(childComplexity), true
+	case "FileRevision.number":
+		if e.ComplexityRoot.FileRevision.Number == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.Number(childComplexity), true
+	case "FileRevision.checksumSha256":
+		if e.ComplexityRoot.FileRevision.Sha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.Sha256(childComplexity), true
+	case "FileRevision.size":
+		if e.ComplexityRoot.FileRevision.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.Size(childComplexity), true
+	case "FileRevision.url":
+		if e.ComplexityRoot.FileRevision.URL == nil {
+			break
+		}
+
+		args, err := ec.field_FileRevision_url_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.FileRevision.URL(childComplexity, args["expiresIn"].(*int)), true
+	case "FileRevision.width":
+		if e.ComplexityRoot.FileRevision.Width == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileRevision.Width(childComplexity), true
+
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -731,6 +861,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteFile(childComplexity, args["id"].(media.ID), args["force"].(*bool)), true
+	case "Mutation.deleteFileRevision":
+		if e.ComplexityRoot.Mutation.DeleteFileRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteFileRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteFileRevision(childComplexity, args["id"].(media.ID), args["revision"].(int)), true
+	case "Mutation.emptyTrash":
+		if e.ComplexityRoot.Mutation.EmptyTrash == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_emptyTrash_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EmptyTrash(childComplexity, args["bucket"].(*string)), true
+	case "Mutation.replaceFileContent":
+		if e.ComplexityRoot.Mutation.ReplaceFileContent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_replaceFileContent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReplaceFileContent(childComplexity, args["id"].(media.ID), args["file"].(graphql.Upload), args["keepPrevious"].(*bool)), true
+	case "Mutation.restoreFile":
+		if e.ComplexityRoot.Mutation.RestoreFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreFile(childComplexity, args["id"].(media.ID)), true
+	case "Mutation.restoreFileRevision":
+		if e.ComplexityRoot.Mutation.RestoreFileRevision == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreFileRevision_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreFileRevision(childComplexity, args["id"].(media.ID), args["revision"].(int)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -742,6 +927,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(media.ID)), true
+	case "Mutation.setLegalHold":
+		if e.ComplexityRoot.Mutation.SetLegalHold == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setLegalHold_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetLegalHold(childComplexity, args["id"].(media.ID), args["hold"].(bool), args["reason"].(*string)), true
+	case "Mutation.trashFile":
+		if e.ComplexityRoot.Mutation.TrashFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_trashFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TrashFile(childComplexity, args["id"].(media.ID)), true
 	case "Mutation.updateBucket":
 		if e.ComplexityRoot.Mutation.UpdateBucket == nil {
 			break
@@ -1143,8 +1350,23 @@ type Mutation {
   uploadFileBase64(input: UploadFileBase64Input!): File!
   "Change a file's name, folder, visibility, texts, metadata or tags. Fields not given stay as they are."
   updateFile(id: ID!, input: UpdateFileInput!): File!
-  "Delete a file permanently, with its bytes. Returns its id."
+  "Delete a file permanently, at once, with its revisions and the bytes nothing else uses. Returns its id."
   deleteFile(id: ID!, force: Boolean = false): ID!
+
+  "New content for a file, as a new revision. keepPrevious: false deletes the previous revision (and its bytes, if unused)."
+  replaceFileContent(id: ID!, file: Upload!, keepPrevious: Boolean = true): File!
+  "Make revision's content current again, as a new revision; history is kept."
+  restoreFileRevision(id: ID!, revision: Int!): File!
+  "Delete an old revision. The current one cannot be deleted."
+  deleteFileRevision(id: ID!, revision: Int!): File!
+  "Move a file to the trash; it is purged after its bucket's retention (7 days by default)."
+  trashFile(id: ID!): File!
+  "Take a file out of the trash, back into its folder."
+  restoreFile(id: ID!): File!
+  "Purge every trashed file of a bucket (or of every bucket) now, except held ones. Returns how many. Needs admin."
+  emptyTrash(bucket: String): Int!
+  "Put a file under legal hold (or release it): held files cannot be trashed, deleted, purged or lose revisions. Needs admin."
+  setLegalHold(id: ID!, hold: Boolean!, reason: String): File!
 
   createBucket(input: CreateBucketInput!): Bucket!
   updateBucket(input: UpdateBucketInput!): Bucket!
@@ -1242,6 +1464,8 @@ type Bucket implements Node {
   typeLimits: [TypeLimit!]!
   "The most bytes the bucket may hold (live, trashed and old revisions); null means no quota."
   quotaBytes: Int64
+  "How long trashed files are kept before they are purged, in seconds (default 7 days)."
+  trashRetentionSeconds: Int!
   usage: BucketUsage!
   files(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int, around: ID): FileConnection!
   createdAt: Time!
@@ -1287,6 +1511,8 @@ input CreateBucketInput {
   allowedMimeTypes: [String!]
   typeLimits: [TypeLimitInput!]
   quotaBytes: Int64
+  "How long trashed files are kept, in seconds (default 604800, 7 days)."
+  trashRetentionSeconds: Int
 }
 
 "Changes the fields that are given. Send null for maxFileSize or quotaBytes to remove the limit."
@@ -1298,6 +1524,7 @@ input UpdateBucketInput {
   allowedMimeTypes: [String!]
   typeLimits: [TypeLimitInput!]
   quotaBytes: Int64 @goField(omittable: true)
+  trashRetentionSeconds: Int
 }
 
 type PageInfo {
@@ -1337,13 +1564,33 @@ type File implements Node {
   tags: [String!]!
   "The current revision's number."
   revision: Int!
+  "Every revision, oldest first."
+  revisions: [FileRevision!]!
   legalHold: Boolean!
+  legalHoldReason: String
   trashedAt: Time
   purgeAt: Time
   createdAt: Time!
   updatedAt: Time!
   createdBy: User
   updatedBy: User
+}
+
+"One version of a file's content."
+type FileRevision {
+  number: Int!
+  size: Int64!
+  mimeType: String!
+  checksumSha256: String!
+  width: Int
+  height: Int
+  duration: Float
+  createdAt: Time!
+  createdBy: User
+  "Whether this is the file's current content."
+  current: Boolean!
+  "Where to download this revision (signed and expiring for PRIVATE files)."
+  url(expiresIn: Int): String!
 }
 
 type FileConnection {
@@ -1508,6 +1755,8 @@ func (ec *executionContext) childFields_Bucket(ctx context.Context, field graphq
 		return ec.fieldContext_Bucket_typeLimits(ctx, field)
 	case "quotaBytes":
 		return ec.fieldContext_Bucket_quotaBytes(ctx, field)
+	case "trashRetentionSeconds":
+		return ec.fieldContext_Bucket_trashRetentionSeconds(ctx, field)
 	case "usage":
 		return ec.fieldContext_Bucket_usage(ctx, field)
 	case "files":
@@ -1610,8 +1859,12 @@ func (ec *executionContext) childFields_File(ctx context.Context, field graphql.
 		return ec.fieldContext_File_tags(ctx, field)
 	case "revision":
 		return ec.fieldContext_File_revision(ctx, field)
+	case "revisions":
+		return ec.fieldContext_File_revisions(ctx, field)
 	case "legalHold":
 		return ec.fieldContext_File_legalHold(ctx, field)
+	case "legalHoldReason":
+		return ec.fieldContext_File_legalHoldReason(ctx, field)
 	case "trashedAt":
 		return ec.fieldContext_File_trashedAt(ctx, field)
 	case "purgeAt":
@@ -1652,6 +1905,34 @@ func (ec *executionContext) childFields_FileEdge(ctx context.Context, field grap
 		return ec.fieldContext_FileEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FileEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_FileRevision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "number":
+		return ec.fieldContext_FileRevision_number(ctx, field)
+	case "size":
+		return ec.fieldContext_FileRevision_size(ctx, field)
+	case "mimeType":
+		return ec.fieldContext_FileRevision_mimeType(ctx, field)
+	case "checksumSha256":
+		return ec.fieldContext_FileRevision_checksumSha256(ctx, field)
+	case "width":
+		return ec.fieldContext_FileRevision_width(ctx, field)
+	case "height":
+		return ec.fieldContext_FileRevision_height(ctx, field)
+	case "duration":
+		return ec.fieldContext_FileRevision_duration(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_FileRevision_createdAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_FileRevision_createdBy(ctx, field)
+	case "current":
+		return ec.fieldContext_FileRevision_current(ctx, field)
+	case "url":
+		return ec.fieldContext_FileRevision_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FileRevision", field.Name)
 }
 
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1912,6 +2193,20 @@ func (ec *executionContext) field_Bucket_files_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_FileRevision_url_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "expiresIn",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expiresIn"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_File_url_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1976,6 +2271,28 @@ func (ec *executionContext) field_Mutation_deleteBucket_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteFileRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "revision",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["revision"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1998,7 +2315,131 @@ func (ec *executionContext) field_Mutation_deleteFile_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_emptyTrash_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "bucket",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["bucket"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_replaceFileContent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "file",
+		func(ctx context.Context, v any) (graphql.Upload, error) {
+			return ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["file"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "keepPrevious",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["keepPrevious"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreFileRevision_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "revision",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["revision"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setLegalHold_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "hold",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hold"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_trashFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -2734,6 +3175,29 @@ func (ec *executionContext) _Bucket_quotaBytes(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Bucket_quotaBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Bucket", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _Bucket_trashRetentionSeconds(ctx context.Context, field graphql.CollectedField, obj *media.Bucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Bucket_trashRetentionSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Bucket().TrashRetentionSeconds(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Bucket_trashRetentionSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Bucket", field, true, true, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Bucket_usage(ctx context.Context, field graphql.CollectedField, obj *media.Bucket) (ret graphql.Marshaler) {
@@ -3669,6 +4133,38 @@ func (ec *executionContext) fieldContext_File_revision(_ context.Context, field 
 	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
+func (ec *executionContext) _File_revisions(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_revisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.File().Revisions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.Revision) graphql.Marshaler {
+			return ec.marshalNFileRevision2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐRevisionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_File_revisions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "File",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileRevision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _File_legalHold(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3690,6 +4186,29 @@ func (ec *executionContext) _File_legalHold(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_File_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _File_legalHoldReason(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_legalHoldReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LegalHoldReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_File_legalHoldReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _File_trashedAt(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
@@ -4054,6 +4573,289 @@ func (ec *executionContext) fieldContext_FileEdge_node(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _FileRevision_number(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_number(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Number, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_size(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_mimeType(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_mimeType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MimeType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_mimeType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_checksumSha256(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_checksumSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_checksumSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_width(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_width(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Width, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_width(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_height(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_height(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Height, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_height(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_duration(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_duration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Duration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_duration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_createdAt(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_createdBy(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FileRevision().CreatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FileRevision",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FileRevision_current(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_current(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FileRevision().Current(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileRevision", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _FileRevision_url(ctx context.Context, field graphql.CollectedField, obj *media.Revision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileRevision_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.FileRevision().URL(ctx, obj, fc.Args["expiresIn"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileRevision_url(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FileRevision",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_FileRevision_url_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_uploadFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4268,6 +5070,314 @@ func (ec *executionContext) fieldContext_Mutation_deleteFile(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_replaceFileContent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_replaceFileContent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReplaceFileContent(ctx, fc.Args["id"].(media.ID), fc.Args["file"].(graphql.Upload), fc.Args["keepPrevious"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_replaceFileContent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_replaceFileContent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreFileRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreFileRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreFileRevision(ctx, fc.Args["id"].(media.ID), fc.Args["revision"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreFileRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreFileRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteFileRevision(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteFileRevision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteFileRevision(ctx, fc.Args["id"].(media.ID), fc.Args["revision"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteFileRevision(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteFileRevision_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_trashFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_trashFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TrashFile(ctx, fc.Args["id"].(media.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_trashFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_trashFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreFile(ctx, fc.Args["id"].(media.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_emptyTrash(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_emptyTrash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EmptyTrash(ctx, fc.Args["bucket"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_emptyTrash(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_emptyTrash_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setLegalHold(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setLegalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetLegalHold(ctx, fc.Args["id"].(media.ID), fc.Args["hold"].(bool), fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setLegalHold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setLegalHold_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6463,7 +7573,7 @@ func (ec *executionContext) unmarshalInputCreateBucketInput(ctx context.Context,
 		asMap["defaultVisibility"] = "PRIVATE"
 	}
 
-	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes"}
+	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6519,6 +7629,13 @@ func (ec *executionContext) unmarshalInputCreateBucketInput(ctx context.Context,
 				return it, err
 			}
 			it.QuotaBytes = data
+		case "trashRetentionSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trashRetentionSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrashRetentionSeconds = data
 		}
 	}
 	return it, nil
@@ -6741,7 +7858,7 @@ func (ec *executionContext) unmarshalInputUpdateBucketInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes"}
+	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6797,6 +7914,13 @@ func (ec *executionContext) unmarshalInputUpdateBucketInput(ctx context.Context,
 				return it, err
 			}
 			it.QuotaBytes = graphql.OmittableOf(data)
+		case "trashRetentionSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trashRetentionSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrashRetentionSeconds = data
 		}
 	}
 	return it, nil
@@ -7363,6 +8487,44 @@ func (ec *executionContext) _Bucket(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "trashRetentionSeconds":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Bucket_trashRetentionSeconds(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "usage":
 			field := field
 
@@ -7972,9 +9134,52 @@ func (ec *executionContext) _File(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "revisions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._File_revisions(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "legalHold":
 			out.Values[i] = ec._File_legalHold(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "legalHoldReason":
+			out.Values[i] = ec._File_legalHoldReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "trashedAt":
@@ -8360,6 +9565,193 @@ func (ec *executionContext) _FileEdge(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var fileRevisionImplementors = []string{"FileRevision"}
+
+func (ec *executionContext) _FileRevision(ctx context.Context, sel ast.SelectionSet, obj *media.Revision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fileRevisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FileRevision")
+		case "number":
+			out.Values[i] = ec._FileRevision_number(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "size":
+			out.Values[i] = ec._FileRevision_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mimeType":
+			out.Values[i] = ec._FileRevision_mimeType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "checksumSha256":
+			out.Values[i] = ec._FileRevision_checksumSha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "width":
+			out.Values[i] = ec._FileRevision_width(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "height":
+			out.Values[i] = ec._FileRevision_height(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "duration":
+			out.Values[i] = ec._FileRevision_duration(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._FileRevision_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._FileRevision_createdBy(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "current":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._FileRevision_current(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "url":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._FileRevision_url(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -8411,6 +9803,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteFile":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteFile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replaceFileContent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_replaceFileContent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreFileRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreFileRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteFileRevision":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteFileRevision(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trashFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_trashFile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreFile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "emptyTrash":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_emptyTrash(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setLegalHold":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setLegalHold(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -9594,6 +11035,32 @@ func (ec *executionContext) marshalNFileOrderField2githubᚗcomᚋmediagraphᚋm
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNFileRevision2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐRevisionᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.Revision) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFileRevision2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐRevision(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFileRevision2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐRevision(ctx context.Context, sel ast.SelectionSet, v *media.Revision) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FileRevision(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFileType2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFileType(ctx context.Context, v any) (media.FileType, error) {

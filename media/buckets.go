@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"time"
 	"encoding/base64"
 	"fmt"
 	"regexp"
@@ -18,6 +19,8 @@ type BucketInput struct {
 	AllowedMimeTypes  []string
 	TypeLimits        map[FileType]int64
 	QuotaBytes        *int64
+	// TrashRetention is how long trashed files are kept.
+	TrashRetention *time.Duration
 	// ClearMaxFileSize and ClearQuota remove those limits in UpdateBucket.
 	ClearMaxFileSize bool
 	ClearQuota       bool
@@ -99,6 +102,12 @@ func applyPolicy(b *Bucket, in BucketInput) error {
 		b.QuotaBytes = in.QuotaBytes
 	} else if in.ClearQuota {
 		b.QuotaBytes = nil
+	}
+	if in.TrashRetention != nil {
+		if *in.TrashRetention < 0 || *in.TrashRetention > 3650*24*time.Hour {
+			return Invalid("trashRetentionSeconds", "trashRetentionSeconds must be between 0 and 10 years")
+		}
+		b.TrashRetention = in.TrashRetention
 	}
 	if in.AllowedMimeTypes != nil {
 		if len(in.AllowedMimeTypes) > 100 {

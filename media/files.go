@@ -134,11 +134,11 @@ func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error)
 	if err != nil {
 		return "", err
 	}
-	if !p.Role.IsAdmin() && (f.CreatedBy == nil || *f.CreatedBy != p.UserID) {
-		return "", Errorf(EFORBIDDEN, "only the uploader or an organization admin may delete this file")
+	if err := mayDelete(p, f); err != nil {
+		return "", err
 	}
 	if f.LegalHold {
-		return "", Errorf(ECONFLICT, "file %s is under legal hold and cannot be deleted", id)
+		return "", legalHold(f, "be deleted")
 	}
 	return s.deleteFile(ctx, f)
 }
@@ -157,39 +157,34 @@ func (s *Service) deleteFile(ctx context.Context, f *File) (ID, error) {
 	return f.ID, nil
 }
 
-// releaseBlobs deletes the blobs among ids that no revision uses any more:
-// first the bytes, then the row, so a crash in between leaves a row that
-// cleanup finishes, never bytes that nothing points at.
+// releaseBlobs deletes the blobs among ids that nothing uses any more. Each
+// is claimed (marked PENDING under a row lock that uploads deduplicating
+// against it also take), then its bytes go, then its row: a crash in
+// between leaves a PENDING row that Cleanup finishes, never bytes that
+// nothing points at, and never a row pointing at deleted bytes.
 func (s *Service) releaseBlobs(ctx context.Context, ids []ID) {
-	if len(ids) == 0 {
-		return
-	}
-	blobs, err := s.Store.UnreferencedBlobs(ctx, ids)
-	if err != nil {
-		s.Logger.ErrorContext(ctx, "finding unreferenced blobs; cleanup will retry", "err", err)
-		return
-	}
-	for _, b := range blobs {
-		s.discardBlob(ctx, b, true)
+	for _, id := range ids {
+		b, ok, err := s.Store.ClaimUnreferencedBlob(ctx, id)
+		if err != nil {
+			s.Logger.ErrorContext(ctx, "releasing a blob; cleanup will retry", "blob_id", id, "err", err)
+			continue
+		}
+		if ok {
+			s.discardBlob(ctx, b)
+		}
 	}
 }
 
-// discardBlob deletes a blob's bytes (if stored) and then its row. It runs
-// even if ctx was cancelled (the client went away mid-upload). On failure the
-// row stays, marked pending, and cleanup removes both later.
-func (s *Service) discardBlob(ctx context.Context, b *Blob, stored bool) {
+// discardBlob deletes a PENDING blob's bytes and then its row. It runs even
+// if ctx was cancelled (the client went away mid-upload). On failure the
+// row stays PENDING and Cleanup removes both later.
+func (s *Service) discardBlob(ctx context.Context, b *Blob) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if b.State != BlobPending {
-		b.State = BlobPending
-		if err := s.Store.UpdateBlob(ctx, b); err != nil {
-			s.Logger.ErrorContext(ctx, "marking blob for cleanup", "blob_id", b.ID, "err", err)
-		}
-	}
 	// A failed Put may still have written the object (e.g. the store
 	// committed but the response was lost): always try to delete.
 	if err := s.Blobs.Delete(ctx, b.StorageKey); err != nil {
-		s.Logger.WarnContext(ctx, "deleting blob bytes; cleanup will retry", "blob_id", b.ID, "stored", stored, "err", err)
+		s.Logger.WarnContext(ctx, "deleting blob bytes; cleanup will retry", "blob_id", b.ID, "err", err)
 		return
 	}
 	if err := s.Store.DeleteBlob(ctx, b.ID); err != nil {

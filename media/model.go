@@ -88,8 +88,11 @@ type Bucket struct {
 	TypeLimits map[FileType]int64
 	// QuotaBytes caps the bytes the bucket holds (live, trashed and old revisions).
 	QuotaBytes *int64
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// TrashRetention is how long trashed files are kept before they are
+	// purged; nil means the server's default (7 days).
+	TrashRetention *time.Duration
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // BucketUsage reports what a bucket holds. Bytes are counted per file: two
@@ -128,12 +131,14 @@ type File struct {
 	Revision     int
 	BlobID       ID
 	LegalHold    bool
-	TrashedAt    *time.Time
-	PurgeAt      *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	CreatedBy    *ID
-	UpdatedBy    *ID
+	// LegalHoldReason says why the file is held, if it is.
+	LegalHoldReason *string
+	TrashedAt       *time.Time
+	PurgeAt         *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	CreatedBy       *ID
+	UpdatedBy       *ID
 }
 
 // BlobState tracks a blob through the two-store write.
@@ -177,6 +182,9 @@ type Revision struct {
 	Duration  *float64
 	CreatedAt time.Time
 	CreatedBy *ID
+	// File is the file the revision belongs to, as Service.Revisions
+	// returns it (not stored with the revision).
+	File *File
 }
 
 // Node is any object with a global id: *File, *Bucket, *User, *Organization

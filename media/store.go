@@ -83,6 +83,36 @@ type Store interface {
 	DeleteFile(ctx context.Context, orgID, id ID) ([]ID, error)
 	// DeleteBucketFiles deletes every file of a bucket as DeleteFile does.
 	DeleteBucketFiles(ctx context.Context, orgID, bucketID ID) ([]ID, error)
+	// LockFile reads a file and, on PostgreSQL, locks its row until the
+	// transaction ends, so content changes of one file take turns.
+	LockFile(ctx context.Context, orgID, id ID) (*File, error)
+	// AddRevision inserts r and makes it f's content (f's revision, blob,
+	// type, size, checksum, dimensions and updated_at/by are written).
+	AddRevision(ctx context.Context, f *File, r *Revision) error
+	// Revisions returns a file's revisions, oldest first.
+	Revisions(ctx context.Context, orgID, fileID ID) ([]*Revision, error)
+	// DeleteRevision deletes one revision and returns the blob it used.
+	DeleteRevision(ctx context.Context, orgID, fileID ID, number int) (ID, error)
+	// ReadyBlobBySha256 returns a stored blob of orgID with that content,
+	// locking it (PostgreSQL) until the transaction ends.
+	ReadyBlobBySha256(ctx context.Context, orgID ID, sha256 string, size int64) (*Blob, error)
+	// ClaimUnreferencedBlob marks a blob that nothing uses PENDING (to be
+	// deleted) and returns it, under the same lock; ok is false if it is used.
+	ClaimUnreferencedBlob(ctx context.Context, id ID) (b *Blob, ok bool, err error)
+	// TryLock takes a lock held across every server sharing the database
+	// (one sweeper at a time); ok is false if another holds it.
+	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
+	// FileByName returns the live file with that name in a folder.
+	FileByName(ctx context.Context, orgID, bucketID ID, path, name string) (*File, error)
+	// SetFileState writes a file's trash and legal-hold state and updated_at/by.
+	SetFileState(ctx context.Context, f *File) error
+	// PurgeableFiles returns trashed files (of every organization) whose
+	// purge time has come and that are not held.
+	PurgeableFiles(ctx context.Context, now time.Time, limit int) ([]*File, error)
+	// BlobKeysExist reports which storage keys some blob row uses.
+	BlobKeysExist(ctx context.Context, keys []string) (map[string]bool, error)
+	// ReadyBlobs walks READY blobs of every organization in id order.
+	ReadyBlobs(ctx context.Context, after ID, limit int) ([]*Blob, error)
 	// FileAnyOrg returns a file whatever its organization (downloads only:
 	// the caller authorizes by visibility or a signature bound to the id).
 	FileAnyOrg(ctx context.Context, id ID) (*File, error)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -43,7 +44,10 @@ type UploadInput struct {
 // Upload stores a file: the content is sniffed, checked against the bucket's
 // policy, hashed while it streams to storage under a generated key, and the
 // file row is committed only once the bytes are stored. On any failure
-// nothing is left behind: no row, and no bytes.
+// nothing is left behind: no row, and no bytes. Identical content already
+// stored in the organization is reused (the new copy of the bytes is
+// dropped). With Replace, a file of the same name in the folder gets a new
+// revision instead of a CONFLICT.
 // Returns FORBIDDEN without media:create, NOT_FOUND for an unknown bucket,
 // BAD_USER_INPUT, CONFLICT if the name is taken in that folder,
 // PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, QUOTA_EXCEEDED.
@@ -64,75 +68,133 @@ func (s *Service) Upload(ctx context.Context, in UploadInput) (*File, error) {
 	if in.Visibility == nil {
 		f.Visibility = b.DefaultVisibility
 	}
-	if in.Size < 0 {
-		return nil, Invalid("file", "the upload's size is unknown")
-	}
-	if in.Size == 0 {
-		return nil, Invalid("file", "the file is empty")
-	}
-	if err := s.checkSize(b, TypeOther, in.Size, false); err != nil {
+	blob, err := s.storeContent(ctx, p, b, in.Content, in.Size, in.DeclaredType)
+	if err != nil {
 		return nil, err
 	}
-
-	head := make([]byte, min(in.Size, SniffLimit))
-	if _, err := io.ReadFull(in.Content, head); err != nil {
-		return nil, readError(err)
-	}
-	sn := Sniff(head, in.Size)
-	if err := checkDeclared(in.DeclaredType, sn.MimeType); err != nil {
-		return nil, err
-	}
-	if err := s.checkContent(b, sn, in.Size); err != nil {
-		return nil, err
-	}
-	f.MimeType, f.Type, f.Width, f.Height, f.Size = sn.MimeType, sn.Type, sn.Width, sn.Height, in.Size
-
-	// Two stores, one outcome: record the blob as pending, store the bytes,
-	// then commit the file and mark the blob ready in one transaction.
-	now := s.now()
-	blob := &Blob{ID: NewID(PrefixBlob, now), OrgID: p.OrgID, State: BlobPending, CreatedAt: now,
-		MimeType: sn.MimeType, Size: in.Size, Width: sn.Width, Height: sn.Height}
-	blob.StorageKey = string(p.OrgID) + "/" + string(blob.ID)
-	if err := s.Store.CreateBlob(ctx, blob); err != nil {
-		return nil, err
-	}
-	hash := sha256.New()
-	content := io.TeeReader(io.MultiReader(bytesReader(head), in.Content), hash)
-	if err := s.Blobs.Put(ctx, blob.StorageKey, content, in.Size, sn.MimeType); err != nil {
-		s.discardBlob(ctx, blob, false)
-		return nil, readError(err)
-	}
-	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
-	blob.State = BlobReady
-	f.Sha256, f.BlobID = blob.Sha256, blob.ID
-	rev := &Revision{ID: NewID(PrefixRevision, now), OrgID: p.OrgID, FileID: f.ID, Number: 1, BlobID: blob.ID,
-		Size: f.Size, MimeType: f.MimeType, Sha256: f.Sha256, Width: f.Width, Height: f.Height,
-		CreatedAt: now, CreatedBy: f.CreatedBy}
-
+	var out *File
+	dup := false
 	err = s.Store.InTx(ctx, func(tx Store) error {
 		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
 		if err != nil {
 			return err
 		}
-		if err := s.checkNameFree(ctx, tx, b, f.Path, f.Name); err != nil {
+		existing, err := tx.FileByName(ctx, p.OrgID, b.ID, f.Path, f.Name)
+		switch {
+		case err == nil && in.Replace:
+			if existing, err = tx.LockFile(ctx, p.OrgID, existing.ID); err != nil {
+				return err
+			}
+			out, dup, err = s.addRevision(ctx, tx, p, b, existing, blob, nil)
+			return err
+		case err == nil:
+			return nameTaken(f.Path, f.Name)
+		case !IsNotFound(err):
 			return err
 		}
-		if err := checkQuota(ctx, tx, b, f.Size); err != nil {
+		if err := checkQuota(ctx, tx, b, blob.Size); err != nil {
 			return err
 		}
-		if err := tx.UpdateBlob(ctx, blob); err != nil {
+		if f.BlobID, dup, err = settle(ctx, tx, blob); err != nil {
 			return err
 		}
-		return tx.CreateFile(ctx, f, rev)
+		setContent(f, blob)
+		out = f
+		return tx.CreateFile(ctx, f, newRevision(f, p, s.now()))
 	})
+	if err != nil || dup {
+		s.discardBlob(ctx, blob)
+	}
 	if err != nil {
-		s.discardBlob(ctx, blob, true)
 		if ErrorCode(err) == ECONFLICT && !strings.Contains(ErrorMessage(err), f.Name) {
 			err = nameTaken(f.Path, f.Name) // lost a race with another upload of the same name
 		}
 		return nil, err
 	}
-	return f, nil
+	return out, nil
+}
+
+// storeContent checks content against a bucket's policy and stores it under
+// a new PENDING blob: the size limits, the sniffed type (which must agree
+// with a declared one), the allow-list, the pixel limit; the SHA-256 is
+// computed while the bytes stream to storage. The blob returned is marked
+// READY in memory only: the caller commits it (settle) or discards it.
+func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r io.Reader, size int64, declared string) (*Blob, error) {
+	if size < 0 {
+		return nil, Invalid("file", "the upload's size is unknown")
+	}
+	if size == 0 {
+		return nil, Invalid("file", "the file is empty")
+	}
+	if err := s.checkSize(b, TypeOther, size, false); err != nil {
+		return nil, err
+	}
+	head := make([]byte, min(size, SniffLimit))
+	if _, err := io.ReadFull(r, head); err != nil {
+		return nil, readError(err)
+	}
+	sn := Sniff(head, size)
+	if err := checkDeclared(declared, sn.MimeType); err != nil {
+		return nil, err
+	}
+	if err := s.checkContent(b, sn, size); err != nil {
+		return nil, err
+	}
+	// Two stores, one outcome: record the blob as pending, store the bytes,
+	// then (the caller) commit the file and mark the blob ready in one
+	// transaction.
+	now := s.now()
+	blob := &Blob{ID: NewID(PrefixBlob, now), OrgID: p.OrgID, State: BlobPending, CreatedAt: now,
+		MimeType: sn.MimeType, Size: size, Width: sn.Width, Height: sn.Height}
+	blob.StorageKey = string(p.OrgID) + "/" + string(blob.ID)
+	if err := s.Store.CreateBlob(ctx, blob); err != nil {
+		return nil, err
+	}
+	hash := sha256.New()
+	content := io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
+	if err := s.Blobs.Put(ctx, blob.StorageKey, content, size, sn.MimeType); err != nil {
+		s.discardBlob(ctx, blob)
+		return nil, readError(err)
+	}
+	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
+	blob.State = BlobReady
+	return blob, nil
+}
+
+// settle makes a stored blob the content to commit, inside tx: if the
+// organization already stores identical bytes, that blob is used (and
+// locked against deletion until tx ends) and dup reports that ours must be
+// discarded after the commit; otherwise ours is marked READY.
+func settle(ctx context.Context, tx Store, blob *Blob) (id ID, dup bool, err error) {
+	same, err := tx.ReadyBlobBySha256(ctx, blob.OrgID, blob.Sha256, blob.Size)
+	switch {
+	case err == nil:
+		return same.ID, true, nil
+	case !IsNotFound(err):
+		return "", false, err
+	}
+	return blob.ID, false, tx.UpdateBlob(ctx, blob)
+}
+
+// setContent copies a blob's content facts onto a file.
+func setContent(f *File, b *Blob) {
+	f.MimeType, f.Type, f.Size, f.Sha256 = b.MimeType, classify(b), b.Size, b.Sha256
+	f.Width, f.Height, f.Duration = b.Width, b.Height, b.Duration
+}
+
+func classify(b *Blob) FileType {
+	if b.MimeType == MIMELottie {
+		return TypeLottie
+	}
+	return ClassifyMIME(b.MimeType)
+}
+
+// newRevision describes f's current content as its revision f.Revision.
+func newRevision(f *File, p *Principal, now time.Time) *Revision {
+	uid := p.UserID
+	return &Revision{ID: NewID(PrefixRevision, now), OrgID: f.OrgID, FileID: f.ID, Number: f.Revision, BlobID: f.BlobID,
+		Size: f.Size, MimeType: f.MimeType, Sha256: f.Sha256, Width: f.Width, Height: f.Height, Duration: f.Duration,
+		CreatedAt: now, CreatedBy: &uid}
 }
 
 // UploadMany uploads several files, all or nothing: if one fails, the files
@@ -165,9 +227,6 @@ func (s *Service) UploadMany(ctx context.Context, ins []UploadInput) ([]*File, e
 
 // newFile validates the descriptive part of an upload.
 func (s *Service) newFile(p *Principal, in UploadInput) (*File, error) {
-	if in.Replace {
-		return nil, Invalid("replace", "replace: true is not available yet (it comes with file revisions); upload under another name or delete the existing file first")
-	}
 	name, err := SanitizeName("name", in.Name)
 	if err != nil {
 		return nil, err

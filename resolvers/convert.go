@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"time"
 	"sort"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -108,4 +109,13 @@ func primed(ctx context.Context, c *media.FileConnection, err error) (*media.Fil
 		loader.For(ctx).Bucket.Prime(ctx, c.Bucket().ID, c.Bucket())
 	}
 	return c, err
+}
+
+// retention converts seconds to a duration.
+func retention(seconds *int) *time.Duration {
+	if seconds == nil {
+		return nil
+	}
+	d := time.Duration(*seconds) * time.Second
+	return &d
 }

@@ -7,7 +7,9 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/mediagraph/mediagraph/graph"
 	"github.com/mediagraph/mediagraph/graph/model"
 	"github.com/mediagraph/mediagraph/loader"
@@ -22,6 +24,11 @@ func (r *apiKeyResolver) User(ctx context.Context, obj *media.APIKey) (*media.Us
 // TypeLimits is the resolver for the typeLimits field.
 func (r *bucketResolver) TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error) {
 	return typeLimits(obj), nil
+}
+
+// TrashRetentionSeconds is the resolver for the trashRetentionSeconds field.
+func (r *bucketResolver) TrashRetentionSeconds(ctx context.Context, obj *media.Bucket) (int, error) {
+	return int(media.TrashRetentionOf(obj) / time.Second), nil
 }
 
 // Usage is the resolver for the usage field.
@@ -76,6 +83,11 @@ func (r *fileResolver) URL(ctx context.Context, obj *media.File, expiresIn *int)
 	return r.Media.FileURL(ctx, obj, expiresIn)
 }
 
+// Revisions is the resolver for the revisions field.
+func (r *fileResolver) Revisions(ctx context.Context, obj *media.File) ([]*media.Revision, error) {
+	return r.Media.Revisions(ctx, obj)
+}
+
 // CreatedBy is the resolver for the createdBy field.
 func (r *fileResolver) CreatedBy(ctx context.Context, obj *media.File) (*media.User, error) {
 	return userOf(ctx, obj.CreatedBy)
@@ -119,6 +131,21 @@ func (r *fileConnectionResolver) AvailableTags(ctx context.Context, obj *media.F
 	return obj.AvailableTags(ctx)
 }
 
+// CreatedBy is the resolver for the createdBy field.
+func (r *fileRevisionResolver) CreatedBy(ctx context.Context, obj *media.Revision) (*media.User, error) {
+	return userOf(ctx, obj.CreatedBy)
+}
+
+// Current is the resolver for the current field.
+func (r *fileRevisionResolver) Current(ctx context.Context, obj *media.Revision) (bool, error) {
+	return obj.Number == obj.File.Revision, nil
+}
+
+// URL is the resolver for the url field.
+func (r *fileRevisionResolver) URL(ctx context.Context, obj *media.Revision, expiresIn *int) (string, error) {
+	return r.Media.RevisionURL(ctx, obj, expiresIn)
+}
+
 // UploadFile is the resolver for the uploadFile field.
 func (r *mutationResolver) UploadFile(ctx context.Context, input model.UploadFileInput) (*media.File, error) {
 	return r.Media.Upload(ctx, uploadInput(&input))
@@ -152,17 +179,54 @@ func (r *mutationResolver) DeleteFile(ctx context.Context, id media.ID, force *b
 	return r.Media.DeleteFile(ctx, id, force != nil && *force)
 }
 
+// ReplaceFileContent is the resolver for the replaceFileContent field.
+func (r *mutationResolver) ReplaceFileContent(ctx context.Context, id media.ID, file graphql.Upload, keepPrevious *bool) (*media.File, error) {
+	return r.Media.ReplaceContent(ctx, id, file.File, file.Size, file.ContentType, keepPrevious == nil || *keepPrevious)
+}
+
+// RestoreFileRevision is the resolver for the restoreFileRevision field.
+func (r *mutationResolver) RestoreFileRevision(ctx context.Context, id media.ID, revision int) (*media.File, error) {
+	return r.Media.RestoreRevision(ctx, id, revision)
+}
+
+// DeleteFileRevision is the resolver for the deleteFileRevision field.
+func (r *mutationResolver) DeleteFileRevision(ctx context.Context, id media.ID, revision int) (*media.File, error) {
+	return r.Media.DeleteRevision(ctx, id, revision)
+}
+
+// TrashFile is the resolver for the trashFile field.
+func (r *mutationResolver) TrashFile(ctx context.Context, id media.ID) (*media.File, error) {
+	return r.Media.Trash(ctx, id)
+}
+
+// RestoreFile is the resolver for the restoreFile field.
+func (r *mutationResolver) RestoreFile(ctx context.Context, id media.ID) (*media.File, error) {
+	return r.Media.Restore(ctx, id)
+}
+
+// EmptyTrash is the resolver for the emptyTrash field.
+func (r *mutationResolver) EmptyTrash(ctx context.Context, bucket *string) (int, error) {
+	return r.Media.EmptyTrash(ctx, bucket)
+}
+
+// SetLegalHold is the resolver for the setLegalHold field.
+func (r *mutationResolver) SetLegalHold(ctx context.Context, id media.ID, hold bool, reason *string) (*media.File, error) {
+	return r.Media.SetLegalHold(ctx, id, hold, reason)
+}
+
 // CreateBucket is the resolver for the createBucket field.
 func (r *mutationResolver) CreateBucket(ctx context.Context, input model.CreateBucketInput) (*media.Bucket, error) {
 	return r.Media.CreateBucket(ctx, media.BucketInput{Name: input.Name, Access: input.Access,
 		DefaultVisibility: input.DefaultVisibility, MaxFileSize: input.MaxFileSize, AllowedMimeTypes: input.AllowedMimeTypes,
-		TypeLimits: typeLimitsInput(input.TypeLimits), QuotaBytes: input.QuotaBytes})
+		TypeLimits: typeLimitsInput(input.TypeLimits), QuotaBytes: input.QuotaBytes,
+		TrashRetention: retention(input.TrashRetentionSeconds)})
 }
 
 // UpdateBucket is the resolver for the updateBucket field.
 func (r *mutationResolver) UpdateBucket(ctx context.Context, input model.UpdateBucketInput) (*media.Bucket, error) {
 	in := media.BucketInput{Name: input.Name, Access: input.Access, DefaultVisibility: input.DefaultVisibility,
-		AllowedMimeTypes: input.AllowedMimeTypes, TypeLimits: typeLimitsInput(input.TypeLimits)}
+		AllowedMimeTypes: input.AllowedMimeTypes, TypeLimits: typeLimitsInput(input.TypeLimits),
+		TrashRetention: retention(input.TrashRetentionSeconds)}
 	in.MaxFileSize, in.ClearMaxFileSize = omittable(input.MaxFileSize)
 	in.QuotaBytes, in.ClearQuota = omittable(input.QuotaBytes)
 	return r.Media.UpdateBucket(ctx, in)
@@ -242,6 +306,9 @@ func (r *Resolver) File() graph.FileResolver { return &fileResolver{r} }
 // FileConnection returns graph.FileConnectionResolver implementation.
 func (r *Resolver) FileConnection() graph.FileConnectionResolver { return &fileConnectionResolver{r} }
 
+// FileRevision returns graph.FileRevisionResolver implementation.
+func (r *Resolver) FileRevision() graph.FileRevisionResolver { return &fileRevisionResolver{r} }
+
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
@@ -254,6 +321,7 @@ type (
 	bucketConnectionResolver struct{ *Resolver }
 	fileResolver             struct{ *Resolver }
 	fileConnectionResolver   struct{ *Resolver }
+	fileRevisionResolver     struct{ *Resolver }
 	mutationResolver         struct{ *Resolver }
 	queryResolver            struct{ *Resolver }
 )

@@ -73,7 +73,7 @@ type Options struct {
 	Blobs http.Handler
 	// Playground serves / in dev mode, if set.
 	Playground http.Handler
-	// Registry collects metrics; a new one if nil.
+	// Registry collects metrics; a new one (with Go and process metrics) if nil.
 	Registry *prometheus.Registry
 }
 

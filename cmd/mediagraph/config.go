@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the whole program's configuration. Every field is an
@@ -29,6 +30,7 @@ type Config struct {
 	MaxUploadMemory int64
 	MaxUploadFiles  int
 	MaxImagePixels  int64
+	SweepInterval   time.Duration
 }
 
 // bind registers every setting on fs, with defaults from the environment.
@@ -60,6 +62,11 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	i64(&c.MaxBodyBytes, "max-body-bytes", "MEDIAGRAPH_MAX_BODY_BYTES", 32<<20, "largest JSON request body, bytes (base64 uploads)")
 	i64(&c.MaxUploadMemory, "max-upload-memory", "MEDIAGRAPH_MAX_UPLOAD_MEMORY", 8<<20, "multipart requests up to this size are buffered in memory, larger ones on disk")
 	i64(&c.MaxImagePixels, "max-image-pixels", "MEDIAGRAPH_MAX_IMAGE_PIXELS", 64_000_000, "largest image accepted, in pixels")
+	sweep := 10 * time.Minute
+	if v, err := time.ParseDuration(os.Getenv("MEDIAGRAPH_SWEEP_INTERVAL")); err == nil {
+		sweep = v
+	}
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", sweep, "how often the server purges expired trash and reconciles storage; 0 turns it off (MEDIAGRAPH_SWEEP_INTERVAL)")
 	files := 20
 	if v, err := strconv.Atoi(os.Getenv("MEDIAGRAPH_MAX_UPLOAD_FILES")); err == nil {
 		files = v

@@ -89,7 +89,7 @@ func start(t *testing.T, b backend) *env {
 	m.Config = Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: "false", Migrate: true,
 		LogFormat: "text", LogLevel: "warn", SigningSecret: "test-secret-test-secret-test-secret",
 		MaxUploadSize: 100 << 20, MaxBodyBytes: 4 << 20, MaxUploadMemory: 1 << 20, MaxUploadFiles: 5,
-		MaxImagePixels: 40_000_000}
+		MaxImagePixels: 40_000_000, SweepInterval: 0}
 	b.setup(t, &m.Config)
 	if err := m.Config.resolve(); err != nil {
 		t.Fatal(err)

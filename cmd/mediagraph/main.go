@@ -5,7 +5,7 @@
 //	mediagraph keys create --org NAME --scopes a,b [--user EMAIL]
 //	mediagraph orgs list
 //	mediagraph users add --org NAME --email EMAIL --role ROLE
-//	mediagraph sweep                      run background cleanup once
+//	mediagraph sweep                      purge expired trash and reconcile storage once
 package main
 
 import (
@@ -25,6 +25,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mediagraph/mediagraph/database"
 	"github.com/mediagraph/mediagraph/media"
@@ -116,11 +119,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s\t%s\t%s\n", u.ID, u.Email, u.Role)
 	case "sweep":
-		n, err := m.Service.Cleanup(ctx)
+		r, err := m.Service.Sweep(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %d abandoned blobs\n", n)
+		fmt.Fprintf(stdout, "purged %d files, removed %d abandoned blobs and %d orphan objects; %d blobs missing their bytes; skipped: %v\n",
+			r.Purged, r.Abandoned, r.Orphans, len(r.Missing), r.Skipped)
 	}
 	return nil
 }
@@ -140,6 +144,11 @@ type Main struct {
 	HTTP     *http.Server
 	// DevKey is the development key, when the server runs in dev mode and knows it.
 	DevKey string
+
+	sweepMetrics struct {
+		purged, orphans prometheus.Counter
+		missing         prometheus.Gauge
+	}
 }
 
 // Open connects the database (migrating it), the object store and the service.
@@ -221,6 +230,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- m.Serve() }()
+	if m.Config.SweepInterval > 0 {
+		go m.sweepLoop(ctx, m.Config.SweepInterval)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -249,7 +261,7 @@ func (m *Main) Listen() error {
 	scfg.Dev = m.Config.dev()
 	scfg.MaxBodyBytes, scfg.MaxUploadMemory, scfg.MaxUploadFiles = m.Config.MaxBodyBytes, m.Config.MaxUploadMemory, m.Config.MaxUploadFiles
 	scfg.MaxUploadBytes = m.Config.MaxUploadSize + 10<<20 // room for the other parts
-	opts := server.Options{}
+	opts := server.Options{Registry: m.metrics()}
 	if h, ok := m.Blobs.(http.Handler); ok {
 		opts.Blobs = h
 	}
@@ -278,6 +290,46 @@ func (m *Main) Serve() error {
 		return err
 	}
 	return nil
+}
+
+// metrics returns the registry /metrics serves: the Go runtime, the
+// process, and the sweeper's findings.
+func (m *Main) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.sweepMetrics.purged = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediagraph_sweep_purged_files_total", Help: "Trashed files purged by the sweeper."})
+	m.sweepMetrics.orphans = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediagraph_sweep_orphan_objects_total", Help: "Stored objects no row referenced, deleted by the sweeper."})
+	m.sweepMetrics.missing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "mediagraph_blobs_missing", Help: "Blobs whose bytes were missing from storage at the last sweep."})
+	reg.MustRegister(m.sweepMetrics.purged, m.sweepMetrics.orphans, m.sweepMetrics.missing)
+	return reg
+}
+
+// sweepLoop runs Service.Sweep every interval until ctx ends. Several
+// replicas may run it: the sweep lock lets one at a time do the work.
+func (m *Main) sweepLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r, err := m.Service.Sweep(ctx)
+		if err != nil {
+			m.Logger.ErrorContext(ctx, "sweep", "err", err)
+			continue
+		}
+		if r.Skipped {
+			continue
+		}
+		m.sweepMetrics.purged.Add(float64(r.Purged))
+		m.sweepMetrics.orphans.Add(float64(r.Orphans))
+		m.sweepMetrics.missing.Set(float64(len(r.Missing)))
+		if r.Purged+r.Abandoned+r.Orphans+len(r.Missing) > 0 {
+			m.Logger.InfoContext(ctx, "sweep", "purged", r.Purged, "abandoned", r.Abandoned, "orphans", r.Orphans, "missing", len(r.Missing))
+		}
+	}
 }
 
 // devKey makes the development organization and its OWNER key on the first

@@ -74,7 +74,9 @@ func TestUploadMultipart(t *testing.T) {
 			t.Fatalf("name conflict: %s", r.raw)
 		}
 		e.mustUpload(e.owner, "photos", upload{"Holiday Photo.png", "", img}, map[string]any{"path": "/events/"})
-		if r := e.upload(e.owner, "photos", upload{"Holiday Photo.png", "", img}, map[string]any{"path": "/events/2026/", "replace": true}); r.code() != media.EINVALID {
+		// With replace, the same name gets a new revision of the same file.
+		r := e.upload(e.owner, "photos", upload{"Holiday Photo.png", "", pngBytes(8, 8)}, map[string]any{"path": "/events/2026/", "replace": true})
+		if len(r.Errors) > 0 || r.Data["uploadFile"].(map[string]any)["id"] != f["id"] || r.Data["uploadFile"].(map[string]any)["revision"] != float64(2) {
 			t.Fatalf("replace: %s", r.raw)
 		}
 		// The name comes from the input when given, else from the part.

@@ -21,6 +21,8 @@ type CreateBucketInput struct {
 	AllowedMimeTypes  []string            `json:"allowedMimeTypes,omitempty"`
 	TypeLimits        []*TypeLimitInput   `json:"typeLimits,omitempty"`
 	QuotaBytes        *int64              `json:"quotaBytes,omitempty"`
+	// How long trashed files are kept, in seconds (default 604800, 7 days).
+	TrashRetentionSeconds *int `json:"trashRetentionSeconds,omitempty"`
 }
 
 type FileEdge struct {
@@ -46,13 +48,14 @@ type TypeLimitInput struct {
 
 // Changes the fields that are given. Send null for maxFileSize or quotaBytes to remove the limit.
 type UpdateBucketInput struct {
-	Name              string                    `json:"name"`
-	Access            *media.BucketAccess       `json:"access,omitempty"`
-	DefaultVisibility *media.Visibility         `json:"defaultVisibility,omitempty"`
-	MaxFileSize       graphql.Omittable[*int64] `json:"maxFileSize,omitempty"`
-	AllowedMimeTypes  []string                  `json:"allowedMimeTypes,omitempty"`
-	TypeLimits        []*TypeLimitInput         `json:"typeLimits,omitempty"`
-	QuotaBytes        graphql.Omittable[*int64] `json:"quotaBytes,omitempty"`
+	Name                  string                    `json:"name"`
+	Access                *media.BucketAccess       `json:"access,omitempty"`
+	DefaultVisibility     *media.Visibility         `json:"defaultVisibility,omitempty"`
+	MaxFileSize           graphql.Omittable[*int64] `json:"maxFileSize,omitempty"`
+	AllowedMimeTypes      []string                  `json:"allowedMimeTypes,omitempty"`
+	TypeLimits            []*TypeLimitInput         `json:"typeLimits,omitempty"`
+	QuotaBytes            graphql.Omittable[*int64] `json:"quotaBytes,omitempty"`
+	TrashRetentionSeconds *int                      `json:"trashRetentionSeconds,omitempty"`
 }
 
 // Fields not given stay as they are; null clears altText, caption and copyright.

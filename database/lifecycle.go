@@ -1,0 +1,211 @@
+package database
+
+import (
+	"context"
+	"database/sql/driver"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// LockFile reads a file with its tags and, on PostgreSQL, locks its row
+// until the transaction ends (SQLite serialises writers anyway), so
+// concurrent content changes of one file take turns. Returns NOT_FOUND.
+func (d *DB) LockFile(ctx context.Context, orgID, id media.ID) (*media.File, error) {
+	if d.dialect == Postgres {
+		if _, err := d.idb.NewRaw("SELECT id FROM files WHERE id = ? AND org_id = ? FOR UPDATE", id, orgID).Exec(ctx); err != nil {
+			return nil, wrap(err, "file")
+		}
+	}
+	return d.File(ctx, orgID, id)
+}
+
+// AddRevision inserts a revision and makes it the file's content: the
+// file's revision, blob, type, size, checksum, dimensions and updated_at/by
+// are written from f.
+func (d *DB) AddRevision(ctx context.Context, f *media.File, r *media.Revision) error {
+	return d.atomic(ctx, func(d *DB) error {
+		if _, err := d.idb.NewInsert().Model(newRevisionRow(r)).Returning("").Exec(ctx); err != nil {
+			return wrap(err, "file revision")
+		}
+		res, err := d.idb.NewUpdate().Model(newFileRow(f)).
+			Column("revision", "blob_id", "mime_type", "type", "size", "sha256", "width", "height", "duration",
+				"updated_at", "updated_by").
+			Where("f.id = ?", f.ID).Where("f.org_id = ?", f.OrgID).Exec(ctx)
+		return affectedOne(res, err, "file")
+	})
+}
+
+// Revisions returns a file's revisions, oldest first.
+func (d *DB) Revisions(ctx context.Context, orgID, fileID media.ID) ([]*media.Revision, error) {
+	var rows []revisionRow
+	if err := d.idb.NewSelect().Model(&rows).Where("r.org_id = ?", orgID).Where("r.file_id = ?", fileID).
+		OrderExpr("r.number ASC").Scan(ctx); err != nil {
+		return nil, wrap(err, "file revision")
+	}
+	out := make([]*media.Revision, len(rows))
+	for i := range rows {
+		out[i] = rows[i].media()
+	}
+	return out, nil
+}
+
+// DeleteRevision deletes one revision and returns the blob it used.
+// Returns NOT_FOUND.
+func (d *DB) DeleteRevision(ctx context.Context, orgID, fileID media.ID, number int) (media.ID, error) {
+	var blobs []media.ID
+	err := d.idb.NewRaw("DELETE FROM file_revisions WHERE org_id = ? AND file_id = ? AND number = ? RETURNING blob_id",
+		orgID, fileID, number).Scan(ctx, &blobs)
+	if err != nil {
+		return "", wrap(err, "file revision")
+	}
+	if len(blobs) == 0 {
+		return "", media.Errorf(media.ENOTFOUND, "revision %d not found", number)
+	}
+	return blobs[0], nil
+}
+
+// ReadyBlobBySha256 returns a READY blob of orgID with that content, if one
+// exists, and on PostgreSQL locks its row until the transaction ends (see
+// ClaimUnreferencedBlob). Returns NOT_FOUND.
+func (d *DB) ReadyBlobBySha256(ctx context.Context, orgID media.ID, sha256 string, size int64) (*media.Blob, error) {
+	var r blobRow
+	q := d.idb.NewSelect().Model(&r).Where("bl.org_id = ?", orgID).Where("bl.sha256 = ?", sha256).
+		Where("bl.size = ?", size).Where("bl.state = ?", media.BlobReady).OrderExpr("bl.id ASC").Limit(1)
+	if d.dialect == Postgres {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, wrap(err, "blob")
+	}
+	return r.media(), nil
+}
+
+// SetFileState writes a file's trash and legal-hold state and updated_at/by.
+// Restoring a file whose name is now taken in its folder is CONFLICT.
+func (d *DB) SetFileState(ctx context.Context, f *media.File) error {
+	res, err := d.idb.NewUpdate().Model(newFileRow(f)).
+		Column("trashed_at", "purge_at", "legal_hold", "legal_hold_reason", "updated_at", "updated_by").
+		Where("f.id = ?", f.ID).Where("f.org_id = ?", f.OrgID).Exec(ctx)
+	return affectedOne(res, err, "file")
+}
+
+// PurgeableFiles returns up to limit trashed files of every organization
+// whose purge time has come and that are not under legal hold.
+func (d *DB) PurgeableFiles(ctx context.Context, now time.Time, limit int) ([]*media.File, error) {
+	var rows []fileRow
+	err := d.selectFiles(&rows).Where("f.trashed_at IS NOT NULL").Where("f.purge_at <= ?", now).
+		Where("f.legal_hold = ?", false).OrderExpr("f.purge_at ASC, f.id ASC").Limit(int64(limit)).Scan(ctx)
+	return filesOf(rows, err)
+}
+
+// BlobKeysExist reports which of keys some blob row uses.
+func (d *DB) BlobKeysExist(ctx context.Context, keys []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var found []string
+	if err := d.idb.NewSelect().Model((*blobRow)(nil)).Column("storage_key").
+		Where("bl.storage_key IN (?)", bun.In(keys)).Scan(ctx, &found); err != nil {
+		return nil, wrap(err, "blob")
+	}
+	for _, k := range found {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// ReadyBlobs returns up to limit READY blobs of every organization with ids
+// after after, in id order (for the reconciler's walk).
+func (d *DB) ReadyBlobs(ctx context.Context, after media.ID, limit int) ([]*media.Blob, error) {
+	var rows []blobRow
+	err := d.idb.NewSelect().Model(&rows).Where("bl.state = ?", media.BlobReady).Where("bl.id > ?", after).
+		OrderExpr("bl.id ASC").Limit(int64(limit)).Scan(ctx)
+	return blobsOf(rows, err)
+}
+
+// ClaimUnreferencedBlob locks a blob's row and, if it is READY and no file
+// or revision uses it, marks it PENDING (to be deleted) and returns it.
+// Uploads that dedupe against a blob lock the same row (ReadyBlobBySha256),
+// so a blob is never both reused and deleted.
+func (d *DB) ClaimUnreferencedBlob(ctx context.Context, id media.ID) (*media.Blob, bool, error) {
+	var b *media.Blob
+	claimed := false
+	err := d.atomic(ctx, func(d *DB) error {
+		var r blobRow
+		q := d.idb.NewSelect().Model(&r).Where("bl.id = ?", id)
+		if d.dialect == Postgres {
+			q = q.For("UPDATE")
+		}
+		if err := q.Scan(ctx); err != nil {
+			return wrap(err, "blob")
+		}
+		used, err := d.idb.NewSelect().Model((*revisionRow)(nil)).Where("r.blob_id = ?", id).Exists(ctx)
+		if err != nil {
+			return wrap(err, "blob")
+		}
+		if !used {
+			if used, err = d.idb.NewSelect().Model((*fileRow)(nil)).Where("f.blob_id = ?", id).Exists(ctx); err != nil {
+				return wrap(err, "blob")
+			}
+		}
+		if used {
+			return nil
+		}
+		b, claimed = r.media(), true
+		b.State = media.BlobPending
+		_, err = d.idb.NewUpdate().Model(&blobRow{ID: id, State: media.BlobPending}).Column("state").
+			Where("bl.id = ?", id).Exec(ctx)
+		return wrap(err, "blob")
+	})
+	return b, claimed, err
+}
+
+// FileByName returns the file that is not trashed with that name in a
+// folder of a bucket. Returns NOT_FOUND.
+func (d *DB) FileByName(ctx context.Context, orgID, bucketID media.ID, path, name string) (*media.File, error) {
+	var r fileRow
+	err := d.selectFiles(&r).Where("f.org_id = ?", orgID).Where("f.bucket_id = ?", bucketID).
+		Where("f.path = ?", path).Where("f.name = ?", name).Where("f.trashed_at IS NULL").Scan(ctx)
+	if err != nil {
+		return nil, wrap(err, "file")
+	}
+	return r.media(), nil
+}
+
+// sqliteLocks serialises TryLock holders within the process: an SQLite
+// database has a single server process.
+var sqliteLocks sync.Map
+
+// TryLock takes the named lock if no one holds it: a PostgreSQL advisory
+// lock on a dedicated connection (so one replica at a time runs the
+// sweeper), or an in-process lock on SQLite. ok is false if it is held.
+func (d *DB) TryLock(ctx context.Context, name string) (release func(), ok bool, err error) {
+	if d.dialect != Postgres {
+		mu, _ := sqliteLocks.LoadOrStore(name, &sync.Mutex{})
+		if !mu.(*sync.Mutex).TryLock() {
+			return nil, false, nil
+		}
+		return mu.(*sync.Mutex).Unlock, true, nil
+	}
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, false, wrap(err, "lock")
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", "mediagraph:"+name).Scan(&ok); err != nil || !ok {
+		conn.Close()
+		return nil, false, wrap(err, "lock")
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock(hashtext($1))", "mediagraph:"+name); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // drop the connection, and the lock with it
+		}
+		conn.Close()
+	}, true, nil
+}

@@ -1,0 +1,225 @@
+package media
+
+import (
+	"context"
+	"io"
+)
+
+// addRevision makes a stored blob the new content of f (locked in tx): a new
+// revision numbered after the current one, checked against the bucket's
+// quota. If keep is not nil, *keep false also deletes the previous revision
+// and reports its blob for release in released. dup reports that blob was a
+// duplicate of stored content and must be discarded after the commit.
+func (s *Service) addRevision(ctx context.Context, tx Store, p *Principal, b *Bucket, f *File, blob *Blob, released *ID) (*File, bool, error) {
+	if f.TrashedAt != nil {
+		return nil, false, Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
+	}
+	if err := checkQuota(ctx, tx, b, blob.Size); err != nil {
+		return nil, false, err
+	}
+	id, dup, err := settle(ctx, tx, blob)
+	if err != nil {
+		return nil, false, err
+	}
+	prev := f.Revision
+	now := s.now()
+	f.BlobID, f.Revision, f.UpdatedAt, f.UpdatedBy = id, prev+1, now, &p.UserID
+	setContent(f, blob)
+	if err := tx.AddRevision(ctx, f, newRevision(f, p, now)); err != nil {
+		return nil, false, err
+	}
+	if released != nil {
+		if *released, err = tx.DeleteRevision(ctx, f.OrgID, f.ID, prev); err != nil {
+			return nil, false, err
+		}
+	}
+	return f, dup, nil
+}
+
+// ReplaceContent gives a file new content as a new revision. With
+// keepPrevious false the previous revision is deleted and its bytes are
+// released if nothing else uses them. The new content is checked against
+// the bucket's policy like an upload.
+// Returns NOT_FOUND, FORBIDDEN without media:update, CONFLICT if the file is
+// in the trash or (keepPrevious false) under legal hold, and the upload errors.
+func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, size int64, declared string, keepPrevious bool) (*File, error) {
+	p, err := require(ctx, ScopeMediaUpdate)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.file(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if !keepPrevious && f.LegalHold {
+		return nil, legalHold(f, "have its previous revision discarded")
+	}
+	b, err := s.bucketOf(ctx, p, f)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := s.storeContent(ctx, p, b, content, size, declared)
+	if err != nil {
+		return nil, err
+	}
+	var released ID
+	var releasedPtr *ID
+	if !keepPrevious {
+		releasedPtr = &released
+	}
+	var out *File
+	dup := false
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
+		if err != nil {
+			return err
+		}
+		f, err := tx.LockFile(ctx, p.OrgID, id)
+		if err != nil {
+			return err
+		}
+		if !keepPrevious && f.LegalHold {
+			return legalHold(f, "have its previous revision discarded")
+		}
+		out, dup, err = s.addRevision(ctx, tx, p, b, f, blob, releasedPtr)
+		return err
+	})
+	if err != nil || dup {
+		s.discardBlob(ctx, blob)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if released != "" {
+		s.releaseBlobs(ctx, []ID{released})
+	}
+	return out, nil
+}
+
+// RestoreRevision makes revision n's content current again as a new
+// revision; all history is kept and no bytes are copied.
+// Returns NOT_FOUND (file or revision), FORBIDDEN without media:update,
+// CONFLICT for a trashed file, QUOTA_EXCEEDED.
+func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, error) {
+	p, err := require(ctx, ScopeMediaUpdate)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.file(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	var out *File
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		b, err := tx.LockBucket(ctx, p.OrgID, f.BucketID)
+		if err != nil {
+			return err
+		}
+		if f, err = tx.LockFile(ctx, p.OrgID, id); err != nil {
+			return err
+		}
+		r, err := tx.Revision(ctx, p.OrgID, id, n)
+		if IsNotFound(err) {
+			return Invalid("revision", "file %s has no revision %d", id, n)
+		}
+		if err != nil {
+			return err
+		}
+		blob, err := tx.Blob(ctx, p.OrgID, r.BlobID)
+		if err != nil {
+			return err
+		}
+		// The blob is in use by revision n, so it is READY and settle
+		// finds it (and locks it) rather than marking anything.
+		out, _, err = s.addRevision(ctx, tx, p, b, f, blob, nil)
+		return err
+	})
+	return out, err
+}
+
+// DeleteRevision deletes an old revision and releases its bytes if nothing
+// else uses them. The current revision cannot be deleted.
+// Returns NOT_FOUND, FORBIDDEN unless the caller uploaded the file or is an
+// admin, CONFLICT for the current revision or a file under legal hold.
+func (s *Service) DeleteRevision(ctx context.Context, id ID, n int) (*File, error) {
+	p, err := require(ctx, ScopeMediaDelete)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.file(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayDelete(p, f); err != nil {
+		return nil, err
+	}
+	var blobID ID
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		if f, err = tx.LockFile(ctx, p.OrgID, id); err != nil {
+			return err
+		}
+		switch {
+		case f.LegalHold:
+			return legalHold(f, "have revisions deleted")
+		case n == f.Revision:
+			return Errorf(ECONFLICT, "revision %d is the current content of file %s; restore or upload another revision first", n, id)
+		}
+		blobID, err = tx.DeleteRevision(ctx, p.OrgID, id, n)
+		if IsNotFound(err) {
+			return Invalid("revision", "file %s has no revision %d", id, n)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.releaseBlobs(ctx, []ID{blobID})
+	return f, nil
+}
+
+// Revisions lists a file's revisions, oldest first.
+func (s *Service) Revisions(ctx context.Context, f *File) ([]*Revision, error) {
+	p, err := require(ctx, ScopeMediaRead)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.Store.Revisions(ctx, p.OrgID, f.ID)
+	for _, r := range rs {
+		r.File = f
+	}
+	return rs, err
+}
+
+// RevisionURL returns the download URL of a revision from Revisions.
+func (s *Service) RevisionURL(ctx context.Context, r *Revision, expiresIn *int) (string, error) {
+	if _, err := require(ctx, ScopeMediaRead); err != nil {
+		return "", err
+	}
+	return s.fileURL(r.File, r.Number, expiresIn)
+}
+
+// bucketOf returns the bucket of a file of the caller's organization.
+func (s *Service) bucketOf(ctx context.Context, p *Principal, f *File) (*Bucket, error) {
+	bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, []ID{f.BucketID})
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) != 1 {
+		return nil, Errorf(ENOTFOUND, "bucket not found")
+	}
+	return bs[0], nil
+}
+
+// mayDelete applies CONTRACT rule 6: only the uploader or an org admin or
+// owner may delete a file (or its revisions).
+func mayDelete(p *Principal, f *File) error {
+	if !p.Role.IsAdmin() && (f.CreatedBy == nil || *f.CreatedBy != p.UserID) {
+		return Errorf(EFORBIDDEN, "only the uploader or an organization admin may delete this file")
+	}
+	return nil
+}
+
+func legalHold(f *File, what string) error {
+	return Errorf(ECONFLICT, "file %s is under legal hold and cannot %s", f.ID, what)
+}
+

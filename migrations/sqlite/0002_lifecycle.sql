@@ -1,0 +1,7 @@
+-- The life of a file: why a file is held, how long a bucket keeps trash,
+-- and the sweeper's index of what is due for purging.
+ALTER TABLE files ADD COLUMN legal_hold_reason TEXT;
+-- split
+ALTER TABLE buckets ADD COLUMN trash_retention_seconds INTEGER;
+-- split
+CREATE INDEX files_purge_at_idx ON files (purge_at) WHERE trashed_at IS NOT NULL;
