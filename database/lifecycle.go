@@ -196,14 +196,14 @@ func (d *DB) TryLock(ctx context.Context, name string) (release func(), ok bool,
 	if err != nil {
 		return nil, false, wrap(err, "lock")
 	}
-	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", "mediagraph:"+name).Scan(&ok); err != nil || !ok {
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock(hashtext(?))", "mediagraph:"+name).Scan(&ok); err != nil || !ok {
 		conn.Close()
 		return nil, false, wrap(err, "lock")
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock(hashtext($1))", "mediagraph:"+name); err != nil {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock(hashtext(?))", "mediagraph:"+name); err != nil {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // drop the connection, and the lock with it
 		}
 		conn.Close()
