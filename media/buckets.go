@@ -2,10 +2,10 @@ package media
 
 import (
 	"context"
-	"time"
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"time"
 )
 
 var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)

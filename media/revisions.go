@@ -222,4 +222,3 @@ func mayDelete(p *Principal, f *File) error {
 func legalHold(f *File, what string) error {
 	return Errorf(ECONFLICT, "file %s is under legal hold and cannot %s", f.ID, what)
 }
-

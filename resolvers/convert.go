@@ -2,8 +2,8 @@ package resolvers
 
 import (
 	"context"
-	"time"
 	"sort"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
