@@ -155,12 +155,14 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		CopyFiles           func(childComplexity int, input model.CopyFilesInput) int
 		CreateAPIKey        func(childComplexity int, input media.CreateAPIKeyInput) int
 		CreateBucket        func(childComplexity int, input model.CreateBucketInput) int
 		DeleteBucket        func(childComplexity int, name string, force *bool) int
 		DeleteFile          func(childComplexity int, id media.ID, force *bool) int
 		DeleteFileRevision  func(childComplexity int, id media.ID, revision int) int
 		EmptyTrash          func(childComplexity int, bucket *string) int
+		MoveFiles           func(childComplexity int, input model.MoveFilesInput) int
 		ReplaceFileContent  func(childComplexity int, id media.ID, file graphql.Upload, keepPrevious *bool) int
 		RestoreFile         func(childComplexity int, id media.ID) int
 		RestoreFileRevision func(childComplexity int, id media.ID, revision int) int
@@ -270,6 +272,8 @@ type MutationResolver interface {
 	UploadFileBase64(ctx context.Context, input model.UploadFileBase64Input) (*media.File, error)
 	UpdateFile(ctx context.Context, id media.ID, input model.UpdateFileInput) (*media.File, error)
 	DeleteFile(ctx context.Context, id media.ID, force *bool) (media.ID, error)
+	CopyFiles(ctx context.Context, input model.CopyFilesInput) ([]*media.File, error)
+	MoveFiles(ctx context.Context, input model.MoveFilesInput) ([]*media.File, error)
 	ReplaceFileContent(ctx context.Context, id media.ID, file graphql.Upload, keepPrevious *bool) (*media.File, error)
 	RestoreFileRevision(ctx context.Context, id media.ID, revision int) (*media.File, error)
 	DeleteFileRevision(ctx context.Context, id media.ID, revision int) (*media.File, error)
@@ -817,6 +821,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FileRevision.Width(childComplexity), true
 
+	case "Mutation.copyFiles":
+		if e.ComplexityRoot.Mutation.CopyFiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_copyFiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CopyFiles(childComplexity, args["input"].(model.CopyFilesInput)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -883,6 +898,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EmptyTrash(childComplexity, args["bucket"].(*string)), true
+	case "Mutation.moveFiles":
+		if e.ComplexityRoot.Mutation.MoveFiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_moveFiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MoveFiles(childComplexity, args["input"].(model.MoveFilesInput)), true
 	case "Mutation.replaceFileContent":
 		if e.ComplexityRoot.Mutation.ReplaceFileContent == nil {
 			break
@@ -1212,10 +1238,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputCopyFilesInput,
 		ec.unmarshalInputCreateApiKeyInput,
 		ec.unmarshalInputCreateBucketInput,
 		ec.unmarshalInputFileFilter,
 		ec.unmarshalInputFileOrder,
+		ec.unmarshalInputMoveFilesInput,
 		ec.unmarshalInputTypeLimitInput,
 		ec.unmarshalInputUpdateBucketInput,
 		ec.unmarshalInputUpdateFileInput,
@@ -1353,6 +1381,10 @@ type Mutation {
   "Delete a file permanently, at once, with its revisions and the bytes nothing else uses. Returns its id."
   deleteFile(id: ID!, force: Boolean = false): ID!
 
+  "Copy files (by ids, or a whole folder) into a folder of the same or another bucket. All or nothing. Copies share the stored bytes."
+  copyFiles(input: CopyFilesInput!): [File!]!
+  "Move files to a folder of the same or another bucket. All or nothing: names, policy and quota are checked for the whole batch first."
+  moveFiles(input: MoveFilesInput!): [File!]!
   "New content for a file, as a new revision. keepPrevious: false deletes the previous revision (and its bytes, if unused)."
   replaceFileContent(id: ID!, file: Upload!, keepPrevious: Boolean = true): File!
   "Make revision's content current again, as a new revision; history is kept."
@@ -1706,6 +1738,23 @@ input UpdateFileInput {
   tags: [String!]
   addTags: [String!]
   removeTags: [String!]
+}
+
+input CopyFilesInput {
+  "The files to copy; or give sourceBucket and sourcePath to copy a folder with its subfolders."
+  ids: [ID!]
+  sourceBucket: String
+  sourcePath: String
+  "The bucket to copy into; each file's own bucket if not given."
+  targetBucket: String
+  targetPath: String!
+}
+
+input MoveFilesInput {
+  ids: [ID!]!
+  "The bucket to move into; each file's own bucket if not given."
+  targetBucket: String
+  targetPath: String!
 }
 `, BuiltIn: false},
 }
@@ -2221,6 +2270,20 @@ func (ec *executionContext) field_File_url_args(ctx context.Context, rawArgs map
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_copyFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CopyFilesInput, error) {
+			return ec.unmarshalNCopyFilesInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCopyFilesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2326,6 +2389,20 @@ func (ec *executionContext) field_Mutation_emptyTrash_args(ctx context.Context, 
 		return nil, err
 	}
 	args["bucket"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_moveFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.MoveFilesInput, error) {
+			return ec.unmarshalNMoveFilesInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐMoveFilesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5076,6 +5153,94 @@ func (ec *executionContext) fieldContext_Mutation_deleteFile(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_copyFiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_copyFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CopyFiles(ctx, fc.Args["input"].(model.CopyFilesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_copyFiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_copyFiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_moveFiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_moveFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MoveFiles(ctx, fc.Args["input"].(model.MoveFilesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_moveFiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_moveFiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_replaceFileContent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7511,6 +7676,64 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputCopyFilesInput(ctx context.Context, obj any) (model.CopyFilesInput, error) {
+	var it model.CopyFilesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ids", "sourceBucket", "sourcePath", "targetBucket", "targetPath"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ids":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ids"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ids = data
+		case "sourceBucket":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceBucket"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceBucket = data
+		case "sourcePath":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourcePath"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourcePath = data
+		case "targetBucket":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetBucket"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetBucket = data
+		case "targetPath":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetPath"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetPath = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateApiKeyInput(ctx context.Context, obj any) (media.CreateAPIKeyInput, error) {
 	var it media.CreateAPIKeyInput
 	if obj == nil {
@@ -7805,6 +8028,50 @@ func (ec *executionContext) unmarshalInputFileOrder(ctx context.Context, obj any
 				return it, err
 			}
 			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputMoveFilesInput(ctx context.Context, obj any) (model.MoveFilesInput, error) {
+	var it model.MoveFilesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ids", "targetBucket", "targetPath"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ids":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ids"))
+			data, err := ec.unmarshalNID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ids = data
+		case "targetBucket":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetBucket"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetBucket = data
+		case "targetPath":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetPath"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetPath = data
 		}
 	}
 	return it, nil
@@ -9807,6 +10074,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "copyFiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_copyFiles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "moveFiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_moveFiles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "replaceFileContent":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_replaceFileContent(ctx, field)
@@ -10938,6 +11219,11 @@ func (ec *executionContext) marshalNBucketUsage2ᚖgithubᚗcomᚋmediagraphᚋm
 	return ec._BucketUsage(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCopyFilesInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCopyFilesInput(ctx context.Context, v any) (model.CopyFilesInput, error) {
+	res, err := ec.unmarshalInputCopyFilesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐCreateAPIKeyInput(ctx context.Context, v any) (media.CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateApiKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11178,6 +11464,11 @@ func (ec *executionContext) marshalNJSON2map(ctx context.Context, sel ast.Select
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNMoveFilesInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐMoveFilesInput(ctx context.Context, v any) (model.MoveFilesInput, error) {
+	res, err := ec.unmarshalInputMoveFilesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐNode(ctx context.Context, sel ast.SelectionSet, v []media.Node) graphql.Marshaler {
@@ -11724,6 +12015,41 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	_ = sel
 	res := graphql.MarshalFloatContext(*v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalOID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx context.Context, v any) ([]media.ID, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]media.ID, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx context.Context, sel ast.SelectionSet, v []media.ID) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx context.Context, v any) (*media.ID, error) {

@@ -85,3 +85,15 @@ func ErrorField(err error) string {
 
 // IsNotFound reports whether err has code NOT_FOUND.
 func IsNotFound(err error) bool { return ErrorCode(err) == ENOTFOUND }
+
+// withPrefix returns err with its client message prefixed ("file 2: …"),
+// keeping its code; other errors pass unchanged.
+func withPrefix(err error, prefix string) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	e2 := *e
+	e2.Message = prefix + ": " + e.Message
+	return &e2
+}

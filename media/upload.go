@@ -212,13 +212,7 @@ func (s *Service) UploadMany(ctx context.Context, ins []UploadInput) ([]*File, e
 					s.Logger.ErrorContext(ctx, "undoing a batch upload", "file_id", d.ID, "err", derr)
 				}
 			}
-			var e *Error
-			if errors.As(err, &e) {
-				e2 := *e
-				e2.Message = fmt.Sprintf("file %d: %s", i+1, e.Message)
-				return nil, &e2
-			}
-			return nil, err
+			return nil, withPrefix(err, fmt.Sprintf("file %d", i+1))
 		}
 		done = append(done, f)
 	}

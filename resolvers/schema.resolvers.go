@@ -179,6 +179,17 @@ func (r *mutationResolver) DeleteFile(ctx context.Context, id media.ID, force *b
 	return r.Media.DeleteFile(ctx, id, force != nil && *force)
 }
 
+// CopyFiles is the resolver for the copyFiles field.
+func (r *mutationResolver) CopyFiles(ctx context.Context, input model.CopyFilesInput) ([]*media.File, error) {
+	return r.Media.CopyFiles(ctx, media.CopyInput{IDs: input.Ids, SourceBucket: input.SourceBucket, SourcePath: input.SourcePath,
+		TargetBucket: input.TargetBucket, TargetPath: input.TargetPath})
+}
+
+// MoveFiles is the resolver for the moveFiles field.
+func (r *mutationResolver) MoveFiles(ctx context.Context, input model.MoveFilesInput) ([]*media.File, error) {
+	return r.Media.MoveFiles(ctx, media.MoveInput{IDs: input.Ids, TargetBucket: input.TargetBucket, TargetPath: input.TargetPath})
+}
+
 // ReplaceFileContent is the resolver for the replaceFileContent field.
 func (r *mutationResolver) ReplaceFileContent(ctx context.Context, id media.ID, file graphql.Upload, keepPrevious *bool) (*media.File, error) {
 	return r.Media.ReplaceContent(ctx, id, file.File, file.Size, file.ContentType, keepPrevious == nil || *keepPrevious)

@@ -12,6 +12,16 @@ type BucketEdge struct {
 	Node   *media.Bucket `json:"node"`
 }
 
+type CopyFilesInput struct {
+	// The files to copy; or give sourceBucket and sourcePath to copy a folder with its subfolders.
+	Ids          []media.ID `json:"ids,omitempty"`
+	SourceBucket *string    `json:"sourceBucket,omitempty"`
+	SourcePath   *string    `json:"sourcePath,omitempty"`
+	// The bucket to copy into; each file's own bucket if not given.
+	TargetBucket *string `json:"targetBucket,omitempty"`
+	TargetPath   string  `json:"targetPath"`
+}
+
 type CreateBucketInput struct {
 	// 1 to 63 characters: lower-case letters, digits, '.', '_' and '-'.
 	Name              string              `json:"name"`
@@ -28,6 +38,13 @@ type CreateBucketInput struct {
 type FileEdge struct {
 	Cursor string      `json:"cursor"`
 	Node   *media.File `json:"node"`
+}
+
+type MoveFilesInput struct {
+	Ids []media.ID `json:"ids"`
+	// The bucket to move into; each file's own bucket if not given.
+	TargetBucket *string `json:"targetBucket,omitempty"`
+	TargetPath   string  `json:"targetPath"`
 }
 
 type Mutation struct {
