@@ -13,11 +13,28 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 // Returns NOT_FOUND if it does not exist or is not visible to the caller,
 // exactly as for an id of another organization.
 func (s *Service) File(ctx context.Context, id ID) (*File, error) {
-	p, err := require(ctx, ScopeMediaRead)
+	_, f, err := s.fileFor(ctx, ScopeMediaRead, id)
+	return f, err
+}
+
+// fileFor returns the caller, which must hold scope, and a file of its
+// organization. Returns UNAUTHENTICATED, FORBIDDEN, NOT_FOUND.
+func (s *Service) fileFor(ctx context.Context, scope string, id ID) (*Principal, *File, error) {
+	p, err := require(ctx, scope)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.file(ctx, p, id)
+	f, err := s.file(ctx, p, id)
+	return p, f, err
+}
+
+// deletableFile is fileFor, and the caller may delete the file (rule 6).
+func (s *Service) deletableFile(ctx context.Context, scope string, id ID) (*Principal, *File, error) {
+	p, f, err := s.fileFor(ctx, scope, id)
+	if err == nil {
+		err = mayDelete(p, f)
+	}
+	return p, f, err
 }
 
 func (s *Service) file(ctx context.Context, p *Principal, id ID) (*File, error) {
@@ -126,15 +143,8 @@ func (s *Service) Node(ctx context.Context, id ID) (Node, error) {
 // Returns NOT_FOUND, FORBIDDEN unless the caller uploaded it or is an admin,
 // CONFLICT if it is under legal hold.
 func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error) {
-	p, err := require(ctx, ScopeMediaDelete)
+	_, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
 	if err != nil {
-		return "", err
-	}
-	f, err := s.file(ctx, p, id)
-	if err != nil {
-		return "", err
-	}
-	if err := mayDelete(p, f); err != nil {
 		return "", err
 	}
 	if f.LegalHold {

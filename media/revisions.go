@@ -43,11 +43,7 @@ func (s *Service) addRevision(ctx context.Context, tx Store, p *Principal, b *Bu
 // Returns NOT_FOUND, FORBIDDEN without media:update, CONFLICT if the file is
 // in the trash or (keepPrevious false) under legal hold, and the upload errors.
 func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, size int64, declared string, keepPrevious bool) (*File, error) {
-	p, err := require(ctx, ScopeMediaUpdate)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.file(ctx, p, id)
+	p, f, err := s.fileFor(ctx, ScopeMediaUpdate, id)
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +97,7 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 // Returns NOT_FOUND (file or revision), FORBIDDEN without media:update,
 // CONFLICT for a trashed file, QUOTA_EXCEEDED.
 func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, error) {
-	p, err := require(ctx, ScopeMediaUpdate)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.file(ctx, p, id)
+	p, f, err := s.fileFor(ctx, ScopeMediaUpdate, id)
 	if err != nil {
 		return nil, err
 	}
@@ -142,15 +134,8 @@ func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, err
 // Returns NOT_FOUND, FORBIDDEN unless the caller uploaded the file or is an
 // admin, CONFLICT for the current revision or a file under legal hold.
 func (s *Service) DeleteRevision(ctx context.Context, id ID, n int) (*File, error) {
-	p, err := require(ctx, ScopeMediaDelete)
+	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
 	if err != nil {
-		return nil, err
-	}
-	f, err := s.file(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := mayDelete(p, f); err != nil {
 		return nil, err
 	}
 	var blobID ID

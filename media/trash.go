@@ -15,15 +15,8 @@ const DefaultTrashRetention = 7 * 24 * time.Hour
 // Returns NOT_FOUND, FORBIDDEN unless the caller uploaded it or is an admin,
 // CONFLICT if it is under legal hold.
 func (s *Service) Trash(ctx context.Context, id ID) (*File, error) {
-	p, err := require(ctx, ScopeMediaDelete)
+	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
 	if err != nil {
-		return nil, err
-	}
-	f, err := s.file(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := mayDelete(p, f); err != nil {
 		return nil, err
 	}
 	if f.LegalHold {
@@ -46,15 +39,8 @@ func (s *Service) Trash(ctx context.Context, id ID) (*File, error) {
 // Returns NOT_FOUND, FORBIDDEN, CONFLICT if its name is taken there now
 // (rename the other file, or this one after restoring it elsewhere).
 func (s *Service) Restore(ctx context.Context, id ID) (*File, error) {
-	p, err := require(ctx, ScopeMediaDelete)
+	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
 	if err != nil {
-		return nil, err
-	}
-	f, err := s.file(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := mayDelete(p, f); err != nil {
 		return nil, err
 	}
 	if f.TrashedAt == nil {

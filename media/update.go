@@ -26,11 +26,7 @@ type FileUpdate struct {
 // Returns NOT_FOUND, FORBIDDEN without media:update, BAD_USER_INPUT, and
 // CONFLICT if the new name is taken in the target folder.
 func (s *Service) UpdateFile(ctx context.Context, id ID, in FileUpdate) (*File, error) {
-	p, err := require(ctx, ScopeMediaUpdate)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.file(ctx, p, id)
+	p, f, err := s.fileFor(ctx, ScopeMediaUpdate, id)
 	if err != nil {
 		return nil, err
 	}
