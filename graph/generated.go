@@ -1378,7 +1378,10 @@ type Mutation {
   uploadFileBase64(input: UploadFileBase64Input!): File!
   "Change a file's name, folder, visibility, texts, metadata or tags. Fields not given stay as they are."
   updateFile(id: ID!, input: UpdateFileInput!): File!
-  "Delete a file permanently, at once, with its revisions and the bytes nothing else uses. Returns its id."
+  """
+  Delete a file permanently, at once, with its revisions and the bytes nothing else uses. Returns its id.
+  force will also detach it from the posts, comments and messages that use it, once those exist; a held file is never deleted.
+  """
   deleteFile(id: ID!, force: Boolean = false): ID!
 
   "Copy files (by ids, or a whole folder) into a folder of the same or another bucket. All or nothing. Copies share the stored bytes."
@@ -1702,7 +1705,7 @@ input UploadFileInput {
   metadata: JSON
   "The bucket's default visibility if not given."
   visibility: Visibility
-  "Add a new revision to an existing file of the same name (not available yet)."
+  "If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT."
   replace: Boolean = false
 }
 
@@ -1720,6 +1723,7 @@ input UploadFileBase64Input {
   copyright: String
   metadata: JSON
   visibility: Visibility
+  "If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT."
   replace: Boolean = false
 }
 

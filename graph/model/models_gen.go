@@ -106,7 +106,8 @@ type UploadFileBase64Input struct {
 	Copyright  *string           `json:"copyright,omitempty"`
 	Metadata   map[string]any    `json:"metadata,omitempty"`
 	Visibility *media.Visibility `json:"visibility,omitempty"`
-	Replace    *bool             `json:"replace,omitempty"`
+	// If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT.
+	Replace *bool `json:"replace,omitempty"`
 }
 
 type UploadFileInput struct {
@@ -123,6 +124,6 @@ type UploadFileInput struct {
 	Metadata  map[string]any `json:"metadata,omitempty"`
 	// The bucket's default visibility if not given.
 	Visibility *media.Visibility `json:"visibility,omitempty"`
-	// Add a new revision to an existing file of the same name (not available yet).
+	// If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT.
 	Replace *bool `json:"replace,omitempty"`
 }
