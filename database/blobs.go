@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/mediagraph/mediagraph/media"
 )
 
@@ -30,22 +28,6 @@ func (d *DB) UpdateBlob(ctx context.Context, b *media.Blob) error {
 func (d *DB) DeleteBlob(ctx context.Context, id media.ID) error {
 	_, err := d.idb.NewDelete().Model((*blobRow)(nil)).Where("bl.id = ?", id).Exec(ctx)
 	return wrap(err, "blob")
-}
-
-// UnreferencedBlobs returns the blobs among ids that no file and no revision
-// references.
-func (d *DB) UnreferencedBlobs(ctx context.Context, ids []media.ID) ([]*media.Blob, error) {
-	if len(ids) == 0 {
-		return []*media.Blob{}, nil
-	}
-	var rows []blobRow
-	err := d.idb.NewSelect().Model(&rows).
-		Where("bl.id IN (?)", bun.In(ids)).
-		Where("NOT EXISTS (SELECT 1 FROM file_revisions AS r WHERE r.blob_id = bl.id)").
-		Where("NOT EXISTS (SELECT 1 FROM files AS f WHERE f.blob_id = bl.id)").
-		OrderExpr("bl.id ASC").
-		Scan(ctx)
-	return blobsOf(rows, err)
 }
 
 // StalePendingBlobs returns up to limit PENDING blobs created before the

@@ -564,10 +564,10 @@ func TestRoundTrips(t *testing.T) {
 		blob.State, blob.Sha256 = media.BlobReady, strings.Repeat("0f", 32)
 		blob.Width, blob.Height, blob.Duration = ptr(1920), ptr(1080), ptr(12.345678901234)
 		fx.must(db.UpdateBlob(ctx, blob))
-		gotBlobs, err := db.UnreferencedBlobs(ctx, []media.ID{blob.ID})
+		gotBlob, err := db.Blob(ctx, fx.org.ID, blob.ID)
 		fx.must(err)
-		if len(gotBlobs) != 1 || !reflect.DeepEqual(gotBlobs[0], blob) {
-			t.Errorf("blob = %+v, want %+v", gotBlobs, blob)
+		if !reflect.DeepEqual(gotBlob, blob) {
+			t.Errorf("blob = %+v, want %+v", gotBlob, blob)
 		}
 		wantCode(t, db.UpdateBlob(ctx, &media.Blob{ID: "blob_nothing"}), media.ENOTFOUND)
 
@@ -979,10 +979,8 @@ func TestDeleteFileAndBlobs(t *testing.T) {
 		if !slices.Equal(ids, want) {
 			t.Errorf("DeleteFile = %v, want %v", ids, want)
 		}
-		unref, err := db.UnreferencedBlobs(ctx, ids)
-		fx.must(err)
-		if len(unref) != 1 || unref[0].ID != b2.ID {
-			t.Errorf("UnreferencedBlobs = %+v, want only %s", unref, b2.ID)
+		if claimed := claimAll(t, db, ids); !slices.Equal(claimed, []media.ID{b2.ID}) {
+			t.Errorf("claimed %v, want only %s", claimed, b2.ID)
 		}
 		var n int
 		fx.must(db.Bun().NewRaw("SELECT count(*) FROM file_revisions WHERE file_id = ?", f.ID).Scan(ctx, &n))
@@ -990,7 +988,7 @@ func TestDeleteFileAndBlobs(t *testing.T) {
 		if n != 0 {
 			t.Errorf("%d revisions and tags left", n)
 		}
-		_, err = db.DeleteFile(ctx, fx.org.ID, f.ID)
+		_, err := db.DeleteFile(ctx, fx.org.ID, f.ID)
 		wantCode(t, err, media.ENOTFOUND)
 
 		// A used blob row cannot be deleted; an unused one can, twice.
@@ -1009,15 +1007,10 @@ func TestDeleteFileAndBlobs(t *testing.T) {
 		if !slices.Equal(ids, want) {
 			t.Errorf("DeleteBucketFiles = %v, want %v", ids, want)
 		}
-		unref, err = db.UnreferencedBlobs(ctx, ids)
-		fx.must(err)
-		if !slices.Equal(blobIDs(unref), want) {
-			t.Errorf("UnreferencedBlobs after DeleteBucketFiles = %v", unref)
+		if claimed := claimAll(t, db, ids); !slices.Equal(claimed, want) {
+			t.Errorf("claimed after DeleteBucketFiles = %v, want %v", claimed, want)
 		}
 		fx.must(db.DeleteBucket(ctx, fx.org.ID, fx.bucket.ID))
-		if u, err := db.UnreferencedBlobs(ctx, nil); err != nil || len(u) != 0 {
-			t.Errorf("UnreferencedBlobs(nil) = %v, %v", u, err)
-		}
 	})
 }
 
@@ -1398,4 +1391,23 @@ func TestListFilesQueries(t *testing.T) {
 			}
 		}
 	})
+}
+
+// claimAll claims every blob among ids that nothing uses and returns those ids.
+func claimAll(t *testing.T, db *DB, ids []media.ID) []media.ID {
+	t.Helper()
+	var out []media.ID
+	for _, id := range ids {
+		b, ok, err := db.ClaimUnreferencedBlob(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if b.State != media.BlobPending {
+				t.Errorf("claimed blob %s is %s", id, b.State)
+			}
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -60,8 +60,6 @@ type Store interface {
 	UpdateBlob(ctx context.Context, b *Blob) error
 	// DeleteBlob removes a blob row.
 	DeleteBlob(ctx context.Context, id ID) error
-	// UnreferencedBlobs returns the blobs among ids that no revision references.
-	UnreferencedBlobs(ctx context.Context, ids []ID) ([]*Blob, error)
 	// StalePendingBlobs returns PENDING blobs created before the given time.
 	StalePendingBlobs(ctx context.Context, before time.Time, limit int) ([]*Blob, error)
 
