@@ -7,33 +7,34 @@ import (
 
 // addRevision makes a stored blob the new content of f (locked in tx): a new
 // revision numbered after the current one, checked against the bucket's
-// quota. If keep is not nil, *keep false also deletes the previous revision
-// and reports its blob for release in released. dup reports that blob was a
-// duplicate of stored content and must be discarded after the commit.
-func (s *Service) addRevision(ctx context.Context, tx Store, p *Principal, b *Bucket, f *File, blob *Blob, released *ID) (*File, bool, error) {
+// quota. dropPrevious also deletes the previous revision and returns its
+// blob in released, for release after the commit. dup reports that blob was
+// a duplicate of stored content and must be discarded after the commit.
+func (s *Service) addRevision(ctx context.Context, tx Store, p *Principal, b *Bucket, f *File, blob *Blob,
+	dropPrevious bool) (out *File, dup bool, released ID, err error) {
 	if f.TrashedAt != nil {
-		return nil, false, Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
+		return nil, false, "", Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
 	}
 	if err := checkQuota(ctx, tx, b, blob.Size); err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
 	id, dup, err := settle(ctx, tx, blob)
 	if err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
 	prev := f.Revision
 	now := s.now()
 	f.BlobID, f.Revision, f.UpdatedAt, f.UpdatedBy = id, prev+1, now, &p.UserID
 	setContent(f, blob)
 	if err := tx.AddRevision(ctx, f, newRevision(f, p, now)); err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
-	if released != nil {
-		if *released, err = tx.DeleteRevision(ctx, f.OrgID, f.ID, prev); err != nil {
-			return nil, false, err
+	if dropPrevious {
+		if released, err = tx.DeleteRevision(ctx, f.OrgID, f.ID, prev); err != nil {
+			return nil, false, "", err
 		}
 	}
-	return f, dup, nil
+	return f, dup, released, nil
 }
 
 // ReplaceContent gives a file new content as a new revision. With
@@ -58,12 +59,8 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 	if err != nil {
 		return nil, err
 	}
-	var released ID
-	var releasedPtr *ID
-	if !keepPrevious {
-		releasedPtr = &released
-	}
 	var out *File
+	var released ID
 	dup := false
 	err = s.Store.InTx(ctx, func(tx Store) error {
 		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
@@ -77,7 +74,7 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 		if !keepPrevious && f.LegalHold {
 			return legalHold(f, "have its previous revision discarded")
 		}
-		out, dup, err = s.addRevision(ctx, tx, p, b, f, blob, releasedPtr)
+		out, dup, released, err = s.addRevision(ctx, tx, p, b, f, blob, !keepPrevious)
 		return err
 	})
 	if err != nil || dup {
@@ -123,7 +120,7 @@ func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, err
 		}
 		// The blob is in use by revision n, so it is READY and settle
 		// finds it (and locks it) rather than marking anything.
-		out, _, err = s.addRevision(ctx, tx, p, b, f, blob, nil)
+		out, _, _, err = s.addRevision(ctx, tx, p, b, f, blob, false)
 		return err
 	})
 	return out, err

@@ -85,7 +85,7 @@ func (s *Service) Upload(ctx context.Context, in UploadInput) (*File, error) {
 			if existing, err = tx.LockFile(ctx, p.OrgID, existing.ID); err != nil {
 				return err
 			}
-			out, dup, err = s.addRevision(ctx, tx, p, b, existing, blob, nil)
+			out, dup, _, err = s.addRevision(ctx, tx, p, b, existing, blob, false)
 			return err
 		case err == nil:
 			return nameTaken(f.Path, f.Name)
