@@ -185,6 +185,9 @@ func (s *Service) Bucket(ctx context.Context, name string) (*Bucket, error) {
 }
 
 func (s *Service) bucketByName(ctx context.Context, p *Principal, name string) (*Bucket, error) {
+	if !bucketNameRE.MatchString(name) {
+		return nil, Errorf(ENOTFOUND, "bucket %q not found", name)
+	}
 	b, err := s.Store.BucketByName(ctx, p.OrgID, name)
 	if IsNotFound(err) {
 		return nil, Errorf(ENOTFOUND, "bucket %q not found", name)
@@ -255,7 +258,7 @@ func (s *Service) BucketsByIDs(ctx context.Context, ids []ID) ([]*Bucket, error)
 	if err != nil {
 		return nil, err
 	}
-	bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, ids)
+	bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, validIDs(ids, PrefixBucket))
 	if err != nil {
 		return nil, err
 	}

@@ -204,5 +204,6 @@ func validMIMEPattern(p string) bool {
 	if typ == "*" {
 		return sub == "*"
 	}
-	return !strings.ContainsAny(p, " ;,\t\r\n") && (sub == "*" || !strings.Contains(sub, "*"))
+	return strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r == ';' || r == ',' || r > '~' }) < 0 &&
+		(sub == "*" || !strings.Contains(sub, "*"))
 }

@@ -127,8 +127,18 @@ func normalizeFilter(f *FileFilter) error {
 	if f.Visibility != nil && !f.Visibility.Valid() {
 		return Invalid("filter.visibility", "visibility must be PUBLIC or PRIVATE")
 	}
-	if f.NameContains != nil && len(*f.NameContains) > MaxNameBytes {
-		return Invalid("filter.nameContains", "nameContains is at most %d bytes", MaxNameBytes)
+	if f.NameContains != nil {
+		if err := checkText("filter.nameContains", f.NameContains); err != nil || len(*f.NameContains) > MaxNameBytes {
+			return Invalid("filter.nameContains", "nameContains is at most %d bytes of text", MaxNameBytes)
+		}
+	}
+	for _, m := range f.MimeTypes {
+		if !validMIMEPattern(m) || strings.Contains(m, "*") {
+			return Invalid("filter.mimeTypes", "%q is not a MIME type such as image/png", m)
+		}
+	}
+	if f.CreatedBy != nil && !f.CreatedBy.Valid(PrefixUser) {
+		return Invalid("filter.createdBy", "createdBy must be a user id")
 	}
 	return nil
 }
@@ -348,7 +358,7 @@ func (c *FileConnection) decodeCursor(field, s string) (*FileKey, error) {
 		return nil, bad
 	}
 	var k cursorJSON
-	if err := json.Unmarshal(b, &k); err != nil || k.F != c.fingerprint || !k.I.Valid(PrefixFile) {
+	if err := json.Unmarshal(b, &k); err != nil || k.F != c.fingerprint || !k.I.Valid(PrefixFile) || strings.ContainsRune(k.N, 0) {
 		return nil, bad
 	}
 	return &FileKey{Time: k.T, Name: k.N, Size: k.S, ID: k.I}, nil
@@ -393,6 +403,9 @@ func (s *Service) Tags(ctx context.Context, bucket, prefix *string, first *int) 
 	}
 	p := ""
 	if prefix != nil {
+		if err := checkText("prefix", prefix); err != nil {
+			return nil, err
+		}
 		p = strings.ToLower(strings.TrimSpace(*prefix))
 	}
 	return s.Store.TagCounts(ctx, c.query, p, n)

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -264,8 +265,8 @@ func (s *Service) newFile(p *Principal, in UploadInput) (*File, error) {
 }
 
 func checkText(field string, v *string) error {
-	if v != nil && (len(*v) > maxTextBytes || !utf8.ValidString(*v)) {
-		return Invalid(field, "%s must be valid UTF-8 of at most %d bytes", field, maxTextBytes)
+	if v != nil && (len(*v) > maxTextBytes || !utf8.ValidString(*v) || strings.ContainsRune(*v, 0)) {
+		return Invalid(field, "%s must be valid UTF-8 of at most %d bytes, without NUL characters", field, maxTextBytes)
 	}
 	return nil
 }
@@ -280,6 +281,9 @@ func checkMetadata(field string, m map[string]any) (map[string]any, error) {
 	}
 	if len(b) > maxMetadataBytes {
 		return nil, Invalid(field, "metadata is %d bytes of JSON; the limit is %d", len(b), maxMetadataBytes)
+	}
+	if bytes.Contains(b, []byte(`\u0000`)) {
+		return nil, Invalid(field, "metadata may not contain NUL characters")
 	}
 	return m, nil
 }

@@ -157,3 +157,31 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	})
 }
+
+// TestNULAndControlCharacters: text the databases refuse never reaches them.
+func TestNULAndControlCharacters(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "b"})
+		f := e.mustUpload(e.owner, "b", upload{"a.png", "", pngBytes(2, 2)}, nil)
+		q := `mutation($id: ID!, $i: UpdateFileInput!) { updateFile(id: $id, input: $i) { id } }`
+		for _, in := range []map[string]any{
+			{"altText": "a\x00b"}, {"caption": "\x00"}, {"metadata": map[string]any{"k": "v\x00"}}, {"metadata": map[string]any{"k\x00": 1}},
+			{"tags": []string{"a\x00"}}, {"name": "\x00"}, {"path": "/a\x00/"},
+		} {
+			e.fails(media.EINVALID, e.owner, q, map[string]any{"id": f["id"], "i": in})
+		}
+		for _, filter := range []map[string]any{{"nameContains": "a\x00"}, {"mimeTypes": []string{"image/png\x00"}}, {"createdBy": "usr_\x00"}, {"tagsAny": []string{"\x00"}}} {
+			e.fails(media.EINVALID, e.owner, `query($f: FileFilter) { files(filter: $f) { totalCount } }`, map[string]any{"f": filter})
+		}
+		e.fails(media.ENOTFOUND, e.owner, `query($id: ID!) { file(id: $id) { id } }`, map[string]any{"id": "file_\x00"})
+		e.fails(media.ENOTFOUND, e.owner, `query($n: String!) { bucket(name: $n) { id } }`, map[string]any{"n": "b\x00"})
+		e.fails(media.EINVALID, e.owner, `query($p: String) { tags(prefix: $p) { name } }`, map[string]any{"p": "\x00"})
+		e.fails(media.EINVALID, e.owner, `mutation { createBucket(input: {name: "x", allowedMimeTypes: ["image/png\u0000"]}) { id } }`, nil)
+		d := e.ok(e.owner, `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": []string{"bkt_\x00", "usr_\x00", "file_\x00", "org_\x00", "key_\x00"}})
+		for _, n := range d["nodes"].([]any) {
+			if n != nil {
+				t.Fatalf("nodes: %v", d)
+			}
+		}
+	})
+}
