@@ -155,6 +155,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AddMember           func(childComplexity int, input model.AddMemberInput) int
 		CopyFiles           func(childComplexity int, input model.CopyFilesInput) int
 		CreateAPIKey        func(childComplexity int, input media.CreateAPIKeyInput) int
 		CreateBucket        func(childComplexity int, input model.CreateBucketInput) int
@@ -163,6 +164,7 @@ type ComplexityRoot struct {
 		DeleteFileRevision  func(childComplexity int, id media.ID, revision int) int
 		EmptyTrash          func(childComplexity int, bucket *string) int
 		MoveFiles           func(childComplexity int, input model.MoveFilesInput) int
+		RemoveMember        func(childComplexity int, userID media.ID) int
 		ReplaceFileContent  func(childComplexity int, id media.ID, file graphql.Upload, keepPrevious *bool) int
 		RestoreFile         func(childComplexity int, id media.ID) int
 		RestoreFileRevision func(childComplexity int, id media.ID, revision int) int
@@ -171,6 +173,7 @@ type ComplexityRoot struct {
 		TrashFile           func(childComplexity int, id media.ID) int
 		UpdateBucket        func(childComplexity int, input model.UpdateBucketInput) int
 		UpdateFile          func(childComplexity int, id media.ID, input model.UpdateFileInput) int
+		UpdateMemberRole    func(childComplexity int, userID media.ID, role media.Role) int
 		UploadFile          func(childComplexity int, input model.UploadFileInput) int
 		UploadFileBase64    func(childComplexity int, input model.UploadFileBase64Input) int
 		UploadFiles         func(childComplexity int, inputs []*model.UploadFileInput) int
@@ -284,6 +287,9 @@ type MutationResolver interface {
 	CreateBucket(ctx context.Context, input model.CreateBucketInput) (*media.Bucket, error)
 	UpdateBucket(ctx context.Context, input model.UpdateBucketInput) (*media.Bucket, error)
 	DeleteBucket(ctx context.Context, name string, force *bool) (media.ID, error)
+	AddMember(ctx context.Context, input model.AddMemberInput) (*media.User, error)
+	UpdateMemberRole(ctx context.Context, userID media.ID, role media.Role) (*media.User, error)
+	RemoveMember(ctx context.Context, userID media.ID) (media.ID, error)
 	CreateAPIKey(ctx context.Context, input media.CreateAPIKeyInput) (*media.CreatedAPIKey, error)
 	RevokeAPIKey(ctx context.Context, id media.ID) (*media.APIKey, error)
 }
@@ -821,6 +827,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FileRevision.Width(childComplexity), true
 
+	case "Mutation.addMember":
+		if e.ComplexityRoot.Mutation.AddMember == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addMember_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddMember(childComplexity, args["input"].(model.AddMemberInput)), true
 	case "Mutation.copyFiles":
 		if e.ComplexityRoot.Mutation.CopyFiles == nil {
 			break
@@ -909,6 +926,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MoveFiles(childComplexity, args["input"].(model.MoveFilesInput)), true
+	case "Mutation.removeMember":
+		if e.ComplexityRoot.Mutation.RemoveMember == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeMember_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["userId"].(media.ID)), true
 	case "Mutation.replaceFileContent":
 		if e.ComplexityRoot.Mutation.ReplaceFileContent == nil {
 			break
@@ -997,6 +1025,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateFile(childComplexity, args["id"].(media.ID), args["input"].(model.UpdateFileInput)), true
+	case "Mutation.updateMemberRole":
+		if e.ComplexityRoot.Mutation.UpdateMemberRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateMemberRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateMemberRole(childComplexity, args["userId"].(media.ID), args["role"].(media.Role)), true
 	case "Mutation.uploadFile":
 		if e.ComplexityRoot.Mutation.UploadFile == nil {
 			break
@@ -1238,6 +1277,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputAddMemberInput,
 		ec.unmarshalInputCopyFilesInput,
 		ec.unmarshalInputCreateApiKeyInput,
 		ec.unmarshalInputCreateBucketInput,
@@ -1407,6 +1447,13 @@ type Mutation {
   updateBucket(input: UpdateBucketInput!): Bucket!
   "Delete a bucket. A bucket with files needs force: true, which deletes them too."
   deleteBucket(name: String!, force: Boolean = false): ID!
+
+  "Add a member to the organization (needs admin; only an OWNER adds OWNERs). Give them a key with createApiKey(userId:)."
+  addMember(input: AddMemberInput!): User!
+  "Change a member's role; it applies from their next request. The last OWNER stays one."
+  updateMemberRole(userId: ID!, role: Role!): User!
+  "Remove a member; their API keys stop working at once. Their files stay."
+  removeMember(userId: ID!): ID!
 
   "Create an API key. The key is in the answer and never shown again."
   createApiKey(input: CreateApiKeyInput!): CreatedApiKey!
@@ -1759,6 +1806,12 @@ input MoveFilesInput {
   "The bucket to move into; each file's own bucket if not given."
   targetBucket: String
   targetPath: String!
+}
+
+input AddMemberInput {
+  email: String!
+  name: String
+  role: Role! = MEMBER
 }
 `, BuiltIn: false},
 }
@@ -2274,6 +2327,20 @@ func (ec *executionContext) field_File_url_args(ctx context.Context, rawArgs map
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AddMemberInput, error) {
+			return ec.unmarshalNAddMemberInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐAddMemberInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_copyFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2407,6 +2474,20 @@ func (ec *executionContext) field_Mutation_moveFiles_args(ctx context.Context, r
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
 	return args, nil
 }
 
@@ -2567,6 +2648,28 @@ func (ec *executionContext) field_Mutation_updateFile_args(ctx context.Context, 
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateMemberRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "role",
+		func(ctx context.Context, v any) (media.Role, error) {
+			return ec.unmarshalNRole2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐRole(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["role"] = arg1
 	return args, nil
 }
 
@@ -5685,6 +5788,138 @@ func (ec *executionContext) fieldContext_Mutation_deleteBucket(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addMember(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddMember(ctx, fc.Args["input"].(model.AddMemberInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateMemberRole(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateMemberRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateMemberRole(ctx, fc.Args["userId"].(media.ID), fc.Args["role"].(media.Role))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateMemberRole(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateMemberRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeMember(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveMember(ctx, fc.Args["userId"].(media.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v media.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeMember(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7679,6 +7914,54 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
+
+func (ec *executionContext) unmarshalInputAddMemberInput(ctx context.Context, obj any) (model.AddMemberInput, error) {
+	var it model.AddMemberInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["role"]; !present {
+		asMap["role"] = "MEMBER"
+	}
+
+	fieldsInOrder := [...]string{"email", "name", "role"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "role":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
+			data, err := ec.unmarshalNRole2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐRole(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Role = data
+		}
+	}
+	return it, nil
+}
 
 func (ec *executionContext) unmarshalInputCopyFilesInput(ctx context.Context, obj any) (model.CopyFilesInput, error) {
 	var it model.CopyFilesInput
@@ -10162,6 +10445,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "addMember":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addMember(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateMemberRole":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateMemberRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeMember":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeMember(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createApiKey(ctx, field)
@@ -11107,6 +11411,11 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
+
+func (ec *executionContext) unmarshalNAddMemberInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐAddMemberInput(ctx context.Context, v any) (model.AddMemberInput, error) {
+	res, err := ec.unmarshalInputAddMemberInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
 
 func (ec *executionContext) marshalNApiKey2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *media.APIKey) graphql.Marshaler {
 	if v == nil {

@@ -30,6 +30,13 @@ type Store interface {
 	// UsersByIDs returns the users of orgID among ids, in any order.
 	UsersByIDs(ctx context.Context, orgID ID, ids []ID) ([]*User, error)
 
+	// SetUserRole changes a member's role.
+	SetUserRole(ctx context.Context, orgID, id ID, role Role) error
+	// DeleteUser removes a member and its API keys.
+	DeleteUser(ctx context.Context, orgID, id ID) error
+	// CountOwners counts the organization's OWNERs.
+	CountOwners(ctx context.Context, orgID ID) (int, error)
+
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// APIKeyByHash returns the key with that hash and its user, revoked or not.
 	APIKeyByHash(ctx context.Context, hash string) (*APIKey, *User, error)

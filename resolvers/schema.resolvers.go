@@ -248,6 +248,21 @@ func (r *mutationResolver) DeleteBucket(ctx context.Context, name string, force 
 	return r.Media.DeleteBucket(ctx, name, force != nil && *force)
 }
 
+// AddMember is the resolver for the addMember field.
+func (r *mutationResolver) AddMember(ctx context.Context, input model.AddMemberInput) (*media.User, error) {
+	return r.Media.AddMember(ctx, media.MemberInput{Email: input.Email, Name: input.Name, Role: input.Role})
+}
+
+// UpdateMemberRole is the resolver for the updateMemberRole field.
+func (r *mutationResolver) UpdateMemberRole(ctx context.Context, userID media.ID, role media.Role) (*media.User, error) {
+	return r.Media.UpdateMemberRole(ctx, userID, role)
+}
+
+// RemoveMember is the resolver for the removeMember field.
+func (r *mutationResolver) RemoveMember(ctx context.Context, userID media.ID) (media.ID, error) {
+	return r.Media.RemoveMember(ctx, userID)
+}
+
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input media.CreateAPIKeyInput) (*media.CreatedAPIKey, error) {
 	return r.Media.CreateAPIKey(ctx, input)

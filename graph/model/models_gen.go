@@ -7,6 +7,12 @@ import (
 	"github.com/mediagraph/mediagraph/media"
 )
 
+type AddMemberInput struct {
+	Email string     `json:"email"`
+	Name  *string    `json:"name,omitempty"`
+	Role  media.Role `json:"role"`
+}
+
 type BucketEdge struct {
 	Cursor string        `json:"cursor"`
 	Node   *media.Bucket `json:"node"`
