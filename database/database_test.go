@@ -299,7 +299,7 @@ func TestWrap(t *testing.T) {
 }
 
 // allVersions lists the migrations, in order (the same set per dialect).
-var allVersions = []string{"0001_init", "0002_lifecycle"}
+var allVersions = []string{"0001_init", "0002_lifecycle", "0003_content"}
 
 func TestMigrate(t *testing.T) {
 	test := func(t *testing.T, dsn string) {

@@ -186,8 +186,23 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuery {
 	f := q.Filter
 	sq = sq.Where("f.org_id = ?", q.OrgID)
-	if q.ID != nil {
-		sq = sq.Where("f.id = ?", *q.ID)
+	if len(q.IDs) > 0 {
+		sq = sq.Where("f.id IN (?)", bun.In(q.IDs))
+	}
+	if a := q.Audience; a != nil {
+		// RESTRICTED buckets: the uploader, and whoever can see a post
+		// (WORKSPACE, or their own) or a conversation (as a member) the
+		// file is attached to.
+		sq = sq.Where(`(f.bucket_id IN (SELECT b.id FROM buckets AS b WHERE b.org_id = ? AND b.access = ?)
+			OR f.created_by = ?
+			OR EXISTS (SELECT 1 FROM attachments AS a WHERE a.file_id = f.id AND (
+				(a.post_id IS NOT NULL AND EXISTS (SELECT 1 FROM posts AS p WHERE p.id = a.post_id AND (p.visibility = ? OR p.author_id = ?)))
+				OR (a.conversation_id IS NOT NULL AND EXISTS (SELECT 1 FROM conversation_members AS m
+					WHERE m.conversation_id = a.conversation_id AND m.user_id = ?)))))`,
+			q.OrgID, media.AccessOrganization, a.UserID, media.PostWorkspace, a.UserID, a.UserID)
+	}
+	if f.AttachedTo != nil {
+		sq = sq.Where("EXISTS (SELECT 1 FROM attachments AS a WHERE a.file_id = f.id AND a.target_id = ?)", *f.AttachedTo)
 	}
 	if q.BucketID != nil {
 		sq = sq.Where("f.bucket_id = ?", *q.BucketID)

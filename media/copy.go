@@ -73,7 +73,7 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 			return nil, err
 		}
 		srcs, err = s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, BucketID: &b.ID, Filter: FileFilter{PathPrefix: &from},
-			Order: FileOrder{Field: OrderName, Direction: Asc}, Limit: maxBatch + 1})
+			Order: FileOrder{Field: OrderName, Direction: Asc}, Limit: maxBatch + 1, Audience: audienceOf(p)})
 		if err != nil {
 			return nil, err
 		}
@@ -171,11 +171,10 @@ func (s *Service) batchFiles(ctx context.Context, p *Principal, ids []ID) ([]*Fi
 	if len(ids) == 0 || len(ids) > maxBatch {
 		return nil, Invalid("ids", "give 1 to %d file ids", maxBatch)
 	}
-	fs, err := s.Store.FilesByIDs(ctx, p.OrgID, validIDs(ids, PrefixFile))
+	byID, err := s.FilesByIDs(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	byID := inKeyOrder(ids, fs, func(f *File) ID { return f.ID })
 	for i, f := range byID {
 		switch {
 		case f == nil:

@@ -37,15 +37,30 @@ func (s *Service) deletableFile(ctx context.Context, scope string, id ID) (*Prin
 	return p, f, err
 }
 
+// file returns a file the caller may see (RESTRICTED buckets included),
+// trashed or not. Returns NOT_FOUND.
 func (s *Service) file(ctx context.Context, p *Principal, id ID) (*File, error) {
 	if !id.Valid(PrefixFile) {
 		return nil, Errorf(ENOTFOUND, "file %s not found", id)
 	}
-	f, err := s.Store.File(ctx, p.OrgID, id)
-	if IsNotFound(err) {
+	fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: []ID{id}, Filter: FileFilter{Trashed: TrashInclude},
+		Audience: audienceOf(p), Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(fs) == 0 {
 		return nil, Errorf(ENOTFOUND, "file %s not found", id)
 	}
-	return f, err
+	return fs[0], nil
+}
+
+// audienceOf is whom file reads answer for: nil (everything in the
+// organization) for admins and owners, the user otherwise.
+func audienceOf(p *Principal) *Audience {
+	if p.Role.IsAdmin() {
+		return nil
+	}
+	return &Audience{UserID: p.UserID}
 }
 
 // FilesByIDs loads files for a batch of ids, in key order; nil where the
@@ -55,7 +70,12 @@ func (s *Service) FilesByIDs(ctx context.Context, ids []ID) ([]*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs, err := s.Store.FilesByIDs(ctx, p.OrgID, validIDs(ids, PrefixFile))
+	valid := validIDs(ids, PrefixFile)
+	if len(valid) == 0 {
+		return make([]*File, len(ids)), nil
+	}
+	fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: valid, Filter: FileFilter{Trashed: TrashInclude},
+		Audience: audienceOf(p)})
 	if err != nil {
 		return nil, err
 	}

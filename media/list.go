@@ -63,7 +63,7 @@ func (s *Service) Files(ctx context.Context, args FilesArgs) (*FileConnection, e
 	if err != nil {
 		return nil, err
 	}
-	q := FileQuery{OrgID: p.OrgID, Filter: args.Filter, Order: args.Order}
+	q := FileQuery{OrgID: p.OrgID, Filter: args.Filter, Order: args.Order, Audience: audienceOf(p)}
 	var bucket *Bucket
 	if args.Bucket != nil {
 		b, err := s.bucketByName(ctx, p, *args.Bucket)
@@ -204,7 +204,7 @@ func (c *FileConnection) setPaging(a FilesArgs) error {
 func (c *FileConnection) loadAround(ctx context.Context) error {
 	id := *c.around
 	only := c.query
-	only.ID, only.Limit, only.Offset, only.After = &id, 1, 0, nil
+	only.IDs, only.Limit, only.Offset, only.After = []ID{id}, 1, 0, nil
 	var mid []*File
 	var err error
 	if id.Valid(PrefixFile) {

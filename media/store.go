@@ -162,6 +162,7 @@ type FileFilter struct {
 	UpdatedAfter  *time.Time
 	UpdatedBefore *time.Time
 	CreatedBy     *ID
+	AttachedTo    *ID         // a post, comment or message
 	Trashed       TrashFilter // "" means EXCLUDE
 	Visibility    *Visibility
 }
@@ -213,6 +214,8 @@ type FileQuery struct {
 	After  *FileKey
 	Offset int
 	Limit  int
-	// ID, if set, keeps only that file (to check that it matches the filter).
-	ID *ID
+	// IDs, if set, keeps only those files.
+	IDs []ID
+	// Audience, if set, keeps only files that user may see (RESTRICTED buckets).
+	Audience *Audience
 }
