@@ -21,16 +21,22 @@ const wait = time.Millisecond
 
 // Loaders are the loaders of one operation.
 type Loaders struct {
-	Bucket *dataloader.Loader[media.ID, *media.Bucket]
-	User   *dataloader.Loader[media.ID, *media.User]
+	Bucket       *dataloader.Loader[media.ID, *media.Bucket]
+	User         *dataloader.Loader[media.ID, *media.User]
+	Post         *dataloader.Loader[media.ID, *media.Post]
+	Conversation *dataloader.Loader[media.ID, *media.Conversation]
+	Usages       *dataloader.Loader[media.ID, []*media.Usage]
 }
 
 // New returns fresh loaders backed by svc. Their batch functions run with
 // the context of the first Load, which carries the caller.
 func New(svc *media.Service) *Loaders {
 	return &Loaders{
-		Bucket: newLoader(svc.BucketsByIDs),
-		User:   newLoader(svc.UsersByIDs),
+		Bucket:       newLoader(svc.BucketsByIDs),
+		User:         newLoader(svc.UsersByIDs),
+		Post:         newLoader(svc.PostsByIDs),
+		Conversation: newLoader(svc.ConversationsByIDs),
+		Usages:       newLoader(svc.UsagesByFileIDs),
 	}
 }
 

@@ -52,7 +52,15 @@ func (s *Service) Download(ctx context.Context, req DownloadRequest) (*Download,
 		}
 	}
 	p := PrincipalFrom(ctx)
-	member := p != nil && p.OrgID == f.OrgID && p.Can(ScopeMediaRead)
+	member := false
+	if p != nil && p.OrgID == f.OrgID && p.Can(ScopeMediaRead) {
+		// A member reads what it may see: RESTRICTED buckets apply.
+		_, err := s.file(ctx, p, f.ID)
+		if err != nil && !IsNotFound(err) {
+			return nil, err
+		}
+		member = err == nil
+	}
 	switch {
 	case member:
 	case f.TrashedAt != nil:

@@ -97,3 +97,14 @@ func withPrefix(err error, prefix string) error {
 	e2.Message = prefix + ": " + e.Message
 	return &e2
 }
+
+// withField returns err naming the input field it is about, keeping its code.
+func withField(err error, field string) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	e2 := *e
+	e2.Field = field
+	return &e2
+}

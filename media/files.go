@@ -32,7 +32,7 @@ func (s *Service) fileFor(ctx context.Context, scope string, id ID) (*Principal,
 func (s *Service) deletableFile(ctx context.Context, scope string, id ID) (*Principal, *File, error) {
 	p, f, err := s.fileFor(ctx, scope, id)
 	if err == nil {
-		err = mayDelete(p, f)
+		err = s.mayDelete(ctx, p, f)
 	}
 	return p, f, err
 }
@@ -139,6 +139,14 @@ func (s *Service) Node(ctx context.Context, id ID) (Node, error) {
 			return nil, notFound
 		}
 		return s.Store.Organization(ctx, id)
+	case PrefixPost, PrefixComment, PrefixMessage:
+		t, err := s.resolveTarget(ctx, p, id)
+		if err != nil {
+			return nil, err
+		}
+		return t.value, nil
+	case PrefixConversation:
+		return s.Conversation(ctx, id)
 	case PrefixAPIKey:
 		if !id.Valid(PrefixAPIKey) {
 			return nil, notFound
@@ -163,12 +171,22 @@ func (s *Service) Node(ctx context.Context, id ID) (Node, error) {
 // Returns NOT_FOUND, FORBIDDEN unless the caller uploaded it or is an admin,
 // CONFLICT if it is under legal hold.
 func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error) {
-	_, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
+	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
 	if err != nil {
 		return "", err
 	}
 	if f.LegalHold {
 		return "", legalHold(f, "be deleted")
+	}
+	// CONTRACT rule 5: a file in use is only deleted with force, which
+	// detaches it everywhere (its attachments go with it). Usages the caller
+	// cannot see count too.
+	n, err := s.Store.CountUsages(ctx, p.OrgID, f.ID)
+	if err != nil {
+		return "", err
+	}
+	if n > 0 && !force {
+		return "", Errorf(ECONFLICT, "file %s is used in %d places (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n)
 	}
 	return s.deleteFile(ctx, f)
 }

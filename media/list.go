@@ -45,6 +45,7 @@ type FileConnection struct {
 	hasBefore   bool // paging started from a cursor or offset
 	limit       int
 	around      *ID
+	empty       bool // the listing is of content the caller cannot see
 
 	once     sync.Once
 	page     []*File
@@ -86,6 +87,16 @@ func (s *Service) Files(ctx context.Context, args FilesArgs) (*FileConnection, e
 		return nil, Invalid("orderBy", "unknown ordering")
 	}
 	c := &FileConnection{svc: s, query: q, bucket: bucket}
+	if id := q.Filter.AttachedTo; id != nil {
+		// The attachments of content the caller cannot see (or that does
+		// not exist) are an empty page, not an error (CONTRACT rule 4).
+		if _, err := s.resolveTarget(ctx, p, *id); err != nil {
+			if c := ErrorCode(err); c != ENOTFOUND && c != EFORBIDDEN {
+				return nil, err
+			}
+			c.empty = true
+		}
+	}
 	c.fingerprint = fingerprint(q)
 	if err := c.setPaging(args); err != nil {
 		return nil, err
@@ -259,6 +270,10 @@ func fileKey(f *File, field FileOrderField) FileKey {
 
 func (c *FileConnection) load(ctx context.Context) error {
 	c.once.Do(func() {
+		if c.empty {
+			c.page = []*File{}
+			return
+		}
 		if c.around != nil && c.limit > 0 {
 			c.loadErr = c.loadAround(ctx)
 			return
@@ -324,6 +339,9 @@ func (c *FileConnection) PageInfo(ctx context.Context) (*PageInfo, error) {
 
 // TotalCount counts every file matching the filter, whatever the page.
 func (c *FileConnection) TotalCount(ctx context.Context) (int, error) {
+	if c.empty {
+		return 0, nil
+	}
 	c.countMu.Lock()
 	defer c.countMu.Unlock()
 	if c.count == nil && c.countErr == nil {
@@ -383,6 +401,9 @@ const maxFacetTags = 100
 // AvailableTags counts the tags over the whole filtered set, whatever the
 // page (most used first, at most 100).
 func (c *FileConnection) AvailableTags(ctx context.Context) ([]*TagCount, error) {
+	if c.empty {
+		return []*TagCount{}, nil
+	}
 	return c.svc.Store.TagCounts(ctx, c.query, "", maxFacetTags)
 }
 

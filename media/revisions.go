@@ -192,11 +192,19 @@ func (s *Service) bucketOf(ctx context.Context, p *Principal, f *File) (*Bucket,
 	return bs[0], nil
 }
 
-// mayDelete applies CONTRACT rule 6: only the uploader or an org admin or
-// owner may delete a file (or its revisions).
-func mayDelete(p *Principal, f *File) error {
-	if !p.Role.IsAdmin() && (f.CreatedBy == nil || *f.CreatedBy != p.UserID) {
-		return Errorf(EFORBIDDEN, "only the uploader or an organization admin may delete this file")
+// mayDelete applies CONTRACT rule 6: only the uploader, the author of a post
+// the file is attached to, or an org admin or owner may delete a file (or
+// trash it, or delete its revisions).
+func (s *Service) mayDelete(ctx context.Context, p *Principal, f *File) error {
+	if p.Role.IsAdmin() || (f.CreatedBy != nil && *f.CreatedBy == p.UserID) {
+		return nil
+	}
+	author, err := s.Store.AttachedToPostBy(ctx, p.OrgID, f.ID, p.UserID)
+	if err != nil {
+		return err
+	}
+	if !author {
+		return Errorf(EFORBIDDEN, "only the uploader, the author of a post it is attached to, or an organization admin may delete this file")
 	}
 	return nil
 }

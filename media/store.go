@@ -129,6 +129,38 @@ type Store interface {
 	// ignored), most used first, then by name; only tags starting with
 	// prefix if it is not empty; at most limit (<= 0: all).
 	TagCounts(ctx context.Context, q FileQuery, prefix string, limit int) ([]*TagCount, error)
+	CreatePost(ctx context.Context, p *Post) error
+	// UpdatePost writes title, body, visibility, author and updated_at.
+	UpdatePost(ctx context.Context, p *Post) error
+	// DeletePost deletes a post, its comments and their attachments.
+	DeletePost(ctx context.Context, orgID, id ID) error
+	// PostsByIDs returns the posts among ids the audience may see.
+	PostsByIDs(ctx context.Context, orgID ID, ids []ID, a *Audience) ([]*Post, error)
+	// ListPosts returns visible posts, newest first, after (created_at, id).
+	ListPosts(ctx context.Context, orgID ID, a *Audience, after *FileKey, limit int) ([]*Post, error)
+	CreateComment(ctx context.Context, c *Comment) error
+	// Comments returns comments by ids (if not nil) or of one post, oldest
+	// first, after (created_at, id).
+	Comments(ctx context.Context, orgID ID, ids []ID, postID *ID, after *FileKey, limit int) ([]*Comment, error)
+	CreateConversation(ctx context.Context, c *Conversation) error
+	RemoveConversationMember(ctx context.Context, orgID, conversationID, userID ID) error
+	// ConversationsByIDs returns conversations among ids of which userID is
+	// a member ("" for any), with their members.
+	ConversationsByIDs(ctx context.Context, orgID ID, ids []ID, userID ID) ([]*Conversation, error)
+	CreateMessage(ctx context.Context, m *Message) error
+	// Messages returns messages by ids (if not nil) or of one conversation,
+	// oldest first, after (created_at, id).
+	Messages(ctx context.Context, orgID ID, ids []ID, conversationID *ID, after *FileKey, limit int) ([]*Message, error)
+	// Attach records attachments (again is a no-op); Detach removes them.
+	Attach(ctx context.Context, as []*Attachment) error
+	Detach(ctx context.Context, orgID, targetID ID, fileIDs []ID) error
+	// Usages returns the attachments of files whose targets the audience may see.
+	Usages(ctx context.Context, orgID ID, fileIDs []ID, a *Audience) ([]*Attachment, error)
+	// CountUsages counts every attachment of a file, visible or not.
+	CountUsages(ctx context.Context, orgID, fileID ID) (int, error)
+	// AttachedToPostBy reports whether a file is attached to a post of userID.
+	AttachedToPostBy(ctx context.Context, orgID, fileID, userID ID) (bool, error)
+
 	// TagsByFileIDs returns each file's tags, sorted.
 	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)
 }

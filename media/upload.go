@@ -40,6 +40,10 @@ type UploadInput struct {
 	Metadata     map[string]any
 	Visibility   *Visibility
 	Replace      bool
+	// AttachTo attaches the new file to a post, comment or message (the
+	// caller must be allowed to attach to it now). Without Bucket, the file
+	// goes to the built-in RESTRICTED attachments bucket.
+	AttachTo *ID
 }
 
 // Upload stores a file: the content is sniffed, checked against the bucket's
@@ -56,6 +60,12 @@ func (s *Service) Upload(ctx context.Context, in UploadInput) (*File, error) {
 	p, err := require(ctx, ScopeMediaCreate)
 	if err != nil {
 		return nil, err
+	}
+	if in.AttachTo != nil {
+		return s.uploadAttached(ctx, p, in)
+	}
+	if in.Bucket == "" {
+		return nil, Invalid("bucket", "name a bucket, or attachTo a post, comment or message")
 	}
 	f, err := s.newFile(p, in)
 	if err != nil {
@@ -113,6 +123,32 @@ func (s *Service) Upload(ctx context.Context, in UploadInput) (*File, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// uploadAttached uploads a file and attaches it to content. The right to
+// attach is checked before any byte is stored, and again when attaching; if
+// attaching fails, the file is deleted.
+func (s *Service) uploadAttached(ctx context.Context, p *Principal, in UploadInput) (*File, error) {
+	if _, err := require(ctx, ScopeContentWrite); err != nil {
+		return nil, err
+	}
+	tg, err := s.resolveTarget(ctx, p, *in.AttachTo)
+	if err != nil {
+		return nil, withField(err, "attachTo")
+	}
+	if !tg.editors() {
+		return nil, Errorf(EFORBIDDEN, "only the author of %s may upload files to it", tg.id)
+	}
+	in.AttachTo = nil
+	f, err := s.uploadForAttachment(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.attach(ctx, p, tg.value, []ID{f.ID}); err != nil {
+		_, _ = s.deleteFile(ctx, f)
+		return nil, err
+	}
+	return f, nil
 }
 
 // storeContent checks content against a bucket's policy and stores it under

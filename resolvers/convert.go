@@ -62,7 +62,7 @@ func uploadInput(in *model.UploadFileInput) media.UploadInput {
 	if in.Name != nil {
 		name = *in.Name
 	}
-	return media.UploadInput{Bucket: in.Bucket, Path: deref(in.Path), Name: name,
+	return media.UploadInput{Bucket: deref(in.Bucket), Path: deref(in.Path), Name: name, AttachTo: in.AttachTo,
 		Content: in.File.File, Size: in.File.Size, DeclaredType: in.File.ContentType,
 		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
 		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}
@@ -119,3 +119,42 @@ func retention(seconds *int) *time.Duration {
 	d := time.Duration(*seconds) * time.Second
 	return &d
 }
+
+// uploads turns a list of uploads into uploads for the attachments bucket.
+func uploads(files []*graphql.Upload) []media.UploadInput {
+	out := make([]media.UploadInput, len(files))
+	for i, f := range files {
+		out[i] = media.UploadInput{Name: f.Filename, Content: f.File, Size: f.Size, DeclaredType: f.ContentType}
+	}
+	return out
+}
+
+// attachments lists the files attached to content, as files(filter: {attachedTo}).
+func (r *Resolver) attachments(ctx context.Context, id media.ID, filter *media.FileFilter, orderBy *media.FileOrder,
+	first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
+	f := deref(filter)
+	f.AttachedTo = &id
+	return r.Media.Files(ctx, media.FilesArgs{Filter: f, Order: deref(orderBy), First: first, After: after, Last: last, Before: before, Offset: offset})
+}
+
+// contentPageInfo is the page information of a list of posts, comments or messages.
+func contentPageInfo(keys []media.FileKey, hasNext, hasPrevious bool) *media.PageInfo {
+	pi := &media.PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrevious}
+	if n := len(keys); n > 0 {
+		start, end := media.ContentCursor(keys[0]), media.ContentCursor(keys[n-1])
+		pi.StartCursor, pi.EndCursor = &start, &end
+	}
+	return pi
+}
+
+func keysOf[T any](xs []*T, key func(*T) media.FileKey) []media.FileKey {
+	out := make([]media.FileKey, len(xs))
+	for i, x := range xs {
+		out[i] = key(x)
+	}
+	return out
+}
+
+func postKey(p *media.Post) media.FileKey       { return media.FileKey{Time: p.CreatedAt, ID: p.ID} }
+func commentKey(c *media.Comment) media.FileKey { return media.FileKey{Time: c.CreatedAt, ID: c.ID} }
+func messageKey(m *media.Message) media.FileKey { return media.FileKey{Time: m.CreatedAt, ID: m.ID} }

@@ -73,6 +73,60 @@ func (r *bucketConnectionResolver) TotalCount(ctx context.Context, obj *media.Bu
 	return r.Media.CountBuckets(ctx)
 }
 
+// Post is the resolver for the post field.
+func (r *commentResolver) Post(ctx context.Context, obj *media.Comment) (*media.Post, error) {
+	return loader.For(ctx).Post.Load(ctx, obj.PostID)()
+}
+
+// Author is the resolver for the author field.
+func (r *commentResolver) Author(ctx context.Context, obj *media.Comment) (*media.User, error) {
+	return userOf(ctx, &obj.AuthorID)
+}
+
+// Attachments is the resolver for the attachments field.
+func (r *commentResolver) Attachments(ctx context.Context, obj *media.Comment, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
+	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset)
+}
+
+// Edges is the resolver for the edges field.
+func (r *commentConnectionResolver) Edges(ctx context.Context, obj *media.CommentPage) ([]*model.CommentEdge, error) {
+	edges := make([]*model.CommentEdge, len(obj.Comments))
+	for i, c := range obj.Comments {
+		edges[i] = &model.CommentEdge{Cursor: media.ContentCursor(commentKey(c)), Node: c}
+	}
+	return edges, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *commentConnectionResolver) Nodes(ctx context.Context, obj *media.CommentPage) ([]*media.Comment, error) {
+	return obj.Comments, nil
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *commentConnectionResolver) PageInfo(ctx context.Context, obj *media.CommentPage) (*media.PageInfo, error) {
+	return contentPageInfo(keysOf(obj.Comments, commentKey), obj.HasNextPage, false), nil
+}
+
+// Members is the resolver for the members field.
+func (r *conversationResolver) Members(ctx context.Context, obj *media.Conversation) ([]*media.User, error) {
+	us := make([]*media.User, 0, len(obj.MemberIDs))
+	for _, id := range obj.MemberIDs {
+		u, err := userOf(ctx, &id)
+		if err != nil {
+			return nil, err
+		}
+		if u != nil {
+			us = append(us, u)
+		}
+	}
+	return us, nil
+}
+
+// Messages is the resolver for the messages field.
+func (r *conversationResolver) Messages(ctx context.Context, obj *media.Conversation, first *int, after *string) (*media.MessagePage, error) {
+	return r.Media.Messages(ctx, obj, deref(first), after)
+}
+
 // Bucket is the resolver for the bucket field.
 func (r *fileResolver) Bucket(ctx context.Context, obj *media.File) (*media.Bucket, error) {
 	return loader.For(ctx).Bucket.Load(ctx, obj.BucketID)()
@@ -86,6 +140,17 @@ func (r *fileResolver) URL(ctx context.Context, obj *media.File, expiresIn *int)
 // Revisions is the resolver for the revisions field.
 func (r *fileResolver) Revisions(ctx context.Context, obj *media.File) ([]*media.Revision, error) {
 	return r.Media.Revisions(ctx, obj)
+}
+
+// Usages is the resolver for the usages field.
+func (r *fileResolver) Usages(ctx context.Context, obj *media.File) ([]*media.Usage, error) {
+	return loader.For(ctx).Usages.Load(ctx, obj.ID)()
+}
+
+// UsageCount is the resolver for the usageCount field.
+func (r *fileResolver) UsageCount(ctx context.Context, obj *media.File) (int, error) {
+	us, err := loader.For(ctx).Usages.Load(ctx, obj.ID)()
+	return len(us), err
 }
 
 // CreatedBy is the resolver for the createdBy field.
@@ -146,6 +211,45 @@ func (r *fileRevisionResolver) URL(ctx context.Context, obj *media.Revision, exp
 	return r.Media.RevisionURL(ctx, obj, expiresIn)
 }
 
+// AttachedBy is the resolver for the attachedBy field.
+func (r *fileUsageResolver) AttachedBy(ctx context.Context, obj *media.Usage) (*media.User, error) {
+	return userOf(ctx, obj.AttachedBy)
+}
+
+// Conversation is the resolver for the conversation field.
+func (r *messageResolver) Conversation(ctx context.Context, obj *media.Message) (*media.Conversation, error) {
+	return loader.For(ctx).Conversation.Load(ctx, obj.ConversationID)()
+}
+
+// Author is the resolver for the author field.
+func (r *messageResolver) Author(ctx context.Context, obj *media.Message) (*media.User, error) {
+	return userOf(ctx, &obj.AuthorID)
+}
+
+// Attachments is the resolver for the attachments field.
+func (r *messageResolver) Attachments(ctx context.Context, obj *media.Message, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
+	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset)
+}
+
+// Edges is the resolver for the edges field.
+func (r *messageConnectionResolver) Edges(ctx context.Context, obj *media.MessagePage) ([]*model.MessageEdge, error) {
+	edges := make([]*model.MessageEdge, len(obj.Messages))
+	for i, m := range obj.Messages {
+		edges[i] = &model.MessageEdge{Cursor: media.ContentCursor(messageKey(m)), Node: m}
+	}
+	return edges, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *messageConnectionResolver) Nodes(ctx context.Context, obj *media.MessagePage) ([]*media.Message, error) {
+	return obj.Messages, nil
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *messageConnectionResolver) PageInfo(ctx context.Context, obj *media.MessagePage) (*media.PageInfo, error) {
+	return contentPageInfo(keysOf(obj.Messages, messageKey), obj.HasNextPage, false), nil
+}
+
 // UploadFile is the resolver for the uploadFile field.
 func (r *mutationResolver) UploadFile(ctx context.Context, input model.UploadFileInput) (*media.File, error) {
 	return r.Media.Upload(ctx, uploadInput(&input))
@@ -177,6 +281,52 @@ func (r *mutationResolver) UpdateFile(ctx context.Context, id media.ID, input mo
 // DeleteFile is the resolver for the deleteFile field.
 func (r *mutationResolver) DeleteFile(ctx context.Context, id media.ID, force *bool) (media.ID, error) {
 	return r.Media.DeleteFile(ctx, id, force != nil && *force)
+}
+
+// CreatePost is the resolver for the createPost field.
+func (r *mutationResolver) CreatePost(ctx context.Context, input model.CreatePostInput) (*media.Post, error) {
+	return r.Media.CreatePost(ctx, media.PostInput{Title: &input.Title, Body: input.Body, Visibility: input.Visibility,
+		AttachmentIDs: input.AttachmentIds, Files: uploads(input.Files)})
+}
+
+// UpdatePost is the resolver for the updatePost field.
+func (r *mutationResolver) UpdatePost(ctx context.Context, id media.ID, input model.UpdatePostInput) (*media.Post, error) {
+	return r.Media.UpdatePost(ctx, id, media.PostInput{Title: input.Title, Body: input.Body, Visibility: input.Visibility, AuthorID: input.AuthorID})
+}
+
+// DeletePost is the resolver for the deletePost field.
+func (r *mutationResolver) DeletePost(ctx context.Context, id media.ID) (media.ID, error) {
+	return r.Media.DeletePost(ctx, id)
+}
+
+// CreateComment is the resolver for the createComment field.
+func (r *mutationResolver) CreateComment(ctx context.Context, input model.CreateCommentInput) (*media.Comment, error) {
+	return r.Media.CreateComment(ctx, media.CommentInput{PostID: input.PostID, Body: input.Body, AttachmentIDs: input.AttachmentIds, Files: uploads(input.Files)})
+}
+
+// CreateConversation is the resolver for the createConversation field.
+func (r *mutationResolver) CreateConversation(ctx context.Context, input model.CreateConversationInput) (*media.Conversation, error) {
+	return r.Media.CreateConversation(ctx, media.ConversationInput{Title: input.Title, MemberIDs: input.MemberIds})
+}
+
+// RemoveConversationMember is the resolver for the removeConversationMember field.
+func (r *mutationResolver) RemoveConversationMember(ctx context.Context, conversationID media.ID, userID media.ID) (*media.Conversation, error) {
+	return r.Media.RemoveConversationMember(ctx, conversationID, userID)
+}
+
+// SendMessage is the resolver for the sendMessage field.
+func (r *mutationResolver) SendMessage(ctx context.Context, input model.SendMessageInput) (*media.Message, error) {
+	return r.Media.SendMessage(ctx, media.MessageInput{ConversationID: input.ConversationID, Body: input.Body, AttachmentIDs: input.AttachmentIds, Files: uploads(input.Files)})
+}
+
+// AttachFiles is the resolver for the attachFiles field.
+func (r *mutationResolver) AttachFiles(ctx context.Context, targetID media.ID, fileIds []media.ID) (media.Attachable, error) {
+	return r.Media.AttachFiles(ctx, targetID, fileIds)
+}
+
+// DetachFiles is the resolver for the detachFiles field.
+func (r *mutationResolver) DetachFiles(ctx context.Context, targetID media.ID, fileIds []media.ID) (media.Attachable, error) {
+	return r.Media.DetachFiles(ctx, targetID, fileIds)
 }
 
 // CopyFiles is the resolver for the copyFiles field.
@@ -273,6 +423,40 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id media.ID) (*medi
 	return r.Media.RevokeAPIKey(ctx, id)
 }
 
+// Author is the resolver for the author field.
+func (r *postResolver) Author(ctx context.Context, obj *media.Post) (*media.User, error) {
+	return userOf(ctx, &obj.AuthorID)
+}
+
+// Attachments is the resolver for the attachments field.
+func (r *postResolver) Attachments(ctx context.Context, obj *media.Post, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
+	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset)
+}
+
+// Comments is the resolver for the comments field.
+func (r *postResolver) Comments(ctx context.Context, obj *media.Post, first *int, after *string) (*media.CommentPage, error) {
+	return r.Media.Comments(ctx, obj, deref(first), after)
+}
+
+// Edges is the resolver for the edges field.
+func (r *postConnectionResolver) Edges(ctx context.Context, obj *media.PostPage) ([]*model.PostEdge, error) {
+	edges := make([]*model.PostEdge, len(obj.Posts))
+	for i, p := range obj.Posts {
+		edges[i] = &model.PostEdge{Cursor: media.ContentCursor(postKey(p)), Node: p}
+	}
+	return edges, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *postConnectionResolver) Nodes(ctx context.Context, obj *media.PostPage) ([]*media.Post, error) {
+	return obj.Posts, nil
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *postConnectionResolver) PageInfo(ctx context.Context, obj *media.PostPage) (*media.PageInfo, error) {
+	return contentPageInfo(keysOf(obj.Posts, postKey), obj.HasNextPage, obj.After() != nil), nil
+}
+
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id media.ID) (media.Node, error) {
 	return r.Media.Node(ctx, id)
@@ -303,6 +487,21 @@ func (r *queryResolver) Tags(ctx context.Context, bucket *string, prefix *string
 	return r.Media.Tags(ctx, bucket, prefix, first)
 }
 
+// Post is the resolver for the post field.
+func (r *queryResolver) Post(ctx context.Context, id media.ID) (*media.Post, error) {
+	return r.Media.Post(ctx, id)
+}
+
+// Posts is the resolver for the posts field.
+func (r *queryResolver) Posts(ctx context.Context, first *int, after *string) (*media.PostPage, error) {
+	return r.Media.Posts(ctx, deref(first), after)
+}
+
+// Conversation is the resolver for the conversation field.
+func (r *queryResolver) Conversation(ctx context.Context, id media.ID) (*media.Conversation, error) {
+	return r.Media.Conversation(ctx, id)
+}
+
 // File is the resolver for the file field.
 func (r *queryResolver) File(ctx context.Context, id media.ID) (*media.File, error) {
 	return r.Media.File(ctx, id)
@@ -326,6 +525,17 @@ func (r *Resolver) BucketConnection() graph.BucketConnectionResolver {
 	return &bucketConnectionResolver{r}
 }
 
+// Comment returns graph.CommentResolver implementation.
+func (r *Resolver) Comment() graph.CommentResolver { return &commentResolver{r} }
+
+// CommentConnection returns graph.CommentConnectionResolver implementation.
+func (r *Resolver) CommentConnection() graph.CommentConnectionResolver {
+	return &commentConnectionResolver{r}
+}
+
+// Conversation returns graph.ConversationResolver implementation.
+func (r *Resolver) Conversation() graph.ConversationResolver { return &conversationResolver{r} }
+
 // File returns graph.FileResolver implementation.
 func (r *Resolver) File() graph.FileResolver { return &fileResolver{r} }
 
@@ -335,19 +545,44 @@ func (r *Resolver) FileConnection() graph.FileConnectionResolver { return &fileC
 // FileRevision returns graph.FileRevisionResolver implementation.
 func (r *Resolver) FileRevision() graph.FileRevisionResolver { return &fileRevisionResolver{r} }
 
+// FileUsage returns graph.FileUsageResolver implementation.
+func (r *Resolver) FileUsage() graph.FileUsageResolver { return &fileUsageResolver{r} }
+
+// Message returns graph.MessageResolver implementation.
+func (r *Resolver) Message() graph.MessageResolver { return &messageResolver{r} }
+
+// MessageConnection returns graph.MessageConnectionResolver implementation.
+func (r *Resolver) MessageConnection() graph.MessageConnectionResolver {
+	return &messageConnectionResolver{r}
+}
+
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
+
+// Post returns graph.PostResolver implementation.
+func (r *Resolver) Post() graph.PostResolver { return &postResolver{r} }
+
+// PostConnection returns graph.PostConnectionResolver implementation.
+func (r *Resolver) PostConnection() graph.PostConnectionResolver { return &postConnectionResolver{r} }
 
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
 type (
-	apiKeyResolver           struct{ *Resolver }
-	bucketResolver           struct{ *Resolver }
-	bucketConnectionResolver struct{ *Resolver }
-	fileResolver             struct{ *Resolver }
-	fileConnectionResolver   struct{ *Resolver }
-	fileRevisionResolver     struct{ *Resolver }
-	mutationResolver         struct{ *Resolver }
-	queryResolver            struct{ *Resolver }
+	apiKeyResolver            struct{ *Resolver }
+	bucketResolver            struct{ *Resolver }
+	bucketConnectionResolver  struct{ *Resolver }
+	commentResolver           struct{ *Resolver }
+	commentConnectionResolver struct{ *Resolver }
+	conversationResolver      struct{ *Resolver }
+	fileResolver              struct{ *Resolver }
+	fileConnectionResolver    struct{ *Resolver }
+	fileRevisionResolver      struct{ *Resolver }
+	fileUsageResolver         struct{ *Resolver }
+	messageResolver           struct{ *Resolver }
+	messageConnectionResolver struct{ *Resolver }
+	mutationResolver          struct{ *Resolver }
+	postResolver              struct{ *Resolver }
+	postConnectionResolver    struct{ *Resolver }
+	queryResolver             struct{ *Resolver }
 )

@@ -18,6 +18,11 @@ type BucketEdge struct {
 	Node   *media.Bucket `json:"node"`
 }
 
+type CommentEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *media.Comment `json:"node"`
+}
+
 type CopyFilesInput struct {
 	// The files to copy; or give sourceBucket and sourcePath to copy a folder with its subfolders.
 	Ids          []media.ID `json:"ids,omitempty"`
@@ -41,9 +46,35 @@ type CreateBucketInput struct {
 	TrashRetentionSeconds *int `json:"trashRetentionSeconds,omitempty"`
 }
 
+type CreateCommentInput struct {
+	PostID        media.ID          `json:"postId"`
+	Body          string            `json:"body"`
+	AttachmentIds []media.ID        `json:"attachmentIds,omitempty"`
+	Files         []*graphql.Upload `json:"files,omitempty"`
+}
+
+type CreateConversationInput struct {
+	Title     *string    `json:"title,omitempty"`
+	MemberIds []media.ID `json:"memberIds"`
+}
+
+type CreatePostInput struct {
+	Title         string                `json:"title"`
+	Body          *string               `json:"body,omitempty"`
+	Visibility    *media.PostVisibility `json:"visibility,omitempty"`
+	AttachmentIds []media.ID            `json:"attachmentIds,omitempty"`
+	// Uploaded and attached in the same request (into the attachments bucket unless each names one).
+	Files []*graphql.Upload `json:"files,omitempty"`
+}
+
 type FileEdge struct {
 	Cursor string      `json:"cursor"`
 	Node   *media.File `json:"node"`
+}
+
+type MessageEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *media.Message `json:"node"`
 }
 
 type MoveFilesInput struct {
@@ -56,7 +87,19 @@ type MoveFilesInput struct {
 type Mutation struct {
 }
 
+type PostEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *media.Post `json:"node"`
+}
+
 type Query struct {
+}
+
+type SendMessageInput struct {
+	ConversationID media.ID          `json:"conversationId"`
+	Body           string            `json:"body"`
+	AttachmentIds  []media.ID        `json:"attachmentIds,omitempty"`
+	Files          []*graphql.Upload `json:"files,omitempty"`
 }
 
 type TypeLimit struct {
@@ -98,6 +141,14 @@ type UpdateFileInput struct {
 	RemoveTags []string `json:"removeTags,omitempty"`
 }
 
+type UpdatePostInput struct {
+	Title      *string               `json:"title,omitempty"`
+	Body       *string               `json:"body,omitempty"`
+	Visibility *media.PostVisibility `json:"visibility,omitempty"`
+	// A new author (admins only).
+	AuthorID *media.ID `json:"authorId,omitempty"`
+}
+
 type UploadFileBase64Input struct {
 	Bucket string  `json:"bucket"`
 	Path   *string `json:"path,omitempty"`
@@ -117,7 +168,8 @@ type UploadFileBase64Input struct {
 }
 
 type UploadFileInput struct {
-	Bucket string `json:"bucket"`
+	// The bucket; with attachTo and no bucket, the built-in RESTRICTED attachments bucket.
+	Bucket *string `json:"bucket,omitempty"`
 	// The folder; / by default.
 	Path *string        `json:"path,omitempty"`
 	File graphql.Upload `json:"file"`
@@ -132,4 +184,6 @@ type UploadFileInput struct {
 	Visibility *media.Visibility `json:"visibility,omitempty"`
 	// If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT.
 	Replace *bool `json:"replace,omitempty"`
+	// Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now).
+	AttachTo *media.ID `json:"attachTo,omitempty"`
 }

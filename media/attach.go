@@ -1,0 +1,229 @@
+package media
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+)
+
+// contentCursor is the position of a post, comment or message in its list.
+type contentCursor struct {
+	T FileKey `json:"k"`
+}
+
+// ContentCursor returns the opaque cursor of content created at t with id.
+func ContentCursor(k FileKey) string {
+	b, _ := json.Marshal(contentCursor{T: FileKey{Time: k.Time, ID: k.ID}})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// pageArgs checks a page size and decodes an after cursor.
+func pageArgs(first int, after *string) (*FileKey, error) {
+	if first < 0 || first > MaxPageSize {
+		return nil, Invalid("first", "first must be between 0 and %d", MaxPageSize)
+	}
+	if after == nil {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(*after)
+	var c contentCursor
+	if err != nil || json.Unmarshal(b, &c) != nil || c.T.ID == "" || len(*after) > 512 {
+		return nil, Invalid("after", "this cursor is not valid for this list")
+	}
+	return &c.T, nil
+}
+
+// target is a post, comment or message resolved for the caller, with what
+// the visibility rules need.
+type target struct {
+	value          Attachable
+	id             ID
+	postID         *ID // posts and comments
+	conversationID *ID // messages
+	editors        func() bool
+}
+
+// resolveTarget loads a post, comment or message the caller may see.
+// Returns NOT_FOUND otherwise.
+func (s *Service) resolveTarget(ctx context.Context, p *Principal, id ID) (*target, error) {
+	notFound := Errorf(ENOTFOUND, "%s not found", id)
+	switch id.Prefix() {
+	case PrefixPost:
+		ps, err := s.PostsByIDs(ctx, []ID{id})
+		if err != nil {
+			return nil, err
+		}
+		if ps[0] == nil {
+			return nil, notFound
+		}
+		post := ps[0]
+		return &target{value: post, id: id, postID: &post.ID, editors: func() bool { return post.AuthorID == p.UserID }}, nil
+	case PrefixComment:
+		cs, err := s.CommentsByIDs(ctx, []ID{id})
+		if err != nil {
+			return nil, err
+		}
+		if cs[0] == nil {
+			return nil, notFound
+		}
+		c := cs[0]
+		return &target{value: c, id: id, postID: &c.PostID, editors: func() bool { return c.AuthorID == p.UserID }}, nil
+	case PrefixMessage:
+		ms, err := s.MessagesByIDs(ctx, []ID{id})
+		if err != nil {
+			return nil, err
+		}
+		if ms[0] == nil {
+			return nil, notFound
+		}
+		m := ms[0]
+		// Loaded through membership, so the caller is a member now.
+		return &target{value: m, id: id, conversationID: &m.ConversationID, editors: func() bool { return true }}, nil
+	}
+	return nil, notFound
+}
+
+// attach attaches files the caller can see to a target the caller may
+// attach to (CONTRACT rule 3: a post's author now; a message's conversation
+// member now).
+func (s *Service) attach(ctx context.Context, p *Principal, t Attachable, fileIDs []ID) error {
+	tg, err := s.resolveTarget(ctx, p, targetID(t))
+	if err != nil {
+		return err
+	}
+	if !tg.editors() {
+		return Errorf(EFORBIDDEN, "only the author of %s may attach files to it", tg.id)
+	}
+	if len(fileIDs) > MaxPageSize {
+		return Invalid("fileIds", "at most %d files at once", MaxPageSize)
+	}
+	fs, err := s.FilesByIDs(ctx, fileIDs)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	as := make([]*Attachment, 0, len(fs))
+	for i, f := range fs {
+		if f == nil {
+			return Errorf(ENOTFOUND, "file %s not found", fileIDs[i])
+		}
+		if f.TrashedAt != nil {
+			return Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
+		}
+		as = append(as, &Attachment{OrgID: p.OrgID, FileID: f.ID, TargetID: tg.id, PostID: tg.postID,
+			ConversationID: tg.conversationID, AttachedAt: now, AttachedBy: &p.UserID})
+	}
+	return s.Store.Attach(ctx, as)
+}
+
+func targetID(t Attachable) ID {
+	switch v := t.(type) {
+	case *Post:
+		return v.ID
+	case *Comment:
+		return v.ID
+	case *Message:
+		return v.ID
+	}
+	return ""
+}
+
+// AttachFiles attaches files to a post, comment or message and returns it.
+// Returns FORBIDDEN without content:write or edit rights on the target now,
+// NOT_FOUND for a target or file the caller cannot see, CONFLICT for a
+// trashed file.
+func (s *Service) AttachFiles(ctx context.Context, targetID ID, fileIDs []ID) (Attachable, error) {
+	p, err := require(ctx, ScopeContentWrite)
+	if err != nil {
+		return nil, err
+	}
+	tg, err := s.resolveTarget(ctx, p, targetID)
+	if err != nil {
+		return nil, err
+	}
+	return tg.value, s.attach(ctx, p, tg.value, fileIDs)
+}
+
+// DetachFiles removes files from a post, comment or message.
+// Returns FORBIDDEN, NOT_FOUND as AttachFiles.
+func (s *Service) DetachFiles(ctx context.Context, targetID ID, fileIDs []ID) (Attachable, error) {
+	p, err := require(ctx, ScopeContentWrite)
+	if err != nil {
+		return nil, err
+	}
+	tg, err := s.resolveTarget(ctx, p, targetID)
+	if err != nil {
+		return nil, err
+	}
+	if !tg.editors() {
+		return nil, Errorf(EFORBIDDEN, "only the author of %s may detach files from it", tg.id)
+	}
+	return tg.value, s.Store.Detach(ctx, p.OrgID, tg.id, validIDs(fileIDs, PrefixFile))
+}
+
+// UsagesByFileIDs loads, for each file, where it is used among the posts,
+// comments and messages the caller may see (dataloaders), targets included.
+func (s *Service) UsagesByFileIDs(ctx context.Context, ids []ID) ([][]*Usage, error) {
+	p, err := require(ctx, ScopeMediaRead)
+	if err != nil {
+		return nil, err
+	}
+	as, err := s.Store.Usages(ctx, p.OrgID, ids, audienceOf(p))
+	if err != nil {
+		return nil, err
+	}
+	var posts, comments, messages []ID
+	for _, a := range as {
+		switch a.TargetID.Prefix() {
+		case PrefixPost:
+			posts = append(posts, a.TargetID)
+		case PrefixComment:
+			comments = append(comments, a.TargetID)
+		case PrefixMessage:
+			messages = append(messages, a.TargetID)
+		}
+	}
+	targets := map[ID]Attachable{}
+	if ps, err := s.PostsByIDs(ctx, posts); err != nil {
+		return nil, err
+	} else {
+		for _, x := range ps {
+			if x != nil {
+				targets[x.ID] = x
+			}
+		}
+	}
+	if cs, err := s.CommentsByIDs(ctx, comments); err != nil {
+		return nil, err
+	} else {
+		for _, x := range cs {
+			if x != nil {
+				targets[x.ID] = x
+			}
+		}
+	}
+	if ms, err := s.MessagesByIDs(ctx, messages); err != nil {
+		return nil, err
+	} else {
+		for _, x := range ms {
+			if x != nil {
+				targets[x.ID] = x
+			}
+		}
+	}
+	index := map[ID]int{}
+	for i, id := range ids {
+		index[id] = i
+	}
+	out := make([][]*Usage, len(ids))
+	for i := range out {
+		out[i] = []*Usage{}
+	}
+	for _, a := range as {
+		if t, ok := targets[a.TargetID]; ok {
+			i := index[a.FileID]
+			out[i] = append(out[i], &Usage{Attachment: *a, Target: t})
+		}
+	}
+	return out, nil
+}
