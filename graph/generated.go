@@ -2347,6 +2347,8 @@ input FileFilter {
   updatedAfter: Time
   updatedBefore: Time
   createdBy: ID
+  "Files attached to this post, comment or message; an empty page if the caller cannot see it."
+  attachedTo: ID
   trashed: TrashFilter = EXCLUDE
   visibility: Visibility
 }
@@ -11535,7 +11537,7 @@ func (ec *executionContext) unmarshalInputFileFilter(ctx context.Context, obj an
 		asMap["trashed"] = "EXCLUDE"
 	}
 
-	fieldsInOrder := [...]string{"path", "pathPrefix", "nameContains", "tagsAny", "tagsAll", "types", "mimeTypes", "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "createdBy", "trashed", "visibility"}
+	fieldsInOrder := [...]string{"path", "pathPrefix", "nameContains", "tagsAny", "tagsAll", "types", "mimeTypes", "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "createdBy", "attachedTo", "trashed", "visibility"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11626,6 +11628,13 @@ func (ec *executionContext) unmarshalInputFileFilter(ctx context.Context, obj an
 				return it, err
 			}
 			it.CreatedBy = data
+		case "attachedTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attachedTo"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttachedTo = data
 		case "trashed":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trashed"))
 			data, err := ec.unmarshalOTrashFilter2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐTrashFilter(ctx, v)

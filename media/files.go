@@ -186,7 +186,11 @@ func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error)
 		return "", err
 	}
 	if n > 0 && !force {
-		return "", Errorf(ECONFLICT, "file %s is used in %d places (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n)
+		places := "places"
+		if n == 1 {
+			places = "place"
+		}
+		return "", Errorf(ECONFLICT, "file %s is used in %d %s (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n, places)
 	}
 	return s.deleteFile(ctx, f)
 }
