@@ -14,10 +14,11 @@ import (
 	"github.com/mediagraph/mediagraph/media"
 )
 
-// wait is how long a loader collects keys before it runs its batch. gqlgen
-// resolves the elements of a list concurrently, so they arrive within
-// microseconds of each other.
-const wait = time.Millisecond
+// DefaultWait is how long a loader collects keys before it runs its batch.
+// gqlgen resolves the elements of a list concurrently, so they usually
+// arrive within microseconds of each other; on a loaded server a late
+// goroutine misses the batch and costs one more query (never a wrong answer).
+const DefaultWait = time.Millisecond
 
 // Loaders are the loaders of one operation.
 type Loaders struct {
@@ -26,22 +27,27 @@ type Loaders struct {
 	Post         *dataloader.Loader[media.ID, *media.Post]
 	Conversation *dataloader.Loader[media.ID, *media.Conversation]
 	Usages       *dataloader.Loader[media.ID, []*media.Usage]
+
+	attach *attachments
 }
 
-// New returns fresh loaders backed by svc. Their batch functions run with
-// the context of the first Load, which carries the caller.
-func New(svc *media.Service) *Loaders {
+// New returns fresh loaders backed by svc that wait up to wait for keys
+// (attachment pages four times as long: they are reached one goroutine per
+// parent). Their batch functions run with the context of the first Load,
+// which carries the caller.
+func New(svc *media.Service, wait time.Duration) *Loaders {
 	return &Loaders{
-		Bucket:       newLoader(svc.BucketsByIDs),
-		User:         newLoader(svc.UsersByIDs),
-		Post:         newLoader(svc.PostsByIDs),
-		Conversation: newLoader(svc.ConversationsByIDs),
-		Usages:       newLoader(svc.UsagesByFileIDs),
+		Bucket:       newLoader(svc.BucketsByIDs, wait),
+		User:         newLoader(svc.UsersByIDs, wait),
+		Post:         newLoader(svc.PostsByIDs, wait),
+		Conversation: newLoader(svc.ConversationsByIDs, wait),
+		Usages:       newLoader(svc.UsagesByFileIDs, wait),
+		attach:       newAttachments(svc, 4*wait),
 	}
 }
 
 // newLoader adapts a media batch method (results in key order) to a loader.
-func newLoader[V any](fetch func(context.Context, []media.ID) ([]V, error)) *dataloader.Loader[media.ID, V] {
+func newLoader[V any](fetch func(context.Context, []media.ID) ([]V, error), wait time.Duration) *dataloader.Loader[media.ID, V] {
 	batch := func(ctx context.Context, keys []media.ID) []*dataloader.Result[V] {
 		out := make([]*dataloader.Result[V], len(keys))
 		vals, err := fetch(ctx, keys)

@@ -47,6 +47,9 @@ type FileConnection struct {
 	around      *ID
 	empty       bool // the listing is of content the caller cannot see
 
+	batchPage  func(context.Context) ([]*File, error)
+	batchCount func(context.Context) (int, error)
+
 	once     sync.Once
 	page     []*File
 	hasMore  bool
@@ -60,6 +63,19 @@ type FileConnection struct {
 // Returns BAD_USER_INPUT for bad paging arguments or a cursor from another
 // listing, NOT_FOUND for an unknown bucket.
 func (s *Service) Files(ctx context.Context, args FilesArgs) (*FileConnection, error) {
+	return s.files(ctx, args, true)
+}
+
+// AttachmentsOf lists the files attached to a post, comment or message the
+// caller already sees (the parent it was resolved from): the same
+// connection as Files. Pages that start at the beginning of the listing can
+// be read for many parents in one query (BatchKey, UseBatch).
+func (s *Service) AttachmentsOf(ctx context.Context, targetID ID, args FilesArgs) (*FileConnection, error) {
+	args.Filter.AttachedTo = &targetID
+	return s.files(ctx, args, false)
+}
+
+func (s *Service) files(ctx context.Context, args FilesArgs, checkTarget bool) (*FileConnection, error) {
 	p, err := require(ctx, ScopeMediaRead)
 	if err != nil {
 		return nil, err
@@ -87,7 +103,7 @@ func (s *Service) Files(ctx context.Context, args FilesArgs) (*FileConnection, e
 		return nil, Invalid("orderBy", "unknown ordering")
 	}
 	c := &FileConnection{svc: s, query: q, bucket: bucket}
-	if id := q.Filter.AttachedTo; id != nil {
+	if id := q.Filter.AttachedTo; id != nil && checkTarget {
 		// The attachments of content the caller cannot see (or that does
 		// not exist) are an empty page, not an error (CONTRACT rule 4).
 		if _, err := s.resolveTarget(ctx, p, *id); err != nil {
@@ -282,7 +298,11 @@ func (c *FileConnection) load(ctx context.Context) error {
 			c.page = []*File{}
 			return
 		}
-		fs, err := c.svc.Store.ListFiles(ctx, c.query)
+		list := c.svc.Store.ListFiles
+		if c.batchPage != nil {
+			list = func(ctx context.Context, _ FileQuery) ([]*File, error) { return c.batchPage(ctx) }
+		}
+		fs, err := list(ctx, c.query)
 		if err != nil {
 			c.loadErr = err
 			return
@@ -345,7 +365,11 @@ func (c *FileConnection) TotalCount(ctx context.Context) (int, error) {
 	c.countMu.Lock()
 	defer c.countMu.Unlock()
 	if c.count == nil && c.countErr == nil {
-		n, err := c.svc.Store.CountFiles(ctx, c.query)
+		count := c.svc.Store.CountFiles
+		if c.batchCount != nil {
+			count = func(ctx context.Context, _ FileQuery) (int, error) { return c.batchCount(ctx) }
+		}
+		n, err := count(ctx, c.query)
 		c.count, c.countErr = &n, err
 	}
 	if c.countErr != nil {
@@ -430,4 +454,47 @@ func (s *Service) Tags(ctx context.Context, bucket, prefix *string, first *int) 
 		p = strings.ToLower(strings.TrimSpace(*prefix))
 	}
 	return s.Store.TagCounts(ctx, c.query, p, n)
+}
+
+// BatchKey reports whether this is a page of one parent's attachments that
+// starts at the beginning of the listing, which pages of other parents with
+// the same shape (filter, order, size, caller) can share one query with. It
+// returns the shape and the parent.
+func (c *FileConnection) BatchKey() (shape string, target ID, ok bool) {
+	q := c.query
+	if q.Filter.AttachedTo == nil || c.empty || c.around != nil || q.After != nil || q.Offset > 0 || q.Reverse {
+		return "", "", false
+	}
+	return c.batchShape().fingerprint(), *q.Filter.AttachedTo, true
+}
+
+// BatchQuery is the query a batch of BatchKey's shape runs (without a parent).
+func (c *FileConnection) BatchQuery() FileQuery { return c.batchShape() }
+
+func (c *FileConnection) batchShape() FileQuery {
+	q := c.query
+	q.Filter.AttachedTo = nil
+	return q
+}
+
+func (q FileQuery) fingerprint() string {
+	b, _ := json.Marshal(q)
+	return string(b)
+}
+
+// UseBatch makes the connection read its page (BatchQuery's Limit rows) and
+// its count through a batch of parents.
+func (c *FileConnection) UseBatch(page func(context.Context) ([]*File, error), count func(context.Context) (int, error)) {
+	c.batchPage, c.batchCount = page, count
+}
+
+// AttachmentPages reads the first files of many parents in one query (see
+// FileConnection.BatchKey).
+func (s *Service) AttachmentPages(ctx context.Context, q FileQuery, targets []ID) (map[ID][]*File, error) {
+	return s.Store.AttachmentPages(ctx, q, targets)
+}
+
+// AttachmentCounts counts the files of many parents in one query.
+func (s *Service) AttachmentCounts(ctx context.Context, q FileQuery, targets []ID) (map[ID]int, error) {
+	return s.Store.AttachmentCounts(ctx, q, targets)
 }

@@ -156,6 +156,11 @@ type Store interface {
 	Detach(ctx context.Context, orgID, targetID ID, fileIDs []ID) error
 	// Usages returns the attachments of files whose targets the audience may see.
 	Usages(ctx context.Context, orgID ID, fileIDs []ID, a *Audience) ([]*Attachment, error)
+	// AttachmentPages returns, per target, the first q.Limit files attached
+	// to it that match q (one query for a page of parents).
+	AttachmentPages(ctx context.Context, q FileQuery, targets []ID) (map[ID][]*File, error)
+	// AttachmentCounts counts, per target, the files attached to it that match q.
+	AttachmentCounts(ctx context.Context, q FileQuery, targets []ID) (map[ID]int, error)
 	// CountUsages counts every attachment of a file, visible or not.
 	CountUsages(ctx context.Context, orgID, fileID ID) (int, error)
 	// AttachedToPostBy reports whether a file is attached to a post of userID.

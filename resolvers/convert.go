@@ -129,12 +129,16 @@ func uploads(files []*graphql.Upload) []media.UploadInput {
 	return out
 }
 
-// attachments lists the files attached to content, as files(filter: {attachedTo}).
+// attachments lists the files attached to content the caller sees, as
+// files(filter: {attachedTo}), first pages batched across parents.
 func (r *Resolver) attachments(ctx context.Context, id media.ID, filter *media.FileFilter, orderBy *media.FileOrder,
 	first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
-	f := deref(filter)
-	f.AttachedTo = &id
-	return r.Media.Files(ctx, media.FilesArgs{Filter: f, Order: deref(orderBy), First: first, After: after, Last: last, Before: before, Offset: offset})
+	c, err := r.Media.AttachmentsOf(ctx, id, media.FilesArgs{Filter: deref(filter), Order: deref(orderBy),
+		First: first, After: after, Last: last, Before: before, Offset: offset})
+	if err == nil {
+		loader.For(ctx).Attachments(c)
+	}
+	return c, err
 }
 
 // contentPageInfo is the page information of a list of posts, comments or messages.

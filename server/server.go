@@ -44,6 +44,8 @@ type Config struct {
 	DepthLimit int
 	// TokenLimit caps the tokens the parser reads from one query.
 	TokenLimit int
+	// LoaderWait is how long dataloaders collect keys before a batch.
+	LoaderWait time.Duration
 }
 
 // DefaultConfig returns production defaults.
@@ -56,6 +58,7 @@ func DefaultConfig() Config {
 		ComplexityLimit: 5000,
 		DepthLimit:      12,
 		TokenLimit:      15000,
+		LoaderWait:      loader.DefaultWait,
 	}
 }
 
@@ -157,7 +160,7 @@ func (s *Server) graphQL() http.Handler {
 	// Loaders are made per operation, so a websocket connection's later
 	// operations never see an earlier one's cache.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(loader.With(ctx, loader.New(s.media)))
+		return next(loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait)))
 	})
 	return srv
 }

@@ -31,6 +31,7 @@ type Config struct {
 	MaxUploadFiles  int
 	MaxImagePixels  int64
 	SweepInterval   time.Duration
+	LoaderWait      time.Duration
 }
 
 // bind registers every setting on fs, with defaults from the environment.
@@ -67,6 +68,11 @@ func (c *Config) bind(fs *flag.FlagSet) {
 		sweep = v
 	}
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", sweep, "how often the server purges expired trash and reconciles storage; 0 turns it off (MEDIAGRAPH_SWEEP_INTERVAL)")
+	loaderWait := time.Millisecond
+	if v, err := time.ParseDuration(os.Getenv("MEDIAGRAPH_LOADER_WAIT")); err == nil {
+		loaderWait = v
+	}
+	fs.DurationVar(&c.LoaderWait, "loader-wait", loaderWait, "how long dataloaders collect keys before a batch query (MEDIAGRAPH_LOADER_WAIT)")
 	files := 20
 	if v, err := strconv.Atoi(os.Getenv("MEDIAGRAPH_MAX_UPLOAD_FILES")); err == nil {
 		files = v

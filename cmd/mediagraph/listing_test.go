@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -292,8 +293,15 @@ func TestFiltersAndFacets(t *testing.T) {
 // countingHook counts the queries the database runs.
 type countingHook struct{ n atomic.Int64 }
 
-func (h *countingHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+func (h *countingHook) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
 	h.n.Add(1)
+	if os.Getenv("MG_LOG_QUERIES") != "" {
+		q := ev.Query
+		if len(q) > 90 {
+			q = q[:90]
+		}
+		fmt.Println("QUERY", q)
+	}
 	return ctx
 }
 func (h *countingHook) AfterQuery(context.Context, *bun.QueryEvent) {}

@@ -261,6 +261,9 @@ func (m *Main) Listen() error {
 	scfg.Dev = m.Config.dev()
 	scfg.MaxBodyBytes, scfg.MaxUploadMemory, scfg.MaxUploadFiles = m.Config.MaxBodyBytes, m.Config.MaxUploadMemory, m.Config.MaxUploadFiles
 	scfg.MaxUploadBytes = m.Config.MaxUploadSize + 10<<20 // room for the other parts
+	if m.Config.LoaderWait > 0 {
+		scfg.LoaderWait = m.Config.LoaderWait
+	}
 	opts := server.Options{Registry: m.metrics()}
 	if h, ok := m.Blobs.(http.Handler); ok {
 		opts.Blobs = h
