@@ -66,6 +66,18 @@ func TestContentFlows(t *testing.T) {
 		if n := d["conversation"].(map[string]any)["messages"].(map[string]any)["nodes"].([]any); len(n) != 1 || n[0].(map[string]any)["body"] != "m2" {
 			t.Fatalf("messages page 2: %v", n)
 		}
+		// Trashing a file in use is allowed; attachment lists hide it until it is restored.
+		count := func() any {
+			return e.ok(e.owner, `query($id: ID!) { post(id: $id) { attachments { totalCount } } }`, map[string]any{"id": post["id"]})["post"].(map[string]any)["attachments"].(map[string]any)["totalCount"]
+		}
+		e.ok(e.owner, `mutation($id: ID!) { trashFile(id: $id) { id } }`, map[string]any{"id": existing["id"]})
+		if n := count(); n != float64(2) {
+			t.Fatalf("a trashed attachment is listed: %v", n)
+		}
+		e.ok(e.owner, `mutation($id: ID!) { restoreFile(id: $id) { id } }`, map[string]any{"id": existing["id"]})
+		if n := count(); n != float64(3) {
+			t.Fatalf("a restored attachment is not listed: %v", n)
+		}
 		// Deleting a post detaches its files (and its comments'), which stay.
 		e.ok(e.owner, `mutation($id: ID!) { deletePost(id: $id) }`, map[string]any{"id": post["id"]})
 		d = e.ok(e.owner, `query($f: ID!) { file(id: $f) { usageCount } }`, map[string]any{"f": existing["id"]})
