@@ -338,3 +338,29 @@ func (d *DB) AttachedToPostBy(ctx context.Context, orgID, fileID, userID media.I
 		Where("EXISTS (SELECT 1 FROM posts AS p WHERE p.id = a.target_id AND p.author_id = ?)", userID).Exists(ctx)
 	return ok, wrap(err, "attachment")
 }
+
+// CommentPages returns, for each post, its first limit comments (oldest
+// first) in one query.
+func (d *DB) CommentPages(ctx context.Context, orgID media.ID, postIDs []media.ID, limit int) (map[media.ID][]*media.Comment, error) {
+	out := make(map[media.ID][]*media.Comment, len(postIDs))
+	if len(postIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		commentRow `bun:",extend"`
+		Rn         int `bun:"rn,scanonly"`
+	}
+	inner := d.idb.NewSelect().Model((*commentRow)(nil)).ColumnExpr("c.*").
+		ColumnExpr("row_number() OVER (PARTITION BY c.post_id ORDER BY c.created_at ASC, c.id ASC) AS rn").
+		Where("c.org_id = ?", orgID).Where("c.post_id IN (?)", bun.In(postIDs))
+	err := d.idb.NewSelect().Model(&rows).ModelTableExpr("(?) AS c", inner).ColumnExpr("c.*").
+		Where("c.rn <= ?", limit).OrderExpr("c.post_id, c.rn").Scan(ctx)
+	if err != nil {
+		return nil, wrap(err, "comment")
+	}
+	for _, r := range rows {
+		out[r.PostID] = append(out[r.PostID], &media.Comment{ID: r.ID, OrgID: r.OrgID, PostID: r.PostID, AuthorID: r.AuthorID,
+			Body: r.Body, CreatedAt: r.CreatedAt.UTC()})
+	}
+	return out, nil
+}

@@ -72,3 +72,41 @@ func (l *Loaders) Attachments(c *media.FileConnection) {
 		func(ctx context.Context) (int, error) { return l.attach.counts.Load(ctx, key)() },
 	)
 }
+
+// commentKey is a post's first page of comments of a size.
+type commentKey struct {
+	Post  media.ID
+	Limit int
+}
+
+func newCommentPages(svc *media.Service, wait time.Duration) *dataloader.Loader[commentKey, []*media.Comment] {
+	return dataloader.NewBatchedLoader(func(ctx context.Context, keys []commentKey) []*dataloader.Result[[]*media.Comment] {
+		byLimit := map[int][]media.ID{}
+		for _, k := range keys {
+			byLimit[k.Limit] = append(byLimit[k.Limit], k.Post)
+		}
+		found := map[commentKey][]*media.Comment{}
+		errs := map[int]error{}
+		for limit, posts := range byLimit {
+			m, err := svc.CommentPages(ctx, posts, limit)
+			errs[limit] = err
+			for p, cs := range m {
+				found[commentKey{p, limit}] = cs
+			}
+		}
+		out := make([]*dataloader.Result[[]*media.Comment], len(keys))
+		for i, k := range keys {
+			cs := found[k]
+			if cs == nil {
+				cs = []*media.Comment{}
+			}
+			out[i] = &dataloader.Result[[]*media.Comment]{Data: cs, Error: errs[k.Limit]}
+		}
+		return out
+	}, dataloader.WithWait[commentKey, []*media.Comment](wait))
+}
+
+// FirstComments reads a post's first comments through the operation's batch.
+func (l *Loaders) FirstComments(ctx context.Context, postID media.ID, limit int) ([]*media.Comment, error) {
+	return l.comments.Load(ctx, commentKey{postID, limit})()
+}

@@ -28,7 +28,8 @@ type Loaders struct {
 	Conversation *dataloader.Loader[media.ID, *media.Conversation]
 	Usages       *dataloader.Loader[media.ID, []*media.Usage]
 
-	attach *attachments
+	attach   *attachments
+	comments *dataloader.Loader[commentKey, []*media.Comment]
 }
 
 // New returns fresh loaders backed by svc that wait up to wait for keys
@@ -43,6 +44,7 @@ func New(svc *media.Service, wait time.Duration) *Loaders {
 		Conversation: newLoader(svc.ConversationsByIDs, wait),
 		Usages:       newLoader(svc.UsagesByFileIDs, wait),
 		attach:       newAttachments(svc, 4*wait),
+		comments:     newCommentPages(svc, 4*wait),
 	}
 }
 

@@ -63,8 +63,11 @@ type CommentPage struct {
 	HasNextPage bool
 }
 
-// Comments lists a visible post's comments.
-func (s *Service) Comments(ctx context.Context, post *Post, first int, after *string) (*CommentPage, error) {
+// Comments lists a visible post's comments. first pages (no cursor) are
+// read through firstPages when it is given, so a page of posts costs one
+// query for all their comments.
+func (s *Service) Comments(ctx context.Context, post *Post, first int, after *string,
+	firstPages func(ctx context.Context, postID ID, limit int) ([]*Comment, error)) (*CommentPage, error) {
 	p, err := require(ctx, ScopeContentRead)
 	if err != nil {
 		return nil, err
@@ -73,7 +76,12 @@ func (s *Service) Comments(ctx context.Context, post *Post, first int, after *st
 	if err != nil {
 		return nil, err
 	}
-	cs, err := s.Store.Comments(ctx, p.OrgID, nil, &post.ID, key, first+1)
+	var cs []*Comment
+	if key == nil && firstPages != nil {
+		cs, err = firstPages(ctx, post.ID, first+1)
+	} else {
+		cs, err = s.Store.Comments(ctx, p.OrgID, nil, &post.ID, key, first+1)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +90,16 @@ func (s *Service) Comments(ctx context.Context, post *Post, first int, after *st
 		page.Comments, page.HasNextPage = cs[:first], true
 	}
 	return page, nil
+}
+
+// CommentPages reads the first limit comments of each of a page of posts
+// (which the caller got as visible) in one query (dataloaders).
+func (s *Service) CommentPages(ctx context.Context, postIDs []ID, limit int) (map[ID][]*Comment, error) {
+	p, err := require(ctx, ScopeContentRead)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.CommentPages(ctx, p.OrgID, postIDs, limit)
 }
 
 // ConversationInput starts a conversation.

@@ -142,6 +142,8 @@ type Store interface {
 	// Comments returns comments by ids (if not nil) or of one post, oldest
 	// first, after (created_at, id).
 	Comments(ctx context.Context, orgID ID, ids []ID, postID *ID, after *FileKey, limit int) ([]*Comment, error)
+	// CommentPages returns each post's first limit comments, in one query.
+	CommentPages(ctx context.Context, orgID ID, postIDs []ID, limit int) (map[ID][]*Comment, error)
 	CreateConversation(ctx context.Context, c *Conversation) error
 	RemoveConversationMember(ctx context.Context, orgID, conversationID, userID ID) error
 	// ConversationsByIDs returns conversations among ids of which userID is

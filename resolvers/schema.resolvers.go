@@ -435,7 +435,7 @@ func (r *postResolver) Attachments(ctx context.Context, obj *media.Post, filter 
 
 // Comments is the resolver for the comments field.
 func (r *postResolver) Comments(ctx context.Context, obj *media.Post, first *int, after *string) (*media.CommentPage, error) {
-	return r.Media.Comments(ctx, obj, deref(first), after)
+	return r.Media.Comments(ctx, obj, deref(first), after, loader.For(ctx).FirstComments)
 }
 
 // Edges is the resolver for the edges field.

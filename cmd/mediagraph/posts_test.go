@@ -88,20 +88,24 @@ func TestContentFlows(t *testing.T) {
 }
 
 // TestPostsQueryCount: a page of posts with their attachments, the
-// attachments' usages and the authors costs the same queries for 10 and 50 posts.
+// attachments' usages, their comments and the authors costs the same
+// queries for 10 and 50 posts.
 func TestPostsQueryCount(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		f1 := e.mustUpload(e.owner, "b", upload{"1.png", "", pngBytes(3, 3)}, nil)
 		f2 := e.mustUpload(e.owner, "b", upload{"2.png", "", pngBytes(4, 3)}, nil)
 		for i := range 50 {
-			e.ok(e.owner, `mutation($t: String!, $a: [ID!]) { createPost(input: {title: $t, attachmentIds: $a}) { id } }`,
+			d := e.ok(e.owner, `mutation($t: String!, $a: [ID!]) { createPost(input: {title: $t, attachmentIds: $a}) { id } }`,
 				map[string]any{"t": fmt.Sprint("p", i), "a": []any{f1["id"], f2["id"]}})
+			e.ok(e.owner, `mutation($p: ID!) { createComment(input: {postId: $p, body: "c"}) { id } }`,
+				map[string]any{"p": d["createPost"].(map[string]any)["id"]})
 		}
 		hook := &countingHook{}
 		e.m.DB.Bun().AddQueryHook(hook)
 		q := `query($n: Int) { posts(first: $n) { nodes { id title author { email } attachments(first: 5) { totalCount
-			nodes { id name tags bucket { name } usageCount usages { attachedAt attachedBy { email } target { __typename } } } } } } }`
+			nodes { id name tags bucket { name } usageCount usages { attachedAt attachedBy { email } target { __typename } } } }
+			comments(first: 3) { nodes { body author { email } } } } } }`
 		counts := map[int]int64{}
 		for _, n := range []int{10, 50} {
 			d := e.ok(e.owner, q, map[string]any{"n": n})
