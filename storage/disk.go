@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mediagraph/mediagraph/media"
@@ -27,7 +29,12 @@ import (
 // BlobRoute is where the server mounts a Disk's handler for presigned URLs.
 const BlobRoute = "/_blob/"
 
-// tmpPrefix marks files being written; List skips them.
+// DefaultMaxPutSize is the largest body a Disk's presigned PUT accepts
+// unless SetMaxPutSize says otherwise (S3's limit for one PUT).
+const DefaultMaxPutSize = 5 << 30
+
+// tmpPrefix marks files being written; List skips them, and no key may
+// have a segment that starts with it.
 const tmpPrefix = ".tmp-"
 
 // Disk keeps objects as files under a root folder. Keys map to relative
@@ -40,6 +47,8 @@ type Disk struct {
 
 	mu   sync.RWMutex
 	base string
+
+	maxPut atomic.Int64
 }
 
 var (
@@ -61,15 +70,23 @@ func NewDisk(dir string, secret []byte) (*Disk, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	return &Disk{root: abs, secret: secret, base: "http://127.0.0.1:8080"}, nil
+	d := &Disk{root: abs, secret: secret, base: "http://127.0.0.1:8080"}
+	d.maxPut.Store(DefaultMaxPutSize)
+	return d, nil
 }
 
-// SetBaseURL sets the external base URL presigned URLs start with.
+// SetBaseURL sets the external base URL presigned URLs start with, such as
+// "https://media.example.com" (the server's public URL; BlobRoute is
+// appended). It is safe to call while the Disk is in use.
 func (d *Disk) SetBaseURL(u string) {
 	d.mu.Lock()
 	d.base = strings.TrimRight(u, "/")
 	d.mu.Unlock()
 }
+
+// SetMaxPutSize sets the largest body a presigned PUT accepts; larger
+// requests get 413. It is safe to call while the Disk is in use.
+func (d *Disk) SetMaxPutSize(n int64) { d.maxPut.Store(n) }
 
 // validKey rejects keys that could leave the root or alias another key.
 func validKey(key string) bool {
@@ -91,11 +108,17 @@ func (d *Disk) path(key string) (string, error) {
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
 
-// Put writes exactly size bytes from r under key, atomically.
+// Put writes exactly size bytes from r under key, atomically: the bytes go
+// to a temporary file in the same folder, which is synced and renamed over
+// key only when complete. If r holds fewer or more than size bytes, nothing
+// is stored and the error is io.ErrUnexpectedEOF or errLong.
 func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	p, err := d.path(key)
 	if err != nil {
 		return err
+	}
+	if size < 0 {
+		return fmt.Errorf("storage: negative size %d", size)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("storage: %w", err)
@@ -124,6 +147,19 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, con
 		return fmt.Errorf("storage: %w", err)
 	}
 	done = true
+	return syncDir(filepath.Dir(p))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
 	return nil
 }
 
@@ -195,11 +231,20 @@ func (d *Disk) OpenSeeker(ctx context.Context, key string) (io.ReadSeekCloser, e
 		return nil, err
 	}
 	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, notFound(err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	if !fi.Mode().IsRegular() { // a folder of other keys is not an object
+		f.Close()
+		return nil, notFound(nil)
 	}
 	return f, nil
 }
@@ -211,11 +256,14 @@ func (d *Disk) Stat(ctx context.Context, key string) (media.BlobInfo, error) {
 		return media.BlobInfo{}, err
 	}
 	fi, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return media.BlobInfo{}, notFound(err)
 	}
 	if err != nil {
 		return media.BlobInfo{}, fmt.Errorf("storage: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return media.BlobInfo{}, notFound(nil)
 	}
 	return media.BlobInfo{Key: key, Size: fi.Size(), Modified: fi.ModTime()}, nil
 }
@@ -226,22 +274,37 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (err == nil && fi.IsDir()) {
+		return nil // no such object (a folder is not one)
+	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("storage: %w", err)
 	}
 	return nil
 }
 
-// List calls fn for every object whose key starts with prefix, in key order.
+// List calls fn for every object whose key starts with prefix, folder by
+// folder in lexical order. It only walks the folder the prefix names.
 func (d *Disk) List(ctx context.Context, prefix string, fn func(media.BlobInfo) error) error {
-	return filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+	start := d.root
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		if !validKey(prefix[:i]) {
+			return nil // no valid key can start with prefix
+		}
+		start = filepath.Join(d.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while we walked
+		}
 		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e.IsDir() || strings.HasPrefix(e.Name(), tmpPrefix) {
+		if e.IsDir() || !e.Type().IsRegular() || strings.HasPrefix(e.Name(), tmpPrefix) {
 			return nil
 		}
 		rel, err := filepath.Rel(d.root, p)
@@ -249,15 +312,22 @@ func (d *Disk) List(ctx context.Context, prefix string, fn func(media.BlobInfo) 
 			return err
 		}
 		key := filepath.ToSlash(rel)
-		if !strings.HasPrefix(key, prefix) {
+		if !strings.HasPrefix(key, prefix) || !validKey(key) {
 			return nil
 		}
 		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		return fn(media.BlobInfo{Key: key, Size: fi.Size(), Modified: fi.ModTime()})
 	})
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil // the prefix's folder does not exist
+	}
+	return err
 }
 
 // Ping checks that the root folder is there.
@@ -296,31 +366,38 @@ func (d *Disk) sign(method, key string, exp int64) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// ServeHTTP serves presigned URLs under BlobRoute: GET and HEAD (with
-// ranges) and PUT (with a Content-Length). A missing, expired or wrong
-// signature answers 403 with no detail.
+// ServeHTTP serves presigned URLs: GET and HEAD (with ranges, through
+// http.ServeContent) and PUT, which needs a Content-Length no larger than
+// the SetMaxPutSize limit and stores the body atomically. It reads the key
+// from the full request path, so mount it at BlobRoute without
+// http.StripPrefix:
+//
+//	mux.Handle(storage.BlobRoute, disk)
+//
+// A missing, expired, tampered or wrong-method signature answers 403, and
+// a missing object 404, with no detail.
 func (d *Disk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, ok := strings.CutPrefix(r.URL.Path, BlobRoute)
 	method := r.Method
 	if method == http.MethodHead {
 		method = http.MethodGet
 	}
-	exp, err := strconv.ParseInt(r.URL.Query().Get("expires"), 10, 64)
+	q := r.URL.Query()
+	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
 	if !ok || !validKey(key) || err != nil || time.Now().Unix() > exp ||
-		!hmac.Equal([]byte(r.URL.Query().Get("sig")), []byte(d.sign(method, key, exp))) {
+		!hmac.Equal([]byte(q.Get("sig")), []byte(d.sign(method, key, exp))) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		p, _ := d.path(key)
-		f, err := os.Open(p)
+		f, err := d.OpenSeeker(r.Context(), key)
 		if err != nil {
 			http.Error(w, "not found", http.StatusNotFound)
 			return
 		}
 		defer f.Close()
-		fi, err := f.Stat()
+		fi, err := f.(*os.File).Stat()
 		if err != nil {
 			http.Error(w, "not found", http.StatusNotFound)
 			return
@@ -329,15 +406,23 @@ func (d *Disk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		http.ServeContent(w, r, "", fi.ModTime(), f)
 	case http.MethodPut:
-		if r.ContentLength < 0 {
+		switch {
+		case r.ContentLength < 0:
 			http.Error(w, "Content-Length required", http.StatusLengthRequired)
 			return
-		}
-		if err := d.Put(r.Context(), key, r.Body, r.ContentLength, r.Header.Get("Content-Type")); err != nil {
-			http.Error(w, "upload failed", http.StatusBadRequest)
+		case r.ContentLength > d.maxPut.Load():
+			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		w.WriteHeader(http.StatusOK)
+		err := d.Put(r.Context(), key, r.Body, r.ContentLength, r.Header.Get("Content-Type"))
+		switch {
+		case errors.Is(err, errShort) || errors.Is(err, errLong):
+			http.Error(w, "the body does not match its Content-Length", http.StatusBadRequest)
+		case err != nil:
+			http.Error(w, "upload failed", http.StatusInternalServerError)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

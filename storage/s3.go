@@ -18,48 +18,70 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/mediagraph/mediagraph/media"
 )
 
 // PartSize is the size of the parts of a multipart upload, and the largest
-// object stored with a single PutObject. Each upload in flight holds one
-// buffer of this size, so memory is bounded by configuration, not by file
-// size (and every part is seekable, which the SDK's checksums need over
-// plain HTTP).
+// object stored with a single PutObject. Put buffers one part at a time, so
+// an upload holds at most PartSize bytes whatever the object's size; every
+// request body is then a bytes.Reader, which the SDK can sign, checksum and
+// retry over plain HTTP as well as HTTPS.
 const PartSize = 8 << 20
+
+// maxParts is S3's limit on the parts of one multipart upload.
+const maxParts = 10_000
+
+// MaxBuffered bounds the bytes all of an S3's uploads in flight buffer
+// together; further uploads wait (or give up when their context ends).
+const MaxBuffered = 16 * PartSize
 
 // S3 keeps objects in one bucket of an S3-compatible store.
 type S3 struct {
 	client  *s3.Client
 	presign *s3.PresignClient
 	bucket  string
+	buffers *semaphore.Weighted
 }
 
 var _ media.Blobs = (*S3)(nil)
 
 // NewS3 returns an S3 store over an injected client.
 func NewS3(client *s3.Client, bucket string) *S3 {
-	return &S3{client: client, presign: s3.NewPresignClient(client), bucket: bucket}
+	return &S3{client: client, presign: s3.NewPresignClient(client), bucket: bucket,
+		buffers: semaphore.NewWeighted(MaxBuffered)}
 }
 
 // OpenS3 opens s3://BUCKET?endpoint=URL&region=R&path_style=true&checksum=when_required.
-// Credentials come from the standard AWS chain (environment, shared files, IMDS).
-// checksum is when_supported (the SDK's default: CRC32 on every request) or
-// when_required (only where the API demands one), for stores that reject the
-// SDK's default checksums.
+// Every parameter is optional: endpoint defaults to AWS, region to the AWS
+// configuration (or us-east-1), path_style to false. Credentials come from
+// the standard AWS chain (environment, shared files, IMDS). checksum is
+// when_supported (the SDK's default: a CRC32 with every upload) or
+// when_required (only where the API demands one), for stores that reject
+// the SDK's default checksums.
 func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "s3" || u.Host == "" {
-		return nil, fmt.Errorf("storage: STORAGE_URL must look like s3://BUCKET?endpoint=…&region=…")
+	if err != nil || u.Scheme != "s3" || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+		return nil, errors.New("storage: the storage URL must look like s3://BUCKET?endpoint=…&region=…")
 	}
 	q := u.Query()
+	for k := range q {
+		switch k {
+		case "endpoint", "region", "path_style", "checksum":
+		default:
+			return nil, fmt.Errorf("storage: unknown S3 URL parameter %q (want endpoint, region, path_style or checksum)", k)
+		}
+	}
 	var opts []func(*config.LoadOptions) error
 	if r := q.Get("region"); r != "" {
 		opts = append(opts, config.WithRegion(r))
 	}
 	switch c := q.Get("checksum"); c {
 	case "", "when_supported":
+		opts = append(opts,
+			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenSupported),
+			config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenSupported))
 	case "when_required":
 		opts = append(opts,
 			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -67,12 +89,25 @@ func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
 	default:
 		return nil, fmt.Errorf("storage: checksum must be when_supported or when_required, not %q", c)
 	}
+	pathStyle := false
+	if v := q.Get("path_style"); v != "" {
+		if pathStyle, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("storage: path_style must be true or false, not %q", v)
+		}
+	}
+	endpoint := q.Get("endpoint")
+	if endpoint != "" {
+		if e, err := url.Parse(endpoint); err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+			return nil, errors.New("storage: the S3 endpoint must be an http:// or https:// URL")
+		}
+	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: aws config: %w", err)
 	}
-	pathStyle, _ := strconv.ParseBool(q.Get("path_style"))
-	endpoint := q.Get("endpoint")
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1" // S3-compatible stores rarely care, the SDK does
+	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
@@ -88,7 +123,11 @@ func (s *S3) EnsureBucket(ctx context.Context) error {
 	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err == nil {
 		return nil
 	}
-	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.bucket})
+	in := &s3.CreateBucketInput{Bucket: &s.bucket}
+	if r := s.client.Options().Region; r != "" && r != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(r)}
+	}
+	_, err := s.client.CreateBucket(ctx, in)
 	var owned *types.BucketAlreadyOwnedByYou
 	if err != nil && !errors.As(err, &owned) {
 		return s.wrap(err)
@@ -98,26 +137,55 @@ func (s *S3) EnsureBucket(ctx context.Context) error {
 
 var partPool = sync.Pool{New: func() any { b := make([]byte, PartSize); return &b }}
 
-// Put stores exactly size bytes from r: one PutObject up to PartSize, a
-// multipart upload beyond, aborted on any failure so nothing is left.
+// Put stores exactly size bytes from r, which need not be seekable: up to
+// PartSize with one PutObject, beyond that with a multipart upload of
+// PartSize parts sent one after the other, aborted on any failure so
+// nothing is left. It buffers at most PartSize bytes, and waits while the
+// S3's uploads together hold MaxBuffered. If r holds fewer or more than
+// size bytes, nothing is stored and the error is io.ErrUnexpectedEOF or
+// errLong.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
-	bufp := partPool.Get().(*[]byte)
-	defer partPool.Put(bufp)
-	buf := *bufp
+	switch {
+	case size < 0:
+		return fmt.Errorf("storage: negative size %d", size)
+	case size > maxParts*PartSize:
+		return media.Errorf(media.ETOOLARGE, "the object is larger than the store accepts (%d bytes)", int64(maxParts*PartSize))
+	}
+	bufSize := min(size, PartSize)
+	if err := s.buffers.Acquire(ctx, bufSize); err != nil {
+		return err
+	}
+	defer s.buffers.Release(bufSize)
 	r = ctxReader{ctx, r}
 	if size <= PartSize {
-		n, err := io.ReadFull(r, buf[:size])
-		if err != nil {
-			return shortRead(err, n, size)
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return shortRead(err)
 		}
 		if err := ensureEnd(r); err != nil {
 			return err
 		}
-		_, err = s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
-			Body: bytes.NewReader(buf[:size]), ContentLength: aws.Int64(size), ContentType: nonEmpty(contentType)})
+		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+			Body: bytes.NewReader(buf), ContentLength: aws.Int64(size), ContentType: nonEmpty(contentType)})
 		return s.wrap(err)
 	}
-	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key, ContentType: nonEmpty(contentType)})
+	return s.putMultipart(ctx, key, r, size, contentType)
+}
+
+func (s *S3) putMultipart(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	bufp := partPool.Get().(*[]byte)
+	defer partPool.Put(bufp)
+	buf := *bufp
+
+	// Like the SDK's transfer manager: with checksums on, the upload is
+	// created with CRC32, each part carries its CRC32 (which the store
+	// verifies), and the completion lists them; with when_required, none.
+	var algo types.ChecksumAlgorithm
+	if s.client.Options().RequestChecksumCalculation != aws.RequestChecksumCalculationWhenRequired {
+		algo = types.ChecksumAlgorithmCrc32
+	}
+	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+		ContentType: nonEmpty(contentType), ChecksumAlgorithm: algo})
 	if err != nil {
 		return s.wrap(err)
 	}
@@ -130,23 +198,22 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 	var parts []types.CompletedPart
 	for n, left := int32(1), size; left > 0; n++ {
 		want := min(left, PartSize)
-		got, err := io.ReadFull(r, buf[:want])
-		if err != nil {
-			return abort(shortRead(err, got, want))
+		if _, err := io.ReadFull(r, buf[:want]); err != nil {
+			return abort(shortRead(err))
+		}
+		if left == want { // the last part: check r ends here before sending it
+			if err := ensureEnd(r); err != nil {
+				return abort(err)
+			}
 		}
 		res, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.bucket, Key: &key, UploadId: up.UploadId,
-			PartNumber: aws.Int32(n), Body: bytes.NewReader(buf[:want]), ContentLength: aws.Int64(want)})
+			PartNumber: aws.Int32(n), Body: bytes.NewReader(buf[:want]), ContentLength: aws.Int64(want),
+			ChecksumAlgorithm: algo})
 		if err != nil {
 			return abort(s.wrap(err))
 		}
-		// Per-part checksums (when_supported) are verified by the store at
-		// UploadPart; the upload was not created with a checksum algorithm,
-		// so the completion names parts by ETag alone.
-		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: res.ETag})
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: res.ETag, ChecksumCRC32: res.ChecksumCRC32})
 		left -= want
-	}
-	if err := ensureEnd(r); err != nil {
-		return abort(err)
 	}
 	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &key,
 		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
@@ -156,7 +223,8 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 	return nil
 }
 
-func shortRead(err error, got int, want int64) error {
+// shortRead reports a reader that ended before size bytes as errShort.
+func shortRead(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return errShort
 	}
@@ -276,16 +344,17 @@ func (s *S3) wrap(err error) error {
 		return notFound(err)
 	}
 	var api smithy.APIError
-	if errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound") {
+	isAPI := errors.As(err, &api)
+	if isAPI && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound") {
 		return notFound(err)
 	}
 	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) && re.HTTPStatusCode() == 404 && !strings.Contains(err.Error(), "NoSuchBucket") {
+	if errors.As(err, &re) && re.HTTPStatusCode() == 404 && !(isAPI && api.ErrorCode() == "NoSuchBucket") {
 		return notFound(err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &re) && re.HTTPStatusCode() >= 500) || errors.As(err, &api) {
+		(errors.As(err, &re) && re.HTTPStatusCode() >= 500) || isAPI {
 		return media.Unavailable("object storage", err)
 	}
 	return fmt.Errorf("storage: %w", err)

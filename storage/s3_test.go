@@ -1,0 +1,176 @@
+package storage_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/mediagraph/mediagraph/internal/testenv"
+	"github.com/mediagraph/mediagraph/media"
+	"github.com/mediagraph/mediagraph/storage"
+	"github.com/mediagraph/mediagraph/storage/storagetest"
+)
+
+// TestS3 runs the suite through OpenS3 (credentials from the environment,
+// as in production) with both checksum settings, each on a fresh bucket.
+func TestS3(t *testing.T) {
+	endpoint, access, secret := testenv.VersityGW(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", access)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	for _, checksum := range []string{"when_required", "when_supported"} {
+		t.Run(checksum, func(t *testing.T) {
+			storagetest.Run(t, func(t *testing.T) media.Blobs {
+				s, err := storage.OpenS3(context.Background(), "s3://"+testenv.BucketName()+
+					"?region=us-east-1&path_style=true&checksum="+checksum+"&endpoint="+endpoint)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.EnsureBucket(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.EnsureBucket(context.Background()); err != nil {
+					t.Fatalf("EnsureBucket on an existing bucket: %v", err)
+				}
+				return s
+			})
+		})
+	}
+}
+
+func TestOpenS3(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	for _, u := range []string{
+		"s3://b",
+		"s3://b?endpoint=http://127.0.0.1:9000&region=eu-west-1&path_style=true&checksum=when_required",
+		"s3://b/?checksum=when_supported&path_style=0",
+	} {
+		if _, err := storage.OpenS3(context.Background(), u); err != nil {
+			t.Errorf("OpenS3(%s): %v", u, err)
+		}
+	}
+	for _, u := range []string{
+		"s3://",
+		"s3://b/prefix",
+		"http://b",
+		"s3://b?checksum=always",
+		"s3://b?path_style=yes",
+		"s3://b?pathstyle=true",
+		"s3://b?endpoint=127.0.0.1:9000",
+	} {
+		if _, err := storage.OpenS3(context.Background(), u); err == nil {
+			t.Errorf("OpenS3(%s) accepted", u)
+		}
+	}
+}
+
+// TestS3Unavailable: a store that does not answer is UNAVAILABLE, and the
+// message clients see names neither the endpoint nor the key.
+func TestS3Unavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	s := storage.NewS3(s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr), UsePathStyle: true,
+		Credentials:      credentials.NewStaticCredentialsProvider("a", "b", ""),
+		RetryMaxAttempts: 1,
+	}), "bucket")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	checks := map[string]error{"Ping": s.Ping(ctx)}
+	_, checks["Stat"] = s.Stat(ctx, "org/secret-key")
+	_, checks["Get"] = s.Get(ctx, "org/secret-key", 0, -1)
+	checks["Put"] = s.Put(ctx, "org/secret-key", strings.NewReader("x"), 1, "")
+	for op, err := range checks {
+		if media.ErrorCode(err) != media.EUNAVAILABLE {
+			t.Errorf("%s: %v, want UNAVAILABLE", op, err)
+		}
+		if msg := media.ErrorMessage(err); strings.Contains(msg, addr) || strings.Contains(msg, "secret-key") {
+			t.Errorf("%s: the message leaks: %s", op, msg)
+		}
+	}
+}
+
+// TestS3PutIsStreamed checks that a 40 MiB Put from a reader that cannot
+// seek allocates far less than the object (one 8 MiB part buffer at most),
+// and that a failed multipart upload is aborted.
+func TestS3PutIsStreamed(t *testing.T) {
+	for _, checksum := range []string{"when_required", "when_supported"} {
+		t.Run(checksum, func(t *testing.T) {
+			s, client, bucket := newS3(t, checksum)
+			ctx := context.Background()
+			const size = 40 << 20
+			// Warm up the SDK and the part pool, then measure.
+			if err := s.Put(ctx, "warm", io.LimitReader(zeros{}, 9<<20), 9<<20, ""); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			if err := s.Put(ctx, "big", io.LimitReader(zeros{}, size), size, ""); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 12<<20 {
+				t.Errorf("a %d MiB Put allocated %d MiB", size>>20, alloc>>20)
+			} else {
+				t.Logf("a %d MiB Put allocated %.1f MiB", size>>20, float64(alloc)/(1<<20))
+			}
+
+			// Short by one byte after two full parts: aborted, nothing left.
+			if err := s.Put(ctx, "short", io.LimitReader(zeros{}, size-1), size, ""); err == nil {
+				t.Fatal("short Put succeeded")
+			}
+			ups, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups.Uploads) != 0 {
+				t.Errorf("%d multipart uploads left behind", len(ups.Uploads))
+			}
+		})
+	}
+}
+
+// newS3 returns a store on a fresh bucket with the client under it.
+func newS3(t *testing.T, checksum string) (*storage.S3, *s3.Client, string) {
+	endpoint, access, secret := testenv.VersityGW(t)
+	o := s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(access, secret, ""),
+	}
+	if checksum == "when_required" {
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}
+	client := s3.New(o)
+	bucket := testenv.BucketName()
+	s := storage.NewS3(client, bucket)
+	if err := s.EnsureBucket(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, client, bucket
+}
+
+// zeros yields zero bytes forever (and cannot seek).
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
