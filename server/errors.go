@@ -93,6 +93,11 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		default:
 			// gqlgen's own errors: syntax, validation, coercion of arguments,
 			// complexity: the client sent something wrong.
+			// Suggestions are off, but some of gqlparser's rules still
+			// offer them; they would reveal the schema outside dev mode.
+			if i := strings.Index(gqlErr.Message, " Did you mean"); i > 0 {
+				gqlErr.Message = gqlErr.Message[:i]
+			}
 			ext := map[string]any{"code": media.EINVALID}
 			if c, ok := gqlErr.Extensions["code"]; ok && c != media.EINVALID {
 				ext["reason"] = c

@@ -143,8 +143,13 @@ func multipartBodyRaw(query string, vars map[string]any, rawMap string, file []b
 
 func TestHealthAndMetrics(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		// Outside dev mode: no introspection, no playground.
+		// Outside dev mode: no introspection, no playground, no hints about the schema.
 		e.fails(media.EINVALID, e.owner, `{ __schema { queryType { name } } }`, nil)
+		for _, q := range []string{`{ viewr { role } }`, `{ files(filter: {trashd: ONLY}) { totalCount } }`} {
+			if r := e.do(e.owner, q, nil); strings.Contains(string(r.raw), "Did you mean") {
+				t.Errorf("schema hint: %s", r.raw)
+			}
+		}
 		for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/": 404} {
 			res, err := http.Get(e.url + path)
 			if err != nil {
