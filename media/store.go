@@ -72,11 +72,9 @@ type Store interface {
 
 	// CreateFile inserts a file, its first revision and its tags.
 	CreateFile(ctx context.Context, f *File, r *Revision) error
-	File(ctx context.Context, orgID, id ID) (*File, error)
 	// UpdateFile writes a file's bucket, path, name, visibility, texts,
 	// metadata and updated_at/by, and replaces its tags if tags is not nil.
 	UpdateFile(ctx context.Context, f *File, tags []string) error
-	FilesByIDs(ctx context.Context, orgID ID, ids []ID) ([]*File, error)
 	// FileNameTaken reports whether a file that is not trashed has this name in this folder.
 	FileNameTaken(ctx context.Context, bucketID ID, path, name string) (bool, error)
 	// ListFiles returns one page of files matching q, in q's order.
