@@ -201,7 +201,9 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 // settle makes a stored blob the content to commit, inside tx: if the
 // organization already stores identical bytes, that blob is used (and
 // locked against deletion until tx ends) and dup reports that ours must be
-// discarded after the commit; otherwise ours is marked READY.
+// discarded after the commit; otherwise ours is marked READY. Two uploads of
+// the same new content at the same moment both keep their blob (there is no
+// unique index on the checksum); later uploads reuse the first.
 func settle(ctx context.Context, tx Store, blob *Blob) (id ID, dup bool, err error) {
 	same, err := tx.ReadyBlobBySha256(ctx, blob.OrgID, blob.Sha256, blob.Size)
 	switch {
