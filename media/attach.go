@@ -46,41 +46,60 @@ type target struct {
 // resolveTarget loads a post, comment or message the caller may see.
 // Returns NOT_FOUND otherwise.
 func (s *Service) resolveTarget(ctx context.Context, p *Principal, id ID) (*target, error) {
-	notFound := Errorf(ENOTFOUND, "%s not found", id)
-	switch id.Prefix() {
-	case PrefixPost:
-		ps, err := s.PostsByIDs(ctx, []ID{id})
-		if err != nil {
-			return nil, err
-		}
-		if ps[0] == nil {
-			return nil, notFound
-		}
-		post := ps[0]
-		return &target{value: post, id: id, postID: &post.ID, editors: func() bool { return post.AuthorID == p.UserID }}, nil
-	case PrefixComment:
-		cs, err := s.CommentsByIDs(ctx, []ID{id})
-		if err != nil {
-			return nil, err
-		}
-		if cs[0] == nil {
-			return nil, notFound
-		}
-		c := cs[0]
-		return &target{value: c, id: id, postID: &c.PostID, editors: func() bool { return c.AuthorID == p.UserID }}, nil
-	case PrefixMessage:
-		ms, err := s.MessagesByIDs(ctx, []ID{id})
-		if err != nil {
-			return nil, err
-		}
-		if ms[0] == nil {
-			return nil, notFound
-		}
-		m := ms[0]
-		// Loaded through membership, so the caller is a member now.
-		return &target{value: m, id: id, conversationID: &m.ConversationID, editors: func() bool { return true }}, nil
+	found, err := s.attachablesByIDs(ctx, []ID{id})
+	if err != nil {
+		return nil, err
 	}
-	return nil, notFound
+	switch v := found[id].(type) {
+	case *Post:
+		return &target{value: v, id: id, postID: &v.ID, editors: func() bool { return v.AuthorID == p.UserID }}, nil
+	case *Comment:
+		return &target{value: v, id: id, postID: &v.PostID, editors: func() bool { return v.AuthorID == p.UserID }}, nil
+	case *Message:
+		// Loaded through membership, so the caller is a member now.
+		return &target{value: v, id: id, conversationID: &v.ConversationID, editors: func() bool { return true }}, nil
+	}
+	return nil, Errorf(ENOTFOUND, "%s not found", id)
+}
+
+// attachablesByIDs loads the posts, comments and messages among ids that
+// the caller may see, one query per kind.
+func (s *Service) attachablesByIDs(ctx context.Context, ids []ID) (map[ID]Attachable, error) {
+	byKind := map[string][]ID{}
+	for _, id := range ids {
+		byKind[id.Prefix()] = append(byKind[id.Prefix()], id)
+	}
+	found := map[ID]Attachable{}
+	if err := collect(found, byKind[PrefixPost], func(ids []ID) ([]*Post, error) { return s.PostsByIDs(ctx, ids) }); err != nil {
+		return nil, err
+	}
+	if err := collect(found, byKind[PrefixComment], func(ids []ID) ([]*Comment, error) { return s.CommentsByIDs(ctx, ids) }); err != nil {
+		return nil, err
+	}
+	if err := collect(found, byKind[PrefixMessage], func(ids []ID) ([]*Message, error) { return s.MessagesByIDs(ctx, ids) }); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// collect loads ids (results in key order, nil where not visible) into found.
+func collect[T any, PT interface {
+	*T
+	Attachable
+}](found map[ID]Attachable, ids []ID, load func([]ID) ([]PT, error)) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	xs, err := load(ids)
+	if err != nil {
+		return err
+	}
+	for i, x := range xs {
+		if x != nil {
+			found[ids[i]] = x
+		}
+	}
+	return nil
 }
 
 // attach attaches files the caller can see to a target the caller may
@@ -172,44 +191,13 @@ func (s *Service) UsagesByFileIDs(ctx context.Context, ids []ID) ([][]*Usage, er
 	if err != nil {
 		return nil, err
 	}
-	var posts, comments, messages []ID
-	for _, a := range as {
-		switch a.TargetID.Prefix() {
-		case PrefixPost:
-			posts = append(posts, a.TargetID)
-		case PrefixComment:
-			comments = append(comments, a.TargetID)
-		case PrefixMessage:
-			messages = append(messages, a.TargetID)
-		}
+	targetIDs := make([]ID, len(as))
+	for i, a := range as {
+		targetIDs[i] = a.TargetID
 	}
-	targets := map[ID]Attachable{}
-	if ps, err := s.PostsByIDs(ctx, posts); err != nil {
+	targets, err := s.attachablesByIDs(ctx, targetIDs)
+	if err != nil {
 		return nil, err
-	} else {
-		for _, x := range ps {
-			if x != nil {
-				targets[x.ID] = x
-			}
-		}
-	}
-	if cs, err := s.CommentsByIDs(ctx, comments); err != nil {
-		return nil, err
-	} else {
-		for _, x := range cs {
-			if x != nil {
-				targets[x.ID] = x
-			}
-		}
-	}
-	if ms, err := s.MessagesByIDs(ctx, messages); err != nil {
-		return nil, err
-	} else {
-		for _, x := range ms {
-			if x != nil {
-				targets[x.ID] = x
-			}
-		}
 	}
 	index := map[ID]int{}
 	for i, id := range ids {
