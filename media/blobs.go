@@ -25,10 +25,53 @@ type Blobs interface {
 	List(ctx context.Context, prefix string, fn func(BlobInfo) error) error
 	// PresignGet returns a URL that reads the object without other credentials until expiry.
 	PresignGet(ctx context.Context, key string, expires time.Duration) (string, error)
-	// PresignPut returns a URL that accepts one HTTP PUT of the object's bytes until expiry.
-	PresignPut(ctx context.Context, key string, expires time.Duration) (string, error)
+	// PresignPut returns a URL that accepts one HTTP PUT of exactly size
+	// bytes as the object until expiry; a PUT of any other length is refused.
+	PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error)
+
+	// Multipart uploads that clients write straight to the store (upload
+	// sessions). Parts are numbered from 1; every part but the last must be
+	// at least MinPartSize bytes.
+
+	// CreateMultipart starts a multipart upload of key and returns its id.
+	CreateMultipart(ctx context.Context, key, contentType string) (uploadID string, err error)
+	// PresignPart returns a URL that accepts HTTP PUTs of part number of the
+	// upload, exactly size bytes, until expiry. A part may be PUT again
+	// (retried); the last PUT wins. The response carries the part's ETag.
+	PresignPart(ctx context.Context, key, uploadID string, number int, size int64, expires time.Duration) (string, error)
+	// ListParts returns the parts stored so far, by number ascending.
+	// Returns NOT_FOUND if the upload does not exist (completed or aborted).
+	ListParts(ctx context.Context, key, uploadID string) ([]Part, error)
+	// CompleteMultipart joins the given parts (Number and ETag; ascending)
+	// into the object key and ends the upload. Returns BAD_USER_INPUT if a
+	// part is missing, too small or its ETag does not match, NOT_FOUND if
+	// the upload does not exist.
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
+	// AbortMultipart ends an upload and drops its parts; an unknown upload
+	// is not an error.
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+	// ListMultipart calls fn for every upload in progress whose key starts
+	// with prefix.
+	ListMultipart(ctx context.Context, prefix string, fn func(MultipartInfo) error) error
 	// Ping checks that the store is reachable (used by /readyz).
 	Ping(ctx context.Context) error
+}
+
+// MinPartSize is the smallest part of a multipart upload but the last (S3's limit).
+const MinPartSize = 5 << 20
+
+// Part is one stored part of a multipart upload.
+type Part struct {
+	Number int
+	Size   int64
+	ETag   string
+}
+
+// MultipartInfo describes a multipart upload in progress.
+type MultipartInfo struct {
+	Key       string
+	UploadID  string
+	Initiated time.Time
 }
 
 // BlobInfo describes a stored object.

@@ -41,6 +41,8 @@ const tmpPrefix = ".tmp-"
 // paths; a write goes to a temporary file that is renamed into place only
 // when complete, so readers never see half an object. Presigned URLs point
 // at the server's own /_blob/ route (see ServeHTTP), authorized by an HMAC.
+// Multipart uploads in progress live in the root's hidden .multipart folder
+// (see multipartDir), which no key reaches and List skips.
 type Disk struct {
 	root   string
 	secret []byte
@@ -88,13 +90,18 @@ func (d *Disk) SetBaseURL(u string) {
 // requests get 413. It is safe to call while the Disk is in use.
 func (d *Disk) SetMaxPutSize(n int64) { d.maxPut.Store(n) }
 
-// validKey rejects keys that could leave the root or alias another key.
+// validKey rejects keys that could leave the root, alias another key or
+// reach the multipart uploads' folder.
 func validKey(key string) bool {
 	if key == "" || len(key) > 1024 || strings.HasPrefix(key, "/") || strings.ContainsAny(key, "\\\x00") {
 		return false
 	}
-	for _, seg := range strings.Split(key, "/") {
+	for i, seg := range strings.Split(key, "/") {
 		if seg == "" || seg == "." || seg == ".." || strings.HasPrefix(seg, tmpPrefix) {
+			return false
+		}
+		// EqualFold: on a case-insensitive file system .MULTIPART is the same folder.
+		if i == 0 && strings.EqualFold(seg, multipartDir) {
 			return false
 		}
 	}
@@ -304,7 +311,13 @@ func (d *Disk) List(ctx context.Context, prefix string, fn func(media.BlobInfo) 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e.IsDir() || !e.Type().IsRegular() || strings.HasPrefix(e.Name(), tmpPrefix) {
+		if e.IsDir() {
+			if strings.EqualFold(p, filepath.Join(d.root, multipartDir)) {
+				return fs.SkipDir // uploads in progress are no objects
+			}
+			return nil
+		}
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), tmpPrefix) {
 			return nil
 		}
 		rel, err := filepath.Rel(d.root, p)
@@ -340,57 +353,98 @@ func (d *Disk) Ping(ctx context.Context) error {
 
 // PresignGet returns a URL that reads the object until expiry.
 func (d *Disk) PresignGet(ctx context.Context, key string, expires time.Duration) (string, error) {
-	return d.presign(http.MethodGet, key, expires)
-}
-
-// PresignPut returns a URL that accepts one PUT of the object until expiry.
-func (d *Disk) PresignPut(ctx context.Context, key string, expires time.Duration) (string, error) {
-	return d.presign(http.MethodPut, key, expires)
-}
-
-func (d *Disk) presign(method, key string, expires time.Duration) (string, error) {
 	if !validKey(key) {
 		return "", fmt.Errorf("storage: invalid key %q", key)
 	}
 	exp := time.Now().Add(expires).Unix()
+	return d.blobURL(key, url.Values{"expires": {strconv.FormatInt(exp, 10)},
+		"sig": {d.sign("blob", http.MethodGet, key, strconv.FormatInt(exp, 10))}}), nil
+}
+
+// PresignPut returns a URL that accepts one PUT of exactly size bytes as
+// the object until expiry: the size is part of the signed URL, and the
+// handler refuses a request with another Content-Length.
+func (d *Disk) PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error) {
+	if !validKey(key) {
+		return "", fmt.Errorf("storage: invalid key %q", key)
+	}
+	if err := d.checkSize(size); err != nil {
+		return "", err
+	}
+	exp := time.Now().Add(expires).Unix()
+	sz, ex := strconv.FormatInt(size, 10), strconv.FormatInt(exp, 10)
+	return d.blobURL(key, url.Values{"size": {sz}, "expires": {ex},
+		"sig": {d.sign("put", http.MethodPut, key, sz, ex)}}), nil
+}
+
+// checkSize checks the size of a presigned PUT against the limit.
+func (d *Disk) checkSize(size int64) error {
+	switch {
+	case size < 0:
+		return media.Errorf(media.EINVALID, "the size must not be negative")
+	case size > d.maxPut.Load():
+		return media.Errorf(media.ETOOLARGE, "one upload request may hold at most %d bytes", d.maxPut.Load())
+	}
+	return nil
+}
+
+func (d *Disk) blobURL(key string, q url.Values) string {
 	d.mu.RLock()
 	base := d.base
 	d.mu.RUnlock()
-	q := url.Values{"expires": {strconv.FormatInt(exp, 10)}, "sig": {d.sign(method, key, exp)}}
-	return base + BlobRoute + (&url.URL{Path: key}).EscapedPath() + "?" + q.Encode(), nil
+	return base + BlobRoute + (&url.URL{Path: key}).EscapedPath() + "?" + q.Encode()
 }
 
-func (d *Disk) sign(method, key string, exp int64) string {
+// sign is the HMAC of a URL's kind and fields. No field holds a NUL (keys
+// cannot, the others are numbers or upload ids), so the encoding is
+// unambiguous.
+func (d *Disk) sign(kind string, fields ...string) string {
 	m := hmac.New(sha256.New, d.secret)
-	m.Write([]byte("blob\x00" + method + "\x00" + key + "\x00" + strconv.FormatInt(exp, 10)))
+	m.Write([]byte(kind))
+	for _, f := range fields {
+		m.Write([]byte{0})
+		m.Write([]byte(f))
+	}
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// signed reports whether the request's sig is the HMAC of kind and fields,
+// and its expires (the last field) is still ahead.
+func (d *Disk) signed(q url.Values, kind string, fields ...string) bool {
+	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
+	if err != nil || time.Now().Unix() > exp {
+		return false
+	}
+	fields = append(fields, strconv.FormatInt(exp, 10))
+	return hmac.Equal([]byte(q.Get("sig")), []byte(d.sign(kind, fields...)))
+}
+
 // ServeHTTP serves presigned URLs: GET and HEAD (with ranges, through
-// http.ServeContent) and PUT, which needs a Content-Length no larger than
-// the SetMaxPutSize limit and stores the body atomically. It reads the key
-// from the full request path, so mount it at BlobRoute without
+// http.ServeContent), PUT of an object and PUT of a part of a multipart
+// upload. A PUT needs the Content-Length its URL was signed for (no larger
+// than the SetMaxPutSize limit) and stores the body atomically. It reads
+// the key from the full request path, so mount it at BlobRoute without
 // http.StripPrefix:
 //
 //	mux.Handle(storage.BlobRoute, disk)
 //
 // A missing, expired, tampered or wrong-method signature answers 403, and
-// a missing object 404, with no detail.
+// a missing object or upload 404, with no detail.
 func (d *Disk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, ok := strings.CutPrefix(r.URL.Path, BlobRoute)
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
-	q := r.URL.Query()
-	exp, err := strconv.ParseInt(q.Get("expires"), 10, 64)
-	if !ok || !validKey(key) || err != nil || time.Now().Unix() > exp ||
-		!hmac.Equal([]byte(q.Get("sig")), []byte(d.sign(method, key, exp))) {
+	if !ok || !validKey(key) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	q := r.URL.Query()
+	switch {
+	case q.Has("upload"):
+		d.servePart(w, r, key, q)
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		if !d.signed(q, "blob", http.MethodGet, key) {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
 		f, err := d.OpenSeeker(r.Context(), key)
 		if err != nil {
 			http.Error(w, "not found", http.StatusNotFound)
@@ -405,16 +459,16 @@ func (d *Disk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		http.ServeContent(w, r, "", fi.ModTime(), f)
-	case http.MethodPut:
-		switch {
-		case r.ContentLength < 0:
-			http.Error(w, "Content-Length required", http.StatusLengthRequired)
-			return
-		case r.ContentLength > d.maxPut.Load():
-			http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	case r.Method == http.MethodPut:
+		size, err := strconv.ParseInt(q.Get("size"), 10, 64)
+		if err != nil || size < 0 || !d.signed(q, "put", http.MethodPut, key, q.Get("size")) {
+			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
-		err := d.Put(r.Context(), key, r.Body, r.ContentLength, r.Header.Get("Content-Type"))
+		if !d.checkContentLength(w, r, size) {
+			return
+		}
+		err = d.Put(r.Context(), key, r.Body, r.ContentLength, r.Header.Get("Content-Type"))
 		switch {
 		case errors.Is(err, errShort) || errors.Is(err, errLong):
 			http.Error(w, "the body does not match its Content-Length", http.StatusBadRequest)
@@ -427,4 +481,20 @@ func (d *Disk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
+}
+
+// checkContentLength answers the request with an error and returns false
+// unless its Content-Length is the signed size and within the limit.
+func (d *Disk) checkContentLength(w http.ResponseWriter, r *http.Request, size int64) bool {
+	switch {
+	case r.ContentLength < 0:
+		http.Error(w, "Content-Length required", http.StatusLengthRequired)
+	case r.ContentLength > d.maxPut.Load():
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	case r.ContentLength != size:
+		http.Error(w, "the Content-Length is not the size the URL was signed for", http.StatusBadRequest)
+	default:
+		return true
+	}
+	return false
 }

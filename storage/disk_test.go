@@ -42,7 +42,7 @@ func TestDisk(t *testing.T) {
 func TestDiskRejectsPathTricks(t *testing.T) {
 	ctx := context.Background()
 	d, dir := newDisk(t)
-	for _, key := range []string{"../x", "/abs", "a/../../b", "a/./b", `a\b`, "a//b", "a/", "", "a/.tmp-x", "a/\x00"} {
+	for _, key := range []string{"../x", "/abs", "a/../../b", "a/./b", `a\b`, "a//b", "a/", "", "a/.tmp-x", "a/\x00", ".multipart", ".multipart/x", ".MultiPart/x/upload"} {
 		if err := d.Put(ctx, key, strings.NewReader("x"), 1, ""); err == nil {
 			t.Errorf("Put(%q) accepted", key)
 		}
@@ -93,7 +93,7 @@ func TestDiskTokens(t *testing.T) {
 	}
 	get, _ := d.PresignGet(ctx, "k/1", time.Minute)
 	expired, _ := d.PresignGet(ctx, "k/1", -time.Second)
-	put, _ := d.PresignPut(ctx, "k/1", time.Minute)
+	put, _ := d.PresignPut(ctx, "k/1", 5, time.Minute)
 	other, err := storage.NewDisk(t.TempDir(), []byte("another secret, as long"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +107,9 @@ func TestDiskTokens(t *testing.T) {
 		"no sig":          {http.MethodGet, strings.Split(get, "&sig=")[0]},
 		"longer expiry":   {http.MethodGet, strings.Replace(get, "expires=", "expires=9", 1)},
 		"other key":       {http.MethodGet, strings.Replace(get, "k/1", "k/2", 1)},
+		"PUT other size":  {http.MethodPut, strings.Replace(put, "size=5", "size=6", 1)},
+		"PUT no size":     {http.MethodPut, strings.Replace(put, "size=5", "", 1)},
+		"PUT other key":   {http.MethodPut, strings.Replace(put, "k/1", "k/2", 1)},
 		"other secret":    {http.MethodGet, otherGet},
 		"GET token, PUT":  {http.MethodPut, get},
 		"PUT token, GET":  {http.MethodGet, put},
@@ -155,7 +158,13 @@ func TestDiskPresignedPut(t *testing.T) {
 	ctx := context.Background()
 	d, dir := newDisk(t)
 	d.SetMaxPutSize(10)
-	put, _ := d.PresignPut(ctx, "p/1", time.Minute)
+	if _, err := d.PresignPut(ctx, "p/1", 11, time.Minute); media.ErrorCode(err) != media.ETOOLARGE {
+		t.Errorf("presigning a PUT over the limit: %v", err)
+	}
+	if _, err := d.PresignPut(ctx, "p/1", -1, time.Minute); err == nil {
+		t.Error("presigning a negative size")
+	}
+	put, _ := d.PresignPut(ctx, "p/1", 10, time.Minute)
 
 	// Too large: refused before reading.
 	if res := do(t, http.MethodPut, put, strings.NewReader("0123456789a"), nil); res.StatusCode != http.StatusRequestEntityTooLarge {
@@ -172,13 +181,17 @@ func TestDiskPresignedPut(t *testing.T) {
 	if res.StatusCode != http.StatusLengthRequired {
 		t.Errorf("chunked: %d", res.StatusCode)
 	}
+	// Another length than signed: refused before reading.
+	if res := do(t, http.MethodPut, put, strings.NewReader("012345678"), nil); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("shorter than signed: %d", res.StatusCode)
+	}
 	// A body shorter than its Content-Length: the connection breaks, nothing is stored.
 	u, _ := url.Parse(put)
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.WriteString(conn, "PUT "+u.RequestURI()+" HTTP/1.1\r\nHost: "+u.Host+"\r\nContent-Length: 8\r\n\r\nabc")
+	_, _ = io.WriteString(conn, "PUT "+u.RequestURI()+" HTTP/1.1\r\nHost: "+u.Host+"\r\nContent-Length: 10\r\n\r\nabc")
 	_ = conn.(*net.TCPConn).CloseWrite()
 	_, _ = io.ReadAll(conn)
 	conn.Close()

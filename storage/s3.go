@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/mediagraph/mediagraph/media"
@@ -151,6 +154,15 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 	case size > maxParts*PartSize:
 		return media.Errorf(media.ETOOLARGE, "the object is larger than the store accepts (%d bytes)", int64(maxParts*PartSize))
 	}
+	if ra, n, ok := sections(r); ok {
+		switch {
+		case n < size:
+			return errShort
+		case n > size:
+			return errLong
+		}
+		return s.putSections(ctx, key, ra, size, contentType)
+	}
 	bufSize := min(size, PartSize)
 	if err := s.buffers.Acquire(ctx, bufSize); err != nil {
 		return err
@@ -221,6 +233,83 @@ func (s *S3) putMultipart(ctx context.Context, key string, r io.Reader, size int
 		return abort(s.wrap(err))
 	}
 	return nil
+}
+
+// Uploads from an io.ReaderAt (a file, or memory the caller holds anyway)
+// need no buffers: every request body is a section of it, which the SDK can
+// sign, checksum and retry. Up to sectionSingle bytes go in one PutObject,
+// larger ones in parts of at least sectionPart bytes, sectionWorkers at a time.
+const (
+	sectionSingle  = 64 << 20
+	sectionPart    = 16 << 20
+	sectionWorkers = 4
+)
+
+// sections returns r as an io.ReaderAt with its whole length, if it is one
+// whose length is known (a bytes.Reader, an io.SectionReader, a file).
+func sections(r io.Reader) (io.ReaderAt, int64, bool) {
+	ra, ok := r.(io.ReaderAt)
+	if !ok {
+		return nil, 0, false
+	}
+	switch v := r.(type) {
+	case interface{ Size() int64 }:
+		return ra, v.Size(), true
+	case interface{ Stat() (os.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			return ra, fi.Size(), true
+		}
+	}
+	return nil, 0, false
+}
+
+// putSections stores exactly size bytes of ra without copying them.
+func (s *S3) putSections(ctx context.Context, key string, ra io.ReaderAt, size int64, contentType string) error {
+	if size <= sectionSingle {
+		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+			Body: io.NewSectionReader(ra, 0, size), ContentLength: aws.Int64(size), ContentType: nonEmpty(contentType)})
+		return s.wrap(err)
+	}
+	partSize := max(int64(sectionPart), (size+maxParts-1)/maxParts)
+	var algo types.ChecksumAlgorithm
+	if s.client.Options().RequestChecksumCalculation != aws.RequestChecksumCalculationWhenRequired {
+		algo = types.ChecksumAlgorithmCrc32
+	}
+	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+		ContentType: nonEmpty(contentType), ChecksumAlgorithm: algo})
+	if err != nil {
+		return s.wrap(err)
+	}
+	count := int((size + partSize - 1) / partSize)
+	parts := make([]types.CompletedPart, count)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(sectionWorkers)
+	for i := range count {
+		g.Go(func() error {
+			off := int64(i) * partSize
+			n := min(partSize, size-off)
+			res, err := s.client.UploadPart(gctx, &s3.UploadPartInput{Bucket: &s.bucket, Key: &key, UploadId: up.UploadId,
+				PartNumber: aws.Int32(int32(i + 1)), Body: io.NewSectionReader(ra, off, n), ContentLength: aws.Int64(n),
+				ChecksumAlgorithm: algo})
+			if err != nil {
+				return s.wrap(err)
+			}
+			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: res.ETag, ChecksumCRC32: res.ChecksumCRC32}
+			return nil
+		})
+	}
+	err = g.Wait()
+	if err == nil {
+		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+			UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		err = s.wrap(err)
+	}
+	if err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &key, UploadId: up.UploadId})
+	}
+	return err
 }
 
 // shortRead reports a reader that ended before size bytes as errShort.
@@ -316,13 +405,197 @@ func (s *S3) PresignGet(ctx context.Context, key string, expires time.Duration) 
 	return req.URL, nil
 }
 
-// PresignPut returns a URL that accepts one PUT of the object until expiry.
-func (s *S3) PresignPut(ctx context.Context, key string, expires time.Duration) (string, error) {
-	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(expires))
+// maxPutSize is S3's limit on one PUT (an object or a part).
+const maxPutSize = 5 << 30
+
+// PresignPut returns a URL that accepts one PUT of exactly size bytes as the
+// object until expiry. The Content-Length is a signed header, so the store
+// refuses a body of any other length (SignatureDoesNotMatch). A size of 0 is
+// the exception: the SDK signs no Content-Length of 0.
+func (s *S3) PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error) {
+	if err := checkPutSize(size); err != nil {
+		return "", err
+	}
+	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+		ContentLength: aws.Int64(size)}, s3.WithPresignExpires(expires))
 	if err != nil {
 		return "", s.wrap(err)
 	}
 	return req.URL, nil
+}
+
+func checkPutSize(size int64) error {
+	switch {
+	case size < 0:
+		return media.Errorf(media.EINVALID, "the size must not be negative")
+	case size > maxPutSize:
+		return media.Errorf(media.ETOOLARGE, "one upload request may hold at most %d bytes", int64(maxPutSize))
+	}
+	return nil
+}
+
+func checkPartNumber(number int) error {
+	if number < 1 || number > maxParts {
+		return media.Errorf(media.EINVALID, "part numbers go from 1 to %d", maxParts)
+	}
+	return nil
+}
+
+// CreateMultipart starts a multipart upload whose parts clients PUT to
+// presigned URLs. It asks for no checksum algorithm, whatever the checksum
+// setting: a store would then demand that checksum with every part, and
+// the clients' plain PUTs carry none. (The SDK calls made here still follow
+// the setting.)
+func (s *S3) CreateMultipart(ctx context.Context, key, contentType string) (string, error) {
+	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+		ContentType: nonEmpty(contentType)})
+	if err != nil {
+		return "", s.wrapUpload(err)
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+// PresignPart returns a URL that accepts PUTs of exactly size bytes as part
+// number of the upload until expiry; the response's ETag header is the
+// part's ETag. Like PresignPut, the Content-Length is signed.
+func (s *S3) PresignPart(ctx context.Context, key, uploadID string, number int, size int64, expires time.Duration) (string, error) {
+	if err := checkPartNumber(number); err != nil {
+		return "", err
+	}
+	if err := checkPutSize(size); err != nil {
+		return "", err
+	}
+	req, err := s.presign.PresignUploadPart(ctx, &s3.UploadPartInput{Bucket: &s.bucket, Key: &key,
+		UploadId: &uploadID, PartNumber: aws.Int32(int32(number)), ContentLength: aws.Int64(size)},
+		s3.WithPresignExpires(expires))
+	if err != nil {
+		return "", s.wrap(err)
+	}
+	return req.URL, nil
+}
+
+// ListParts returns the parts of the upload stored so far, by number.
+func (s *S3) ListParts(ctx context.Context, key, uploadID string) ([]media.Part, error) {
+	var parts []media.Part
+	p := s3.NewListPartsPaginator(s.client, &s3.ListPartsInput{Bucket: &s.bucket, Key: &key, UploadId: &uploadID})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.wrapUpload(err)
+		}
+		for _, part := range page.Parts {
+			parts = append(parts, media.Part{Number: int(aws.ToInt32(part.PartNumber)), Size: aws.ToInt64(part.Size),
+				ETag: aws.ToString(part.ETag)})
+		}
+	}
+	slices.SortFunc(parts, func(a, b media.Part) int { return a.Number - b.Number })
+	return parts, nil
+}
+
+// CompleteMultipart joins the parts into the object and ends the upload.
+func (s *S3) CompleteMultipart(ctx context.Context, key, uploadID string, parts []media.Part) error {
+	if len(parts) == 0 {
+		return media.Errorf(media.EINVALID, "a multipart upload needs at least one part")
+	}
+	completed := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		if err := checkPartNumber(p.Number); err != nil {
+			return err
+		}
+		if i > 0 && p.Number <= parts[i-1].Number {
+			return media.Errorf(media.EINVALID, "the parts must be listed by number, ascending")
+		}
+		completed[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.Number)), ETag: aws.String(p.ETag)}
+	}
+	_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+		UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}})
+	return s.wrapUpload(err)
+}
+
+// AbortMultipart ends the upload and drops its parts; an unknown upload is
+// not an error.
+func (s *S3) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &key, UploadId: &uploadID})
+	if err := s.wrapUpload(err); err != nil && !media.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// ListMultipart calls fn for every upload in progress whose key starts with prefix.
+//
+// It pages with a key-marker alone, set to the last key of a page but
+// one, and skips the uploads of the last key it has already seen when the
+// next page lists them again. The usual key-marker plus upload-id-marker
+// fails with versitygw (v1.8.0 answers InvalidArgument "Invalid uploadId
+// marker" to the markers it returned), and a key-marker alone, set to the
+// last key, would skip that key's uploads past the page's end. Only when a
+// page holds the uploads of a single key does it send both markers.
+func (s *S3) ListMultipart(ctx context.Context, prefix string, fn func(media.MultipartInfo) error) error {
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &prefix}
+	var (
+		lastKey    string          // the greatest key seen so far
+		lastIDs    map[string]bool // the uploads of lastKey passed to fn
+		beforeLast *string         // the greatest key seen before lastKey
+	)
+	for {
+		page, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return s.wrap(err)
+		}
+		for _, u := range page.Uploads {
+			key, id := aws.ToString(u.Key), aws.ToString(u.UploadId)
+			if key != lastKey || lastIDs == nil {
+				if lastIDs != nil {
+					beforeLast = aws.String(lastKey)
+				}
+				lastKey, lastIDs = key, map[string]bool{}
+			}
+			if lastIDs[id] {
+				continue // listed again
+			}
+			lastIDs[id] = true
+			if err := fn(media.MultipartInfo{Key: key, UploadID: id, Initiated: aws.ToTime(u.Initiated)}); err != nil {
+				return err
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return nil
+		}
+		prevKey, prevID := aws.ToString(in.KeyMarker), aws.ToString(in.UploadIdMarker)
+		if beforeLast != nil && *beforeLast > prevKey { // markers only move forward
+			in.KeyMarker, in.UploadIdMarker = beforeLast, nil
+			continue
+		}
+		// No progress that way: this page held only lastKey's uploads.
+		nextKey, nextID := aws.ToString(page.NextKeyMarker), aws.ToString(page.NextUploadIdMarker)
+		if nextKey == "" || nextKey == prevKey && nextID == prevID {
+			return fmt.Errorf("storage: ListMultipartUploads is truncated but gives no new markers")
+		}
+		in.KeyMarker, in.UploadIdMarker = &nextKey, nonEmpty(nextID)
+	}
+}
+
+// wrapUpload is wrap for calls about one multipart upload: an unknown
+// upload is NOT_FOUND, and parts the store refuses are BAD_USER_INPUT.
+func (s *S3) wrapUpload(err error) error {
+	if err == nil {
+		return nil
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "NoSuchUpload":
+			return &media.Error{Code: media.ENOTFOUND, Message: "upload not found", Err: err}
+		case "InvalidPart":
+			return &media.Error{Code: media.EINVALID, Message: "a part is missing or its ETag does not match", Err: err}
+		case "InvalidPartOrder":
+			return &media.Error{Code: media.EINVALID, Message: "the parts must be listed by number, ascending", Err: err}
+		case "EntityTooSmall":
+			return &media.Error{Code: media.EINVALID, Message: fmt.Sprintf("every part but the last must hold at least %d bytes", media.MinPartSize), Err: err}
+		}
+	}
+	return s.wrap(err)
 }
 
 // Ping checks that the bucket answers.

@@ -1,9 +1,12 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"net"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -173,4 +176,99 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestS3PresignedURLsSignLength: presigned PUT and part URLs sign the
+// Content-Length and nothing a plain HTTP client would not send (no
+// checksum headers), whatever the checksum setting.
+func TestS3PresignedURLsSignLength(t *testing.T) {
+	for _, checksum := range []string{"when_required", "when_supported"} {
+		t.Run(checksum, func(t *testing.T) {
+			s, _, _ := newS3(t, checksum)
+			ctx := context.Background()
+			put, err := s.PresignPut(ctx, "k", 100, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := s.CreateMultipart(ctx, "k", "video/mp4")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.AbortMultipart(ctx, "k", id)
+			part, err := s.PresignPart(ctx, "k", id, 7, media.MinPartSize, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range []string{put, part} {
+				q, err := url.ParseQuery(u[strings.Index(u, "?")+1:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h := q.Get("X-Amz-SignedHeaders"); h != "content-length;host" {
+					t.Errorf("signed headers %q in %s", h, u)
+				}
+				for k := range q {
+					if strings.Contains(strings.ToLower(k), "checksum") {
+						t.Errorf("%s in %s", k, u)
+					}
+				}
+			}
+			if _, err := s.PresignPart(ctx, "k", id, 0, 1, time.Minute); media.ErrorCode(err) != media.EINVALID {
+				t.Errorf("part 0: %v", err)
+			}
+			if _, err := s.PresignPut(ctx, "k", 5<<30+1, time.Minute); media.ErrorCode(err) != media.ETOOLARGE {
+				t.Errorf("a PUT over 5 GiB: %v", err)
+			}
+		})
+	}
+}
+
+// TestS3PutFromReaderAt: a seekable upload (a temporary file, say) is sent
+// in sections of itself — one PutObject up to 64 MiB, parts in parallel
+// above — with no buffers of ours, and a short source leaves nothing.
+func TestS3PutFromReaderAt(t *testing.T) {
+	for _, checksum := range []string{"when_required", "when_supported"} {
+		t.Run(checksum, func(t *testing.T) {
+			s, client, bucket := newS3(t, checksum)
+			ctx := context.Background()
+			data := make([]byte, 70<<20)
+			for i := range data {
+				data[i] = byte(i * 7 / 5)
+			}
+			for _, size := range []int{1 << 20, len(data)} {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				if err := s.Put(ctx, "ra", bytes.NewReader(data[:size]), int64(size), ""); err != nil {
+					t.Fatal(err)
+				}
+				runtime.ReadMemStats(&after)
+				if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+					t.Errorf("a %d MiB Put from a ReaderAt allocated %d MiB", size>>20, alloc>>20)
+				}
+				rc, err := s.Get(ctx, "ra", 0, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(rc)
+				rc.Close()
+				if sha256.Sum256(got) != sha256.Sum256(data[:size]) {
+					t.Fatalf("%d bytes stored differently", size)
+				}
+			}
+			if err := s.Put(ctx, "short", bytes.NewReader(data[:66<<20]), 67<<20, ""); err == nil {
+				t.Fatal("a Put from a short ReaderAt succeeded")
+			}
+			ups, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups.Uploads) != 0 {
+				t.Errorf("%d multipart uploads left behind", len(ups.Uploads))
+			}
+			if _, err := s.Stat(ctx, "short"); !media.IsNotFound(err) {
+				t.Errorf("a failed Put left an object: %v", err)
+			}
+		})
+	}
 }

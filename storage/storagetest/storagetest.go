@@ -232,14 +232,33 @@ func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 			t.Fatal(err)
 		}
 		httpDo(t, http.MethodGet, mu, nil, 404)
-		pu, err := b.PresignPut(ctx, "p/put", time.Minute)
+		pu, err := b.PresignPut(ctx, "p/put", 777, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The size is signed: a shorter or longer body is refused, and
+		// stores nothing.
+		httpDo(t, http.MethodPut, pu, data[:776], 403)
+		httpDo(t, http.MethodPut, pu, data[:778], 403)
+		mustNotFound(t, "p/put")
 		httpDo(t, http.MethodPut, pu, data[:777], 200)
 		if got := read(t, "p/put", 0, -1); !bytes.Equal(got, data[:777]) {
 			t.Fatal("presigned PUT bytes differ")
 		}
+		httpDo(t, http.MethodPut, pu, data[1:1001], 403)
+		if got := read(t, "p/put", 0, -1); !bytes.Equal(got, data[:777]) {
+			t.Fatal("a refused PUT changed the object")
+		}
+	})
+
+	t.Run("multipart", func(t *testing.T) {
+		t.Parallel()
+		testMultipart(t, b)
+	})
+
+	t.Run("multipart refusals", func(t *testing.T) {
+		t.Parallel()
+		testMultipartRefusals(t, b)
 	})
 
 	t.Run("ping", func(t *testing.T) {
@@ -248,6 +267,25 @@ func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// httpPut PUTs body to u with net/http's default client, no other header
+// than Content-Length, and returns the status and the ETag header.
+func httpPut(u string, body []byte) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return res.StatusCode, "", fmt.Errorf("PUT: %d: %s", res.StatusCode, out)
+	}
+	return res.StatusCode, res.Header.Get("ETag"), nil
 }
 
 func httpDo(t *testing.T, method, u string, body []byte, want int) []byte {
