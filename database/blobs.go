@@ -17,7 +17,7 @@ func (d *DB) CreateBlob(ctx context.Context, b *media.Blob) error {
 // type, dimensions, duration). Returns NOT_FOUND.
 func (d *DB) UpdateBlob(ctx context.Context, b *media.Blob) error {
 	res, err := d.idb.NewUpdate().Model(newBlobRow(b)).
-		Column("state", "size", "sha256", "mime_type", "width", "height", "duration").
+		Column("state", "size", "sha256", "mime_type", "width", "height", "duration", "blurhash", "dominant_color", "page_count").
 		Where("bl.id = ?", b.ID).
 		Exec(ctx)
 	return affectedOne(res, err, "blob")

@@ -33,7 +33,7 @@ func (d *DB) AddRevision(ctx context.Context, f *media.File, r *media.Revision) 
 		}
 		res, err := d.idb.NewUpdate().Model(newFileRow(f)).
 			Column("revision", "blob_id", "mime_type", "type", "size", "sha256", "width", "height", "duration",
-				"updated_at", "updated_by").
+				"blurhash", "dominant_color", "page_count", "updated_at", "updated_by").
 			Where("f.id = ?", f.ID).Where("f.org_id = ?", f.OrgID).Exec(ctx)
 		return affectedOne(res, err, "file")
 	})
@@ -102,7 +102,8 @@ func (d *DB) PurgeableFiles(ctx context.Context, now time.Time, limit int) ([]*m
 	return filesOf(rows, err)
 }
 
-// BlobKeysExist reports which of keys some blob row uses.
+// BlobKeysExist reports which of keys some blob row, or an upload session
+// that may still write to its key, uses.
 func (d *DB) BlobKeysExist(ctx context.Context, keys []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(keys))
 	if len(keys) == 0 {
@@ -113,7 +114,14 @@ func (d *DB) BlobKeysExist(ctx context.Context, keys []string) (map[string]bool,
 		Where("bl.storage_key IN (?)", bun.In(keys)).Scan(ctx, &found); err != nil {
 		return nil, wrap(err, "blob")
 	}
-	for _, k := range found {
+	var sessions []string
+	if err := d.idb.NewSelect().Model((*sessionRow)(nil)).Column("storage_key").
+		Where("us.storage_key IN (?)", bun.In(keys)).
+		Where("us.state IN (?)", bun.In([]media.SessionState{media.SessionOpen, media.SessionCompleting})).
+		Scan(ctx, &sessions); err != nil {
+		return nil, wrap(err, "upload session")
+	}
+	for _, k := range append(found, sessions...) {
 		out[k] = true
 	}
 	return out, nil

@@ -89,6 +89,7 @@ type bucketRow struct {
 	TypeLimits        map[media.FileType]int64 `bun:"type_limits"`
 	QuotaBytes        *int64                   `bun:"quota_bytes"`
 	TrashRetention    *int64                   `bun:"trash_retention_seconds"`
+	RejectMalformed   bool                     `bun:"reject_malformed_media"`
 	CreatedAt         time.Time                `bun:"created_at"`
 	UpdatedAt         time.Time                `bun:"updated_at"`
 }
@@ -96,13 +97,13 @@ type bucketRow struct {
 func newBucketRow(b *media.Bucket) *bucketRow {
 	return &bucketRow{ID: b.ID, OrgID: b.OrgID, Name: b.Name, Access: b.Access, DefaultVisibility: b.DefaultVisibility,
 		MaxFileSize: b.MaxFileSize, AllowedMimeTypes: nonNilSlice(b.AllowedMimeTypes),
-		TypeLimits: nonNilMap(b.TypeLimits), QuotaBytes: b.QuotaBytes, TrashRetention: seconds(b.TrashRetention), CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+		TypeLimits: nonNilMap(b.TypeLimits), QuotaBytes: b.QuotaBytes, TrashRetention: seconds(b.TrashRetention), RejectMalformed: b.RejectMalformedMedia, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
 func (r *bucketRow) media() *media.Bucket {
 	return &media.Bucket{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Access: r.Access, DefaultVisibility: r.DefaultVisibility,
 		MaxFileSize: r.MaxFileSize, AllowedMimeTypes: nonNilSlice(r.AllowedMimeTypes),
-		TypeLimits: nonNilMap(r.TypeLimits), QuotaBytes: r.QuotaBytes, TrashRetention: duration(r.TrashRetention), CreatedAt: r.CreatedAt.UTC(),
+		TypeLimits: nonNilMap(r.TypeLimits), QuotaBytes: r.QuotaBytes, TrashRetention: duration(r.TrashRetention), RejectMalformedMedia: r.RejectMalformed, CreatedAt: r.CreatedAt.UTC(),
 		UpdatedAt: r.UpdatedAt.UTC()}
 }
 
@@ -119,52 +120,55 @@ type blobRow struct {
 	Width      *int            `bun:"width"`
 	Height     *int            `bun:"height"`
 	Duration   *float64        `bun:"duration"`
-	CreatedAt  time.Time       `bun:"created_at"`
+	// MediaFacts maps to blurhash, dominant_color and page_count.
+	media.MediaFacts
+	CreatedAt time.Time `bun:"created_at"`
 }
 
 func newBlobRow(b *media.Blob) *blobRow {
 	return &blobRow{ID: b.ID, OrgID: b.OrgID, StorageKey: b.StorageKey, State: b.State, Size: b.Size,
 		Sha256: b.Sha256, MimeType: b.MimeType, Width: b.Width, Height: b.Height, Duration: b.Duration,
-		CreatedAt: b.CreatedAt}
+		MediaFacts: b.MediaFacts, CreatedAt: b.CreatedAt}
 }
 
 func (r *blobRow) media() *media.Blob {
 	return &media.Blob{ID: r.ID, OrgID: r.OrgID, StorageKey: r.StorageKey, State: r.State, Size: r.Size,
 		Sha256: r.Sha256, MimeType: r.MimeType, Width: r.Width, Height: r.Height, Duration: r.Duration,
-		CreatedAt: r.CreatedAt.UTC()}
+		MediaFacts: r.MediaFacts, CreatedAt: r.CreatedAt.UTC()}
 }
 
 type fileRow struct {
 	bun.BaseModel `bun:"table:files,alias:f"`
 
-	ID           media.ID         `bun:"id,pk"`
-	OrgID        media.ID         `bun:"org_id"`
-	BucketID     media.ID         `bun:"bucket_id"`
-	Path         string           `bun:"path"`
-	Name         string           `bun:"name"`
-	OriginalName string           `bun:"original_name"`
-	MimeType     string           `bun:"mime_type"`
-	Type         media.FileType   `bun:"type"`
-	Size         int64            `bun:"size"`
-	Sha256       string           `bun:"sha256"`
-	Width        *int             `bun:"width"`
-	Height       *int             `bun:"height"`
-	Duration     *float64         `bun:"duration"`
-	Visibility   media.Visibility `bun:"visibility"`
-	AltText      *string          `bun:"alt_text"`
-	Caption      *string          `bun:"caption"`
-	Copyright    *string          `bun:"copyright"`
-	Metadata     map[string]any   `bun:"metadata"`
-	Revision     int              `bun:"revision"`
-	BlobID       media.ID         `bun:"blob_id"`
-	LegalHold    bool             `bun:"legal_hold"`
-	HoldReason   *string          `bun:"legal_hold_reason"`
-	TrashedAt    *time.Time       `bun:"trashed_at"`
-	PurgeAt      *time.Time       `bun:"purge_at"`
-	CreatedAt    time.Time        `bun:"created_at"`
-	UpdatedAt    time.Time        `bun:"updated_at"`
-	CreatedBy    *media.ID        `bun:"created_by"`
-	UpdatedBy    *media.ID        `bun:"updated_by"`
+	ID           media.ID       `bun:"id,pk"`
+	OrgID        media.ID       `bun:"org_id"`
+	BucketID     media.ID       `bun:"bucket_id"`
+	Path         string         `bun:"path"`
+	Name         string         `bun:"name"`
+	OriginalName string         `bun:"original_name"`
+	MimeType     string         `bun:"mime_type"`
+	Type         media.FileType `bun:"type"`
+	Size         int64          `bun:"size"`
+	Sha256       string         `bun:"sha256"`
+	Width        *int           `bun:"width"`
+	Height       *int           `bun:"height"`
+	Duration     *float64       `bun:"duration"`
+	media.MediaFacts
+	Visibility media.Visibility `bun:"visibility"`
+	AltText    *string          `bun:"alt_text"`
+	Caption    *string          `bun:"caption"`
+	Copyright  *string          `bun:"copyright"`
+	Metadata   map[string]any   `bun:"metadata"`
+	Revision   int              `bun:"revision"`
+	BlobID     media.ID         `bun:"blob_id"`
+	LegalHold  bool             `bun:"legal_hold"`
+	HoldReason *string          `bun:"legal_hold_reason"`
+	TrashedAt  *time.Time       `bun:"trashed_at"`
+	PurgeAt    *time.Time       `bun:"purge_at"`
+	CreatedAt  time.Time        `bun:"created_at"`
+	UpdatedAt  time.Time        `bun:"updated_at"`
+	CreatedBy  *media.ID        `bun:"created_by"`
+	UpdatedBy  *media.ID        `bun:"updated_by"`
 	// TagList is the file's tags joined by commas (tags cannot contain
 	// one), when the query selected it (listings do).
 	TagList *string `bun:"tag_list,scanonly"`
@@ -173,7 +177,7 @@ type fileRow struct {
 func newFileRow(f *media.File) *fileRow {
 	return &fileRow{ID: f.ID, OrgID: f.OrgID, BucketID: f.BucketID, Path: f.Path, Name: f.Name,
 		OriginalName: f.OriginalName, MimeType: f.MimeType, Type: f.Type, Size: f.Size, Sha256: f.Sha256,
-		Width: f.Width, Height: f.Height, Duration: f.Duration, Visibility: f.Visibility, AltText: f.AltText,
+		Width: f.Width, Height: f.Height, Duration: f.Duration, MediaFacts: f.MediaFacts, Visibility: f.Visibility, AltText: f.AltText,
 		Caption: f.Caption, Copyright: f.Copyright, Metadata: nonNilMap(f.Metadata), Revision: f.Revision,
 		BlobID: f.BlobID, LegalHold: f.LegalHold, HoldReason: f.LegalHoldReason, TrashedAt: f.TrashedAt, PurgeAt: f.PurgeAt,
 		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, CreatedBy: f.CreatedBy, UpdatedBy: f.UpdatedBy}
@@ -183,7 +187,7 @@ func newFileRow(f *media.File) *fileRow {
 func (r *fileRow) media() *media.File {
 	return &media.File{ID: r.ID, OrgID: r.OrgID, BucketID: r.BucketID, Path: r.Path, Name: r.Name,
 		OriginalName: r.OriginalName, MimeType: r.MimeType, Type: r.Type, Size: r.Size, Sha256: r.Sha256,
-		Width: r.Width, Height: r.Height, Duration: r.Duration, Visibility: r.Visibility, AltText: r.AltText,
+		Width: r.Width, Height: r.Height, Duration: r.Duration, MediaFacts: r.MediaFacts, Visibility: r.Visibility, AltText: r.AltText,
 		Caption: r.Caption, Copyright: r.Copyright, Metadata: nonNilMap(r.Metadata), Revision: r.Revision,
 		BlobID: r.BlobID, LegalHold: r.LegalHold, LegalHoldReason: r.HoldReason, TrashedAt: utcPtr(r.TrashedAt), PurgeAt: utcPtr(r.PurgeAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy,

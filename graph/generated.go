@@ -46,6 +46,7 @@ type ResolverRoot interface {
 	Post() PostResolver
 	PostConnection() PostConnectionResolver
 	Query() QueryResolver
+	UploadSession() UploadSessionResolver
 }
 
 type DirectiveRoot struct {
@@ -73,6 +74,7 @@ type ComplexityRoot struct {
 		MaxFileSize           func(childComplexity int) int
 		Name                  func(childComplexity int) int
 		QuotaBytes            func(childComplexity int) int
+		RejectMalformedMedia  func(childComplexity int) int
 		TrashRetentionSeconds func(childComplexity int) int
 		TypeLimits            func(childComplexity int) int
 		UpdatedAt             func(childComplexity int) int
@@ -133,11 +135,13 @@ type ComplexityRoot struct {
 
 	File struct {
 		AltText         func(childComplexity int) int
+		Blurhash        func(childComplexity int) int
 		Bucket          func(childComplexity int) int
 		Caption         func(childComplexity int) int
 		Copyright       func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
 		CreatedBy       func(childComplexity int) int
+		DominantColor   func(childComplexity int) int
 		Duration        func(childComplexity int) int
 		Height          func(childComplexity int) int
 		ID              func(childComplexity int) int
@@ -147,6 +151,7 @@ type ComplexityRoot struct {
 		MimeType        func(childComplexity int) int
 		Name            func(childComplexity int) int
 		OriginalName    func(childComplexity int) int
+		PageCount       func(childComplexity int) int
 		Path            func(childComplexity int) int
 		PurgeAt         func(childComplexity int) int
 		Revision        func(childComplexity int) int
@@ -154,6 +159,7 @@ type ComplexityRoot struct {
 		Sha256          func(childComplexity int) int
 		Size            func(childComplexity int) int
 		Tags            func(childComplexity int) int
+		ThumbnailURL    func(childComplexity int, width *int, height *int, expiresIn *int) int
 		TrashedAt       func(childComplexity int) int
 		Type            func(childComplexity int) int
 		URL             func(childComplexity int, expiresIn *int) int
@@ -219,14 +225,17 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AbortUploadSession       func(childComplexity int, id media.ID) int
 		AddMember                func(childComplexity int, input model.AddMemberInput) int
 		AttachFiles              func(childComplexity int, targetID media.ID, fileIds []media.ID) int
+		CompleteUploadSession    func(childComplexity int, id media.ID, parts []*model.CompletedPartInput) int
 		CopyFiles                func(childComplexity int, input model.CopyFilesInput) int
 		CreateAPIKey             func(childComplexity int, input media.CreateAPIKeyInput) int
 		CreateBucket             func(childComplexity int, input model.CreateBucketInput) int
 		CreateComment            func(childComplexity int, input model.CreateCommentInput) int
 		CreateConversation       func(childComplexity int, input model.CreateConversationInput) int
 		CreatePost               func(childComplexity int, input model.CreatePostInput) int
+		CreateUploadSession      func(childComplexity int, input model.CreateUploadSessionInput) int
 		DeleteBucket             func(childComplexity int, name string, force *bool) int
 		DeleteFile               func(childComplexity int, id media.ID, force *bool) int
 		DeleteFileRevision       func(childComplexity int, id media.ID, revision int) int
@@ -288,17 +297,18 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Bucket       func(childComplexity int, name string) int
-		Buckets      func(childComplexity int, first *int, after *string) int
-		Conversation func(childComplexity int, id media.ID) int
-		File         func(childComplexity int, id media.ID) int
-		Files        func(childComplexity int, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
-		Node         func(childComplexity int, id media.ID) int
-		Nodes        func(childComplexity int, ids []media.ID) int
-		Post         func(childComplexity int, id media.ID) int
-		Posts        func(childComplexity int, first *int, after *string) int
-		Tags         func(childComplexity int, bucket *string, prefix *string, first *int) int
-		Viewer       func(childComplexity int) int
+		Bucket        func(childComplexity int, name string) int
+		Buckets       func(childComplexity int, first *int, after *string) int
+		Conversation  func(childComplexity int, id media.ID) int
+		File          func(childComplexity int, id media.ID) int
+		Files         func(childComplexity int, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
+		Node          func(childComplexity int, id media.ID) int
+		Nodes         func(childComplexity int, ids []media.ID) int
+		Post          func(childComplexity int, id media.ID) int
+		Posts         func(childComplexity int, first *int, after *string) int
+		Tags          func(childComplexity int, bucket *string, prefix *string, first *int) int
+		UploadSession func(childComplexity int, id media.ID) int
+		Viewer        func(childComplexity int) int
 	}
 
 	TagCount struct {
@@ -309,6 +319,37 @@ type ComplexityRoot struct {
 	TypeLimit struct {
 		MaxSize func(childComplexity int) int
 		Type    func(childComplexity int) int
+	}
+
+	UploadPart struct {
+		Number func(childComplexity int) int
+		Size   func(childComplexity int) int
+		URL    func(childComplexity int) int
+	}
+
+	UploadSession struct {
+		Bucket        func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ExpiresAt     func(childComplexity int) int
+		File          func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Method        func(childComplexity int) int
+		MimeType      func(childComplexity int) int
+		Name          func(childComplexity int) int
+		PartCount     func(childComplexity int) int
+		PartSize      func(childComplexity int) int
+		Parts         func(childComplexity int, from *int, first *int) int
+		Path          func(childComplexity int) int
+		Size          func(childComplexity int) int
+		State         func(childComplexity int) int
+		UploadURL     func(childComplexity int) int
+		UploadedParts func(childComplexity int) int
+	}
+
+	UploadedPart struct {
+		ETag   func(childComplexity int) int
+		Number func(childComplexity int) int
+		Size   func(childComplexity int) int
 	}
 
 	User struct {
@@ -337,6 +378,7 @@ type BucketResolver interface {
 	TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error)
 
 	TrashRetentionSeconds(ctx context.Context, obj *media.Bucket) (int, error)
+
 	Usage(ctx context.Context, obj *media.Bucket) (*media.BucketUsage, error)
 	Files(ctx context.Context, obj *media.Bucket, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 }
@@ -364,6 +406,7 @@ type ConversationResolver interface {
 type FileResolver interface {
 	Bucket(ctx context.Context, obj *media.File) (*media.Bucket, error)
 
+	ThumbnailURL(ctx context.Context, obj *media.File, width *int, height *int, expiresIn *int) (*string, error)
 	URL(ctx context.Context, obj *media.File, expiresIn *int) (string, error)
 
 	Revisions(ctx context.Context, obj *media.File) ([]*media.Revision, error)
@@ -403,6 +446,9 @@ type MutationResolver interface {
 	UploadFile(ctx context.Context, input model.UploadFileInput) (*media.File, error)
 	UploadFiles(ctx context.Context, inputs []*model.UploadFileInput) ([]*media.File, error)
 	UploadFileBase64(ctx context.Context, input model.UploadFileBase64Input) (*media.File, error)
+	CreateUploadSession(ctx context.Context, input model.CreateUploadSessionInput) (*media.UploadSession, error)
+	CompleteUploadSession(ctx context.Context, id media.ID, parts []*model.CompletedPartInput) (*media.File, error)
+	AbortUploadSession(ctx context.Context, id media.ID) (bool, error)
 	UpdateFile(ctx context.Context, id media.ID, input model.UpdateFileInput) (*media.File, error)
 	DeleteFile(ctx context.Context, id media.ID, force *bool) (media.ID, error)
 	CreatePost(ctx context.Context, input model.CreatePostInput) (*media.Post, error)
@@ -453,8 +499,23 @@ type QueryResolver interface {
 	Post(ctx context.Context, id media.ID) (*media.Post, error)
 	Posts(ctx context.Context, first *int, after *string) (*media.PostPage, error)
 	Conversation(ctx context.Context, id media.ID) (*media.Conversation, error)
+	UploadSession(ctx context.Context, id media.ID) (*media.UploadSession, error)
 	File(ctx context.Context, id media.ID) (*media.File, error)
 	Files(ctx context.Context, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
+}
+type UploadSessionResolver interface {
+	Bucket(ctx context.Context, obj *media.UploadSession) (*media.Bucket, error)
+	Path(ctx context.Context, obj *media.UploadSession) (string, error)
+	Name(ctx context.Context, obj *media.UploadSession) (string, error)
+
+	Method(ctx context.Context, obj *media.UploadSession) (model.UploadMethod, error)
+
+	UploadURL(ctx context.Context, obj *media.UploadSession) (*string, error)
+	PartSize(ctx context.Context, obj *media.UploadSession) (*int64, error)
+	PartCount(ctx context.Context, obj *media.UploadSession) (*int, error)
+	Parts(ctx context.Context, obj *media.UploadSession, from *int, first *int) ([]*media.SessionPart, error)
+	UploadedParts(ctx context.Context, obj *media.UploadSession) ([]*media.Part, error)
+	File(ctx context.Context, obj *media.UploadSession) (*media.File, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -583,6 +644,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Bucket.QuotaBytes(childComplexity), true
+	case "Bucket.rejectMalformedMedia":
+		if e.ComplexityRoot.Bucket.RejectMalformedMedia == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Bucket.RejectMalformedMedia(childComplexity), true
 	case "Bucket.trashRetentionSeconds":
 		if e.ComplexityRoot.Bucket.TrashRetentionSeconds == nil {
 			break
@@ -800,6 +867,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.AltText(childComplexity), true
+	case "File.blurhash":
+		if e.ComplexityRoot.File.Blurhash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.File.Blurhash(childComplexity), true
 	case "File.bucket":
 		if e.ComplexityRoot.File.Bucket == nil {
 			break
@@ -830,6 +903,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.CreatedBy(childComplexity), true
+	case "File.dominantColor":
+		if e.ComplexityRoot.File.DominantColor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.File.DominantColor(childComplexity), true
 	case "File.duration":
 		if e.ComplexityRoot.File.Duration == nil {
 			break
@@ -884,6 +963,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.OriginalName(childComplexity), true
+	case "File.pageCount":
+		if e.ComplexityRoot.File.PageCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.File.PageCount(childComplexity), true
 	case "File.path":
 		if e.ComplexityRoot.File.Path == nil {
 			break
@@ -926,6 +1011,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.Tags(childComplexity), true
+	case "File.thumbnailUrl":
+		if e.ComplexityRoot.File.ThumbnailURL == nil {
+			break
+		}
+
+		args, err := ec.field_File_thumbnailUrl_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.File.ThumbnailURL(childComplexity, args["width"].(*int), args["height"].(*int), args["expiresIn"].(*int)), true
 	case "File.trashedAt":
 		if e.ComplexityRoot.File.TrashedAt == nil {
 			break
@@ -1195,6 +1291,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MessageEdge.Node(childComplexity), true
 
+	case "Mutation.abortUploadSession":
+		if e.ComplexityRoot.Mutation.AbortUploadSession == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_abortUploadSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AbortUploadSession(childComplexity, args["id"].(media.ID)), true
 	case "Mutation.addMember":
 		if e.ComplexityRoot.Mutation.AddMember == nil {
 			break
@@ -1217,6 +1324,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AttachFiles(childComplexity, args["targetId"].(media.ID), args["fileIds"].([]media.ID)), true
+	case "Mutation.completeUploadSession":
+		if e.ComplexityRoot.Mutation.CompleteUploadSession == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeUploadSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteUploadSession(childComplexity, args["id"].(media.ID), args["parts"].([]*model.CompletedPartInput)), true
 	case "Mutation.copyFiles":
 		if e.ComplexityRoot.Mutation.CopyFiles == nil {
 			break
@@ -1283,6 +1401,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePost(childComplexity, args["input"].(model.CreatePostInput)), true
+	case "Mutation.createUploadSession":
+		if e.ComplexityRoot.Mutation.CreateUploadSession == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createUploadSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateUploadSession(childComplexity, args["input"].(model.CreateUploadSessionInput)), true
 	case "Mutation.deleteBucket":
 		if e.ComplexityRoot.Mutation.DeleteBucket == nil {
 			break
@@ -1783,6 +1912,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Tags(childComplexity, args["bucket"].(*string), args["prefix"].(*string), args["first"].(*int)), true
+	case "Query.uploadSession":
+		if e.ComplexityRoot.Query.UploadSession == nil {
+			break
+		}
+
+		args, err := ec.field_Query_uploadSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.UploadSession(childComplexity, args["id"].(media.ID)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1815,6 +1955,146 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TypeLimit.Type(childComplexity), true
+
+	case "UploadPart.number":
+		if e.ComplexityRoot.UploadPart.Number == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadPart.Number(childComplexity), true
+	case "UploadPart.size":
+		if e.ComplexityRoot.UploadPart.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadPart.Size(childComplexity), true
+	case "UploadPart.url":
+		if e.ComplexityRoot.UploadPart.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadPart.URL(childComplexity), true
+
+	case "UploadSession.bucket":
+		if e.ComplexityRoot.UploadSession.Bucket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.Bucket(childComplexity), true
+	case "UploadSession.createdAt":
+		if e.ComplexityRoot.UploadSession.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.CreatedAt(childComplexity), true
+	case "UploadSession.expiresAt":
+		if e.ComplexityRoot.UploadSession.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.ExpiresAt(childComplexity), true
+	case "UploadSession.file":
+		if e.ComplexityRoot.UploadSession.File == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.File(childComplexity), true
+	case "UploadSession.id":
+		if e.ComplexityRoot.UploadSession.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.ID(childComplexity), true
+	case "UploadSession.method":
+		if e.ComplexityRoot.UploadSession.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.Method(childComplexity), true
+	case "UploadSession.mimeType":
+		if e.ComplexityRoot.UploadSession.MimeType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.MimeType(childComplexity), true
+	case "UploadSession.name":
+		if e.ComplexityRoot.UploadSession.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.Name(childComplexity), true
+	case "UploadSession.partCount":
+		if e.ComplexityRoot.UploadSession.PartCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.PartCount(childComplexity), true
+	case "UploadSession.partSize":
+		if e.ComplexityRoot.UploadSession.PartSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.PartSize(childComplexity), true
+	case "UploadSession.parts":
+		if e.ComplexityRoot.UploadSession.Parts == nil {
+			break
+		}
+
+		args, err := ec.field_UploadSession_parts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.UploadSession.Parts(childComplexity, args["from"].(*int), args["first"].(*int)), true
+	case "UploadSession.path":
+		if e.ComplexityRoot.UploadSession.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.Path(childComplexity), true
+	case "UploadSession.size":
+		if e.ComplexityRoot.UploadSession.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.Size(childComplexity), true
+	case "UploadSession.state":
+		if e.ComplexityRoot.UploadSession.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.State(childComplexity), true
+	case "UploadSession.uploadUrl":
+		if e.ComplexityRoot.UploadSession.UploadURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.UploadURL(childComplexity), true
+	case "UploadSession.uploadedParts":
+		if e.ComplexityRoot.UploadSession.UploadedParts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadSession.UploadedParts(childComplexity), true
+
+	case "UploadedPart.etag":
+		if e.ComplexityRoot.UploadedPart.ETag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadedPart.ETag(childComplexity), true
+	case "UploadedPart.number":
+		if e.ComplexityRoot.UploadedPart.Number == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadedPart.Number(childComplexity), true
+	case "UploadedPart.size":
+		if e.ComplexityRoot.UploadedPart.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UploadedPart.Size(childComplexity), true
 
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
@@ -1875,12 +2155,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAddMemberInput,
+		ec.unmarshalInputCompletedPartInput,
 		ec.unmarshalInputCopyFilesInput,
 		ec.unmarshalInputCreateApiKeyInput,
 		ec.unmarshalInputCreateBucketInput,
 		ec.unmarshalInputCreateCommentInput,
 		ec.unmarshalInputCreateConversationInput,
 		ec.unmarshalInputCreatePostInput,
+		ec.unmarshalInputCreateUploadSessionInput,
 		ec.unmarshalInputFileFilter,
 		ec.unmarshalInputFileOrder,
 		ec.unmarshalInputMoveFilesInput,
@@ -2002,6 +2284,8 @@ type Query {
   posts(first: Int = 25, after: String): PostConnection!
   "A conversation the caller is a member of."
   conversation(id: ID!): Conversation
+  "An upload session the caller created (to resume it: which parts are stored, fresh part URLs)."
+  uploadSession(id: ID!): UploadSession
   "A file by id. Trashed files resolve too."
   file(id: ID!): File
   "Files of a bucket, or of every bucket if none is named."
@@ -2027,6 +2311,20 @@ type Mutation {
   uploadFiles(inputs: [UploadFileInput!]!): [File!]!
   "Upload one file sent as base64 in the JSON body (small files)."
   uploadFileBase64(input: UploadFileBase64Input!): File!
+  """
+  Start a large upload that goes straight to storage: policy, name and quota are
+  checked now; the result says where to PUT the bytes (one URL, or one per part).
+  """
+  createUploadSession(input: CreateUploadSessionInput!): UploadSession!
+  """
+  Verify what was uploaded (size, checksum, type sniffed from the content) and make
+  the file. For a multipart session, parts names the parts to join (number and the
+  ETag each PUT returned); without it, every stored part is joined. Completing a
+  completed session again returns its file.
+  """
+  completeUploadSession(id: ID!, parts: [CompletedPartInput!]): File!
+  "Abandon an open upload session and delete what was uploaded."
+  abortUploadSession(id: ID!): Boolean!
   "Change a file's name, folder, visibility, texts, metadata or tags. Fields not given stay as they are."
   updateFile(id: ID!, input: UpdateFileInput!): File!
   """
@@ -2174,6 +2472,8 @@ type Bucket implements Node {
   quotaBytes: Int64
   "How long trashed files are kept before they are purged, in seconds (default 7 days)."
   trashRetentionSeconds: Int!
+  "Refuse images, audio and video whose content cannot be decoded (UNSUPPORTED_MEDIA_TYPE); by default they are stored without analysis."
+  rejectMalformedMedia: Boolean!
   usage: BucketUsage!
   files(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int, around: ID): FileConnection!
   createdAt: Time!
@@ -2221,6 +2521,7 @@ input CreateBucketInput {
   quotaBytes: Int64
   "How long trashed files are kept, in seconds (default 604800, 7 days)."
   trashRetentionSeconds: Int
+  rejectMalformedMedia: Boolean = false
 }
 
 "Changes the fields that are given. Send null for maxFileSize or quotaBytes to remove the limit."
@@ -2233,6 +2534,7 @@ input UpdateBucketInput {
   typeLimits: [TypeLimitInput!]
   quotaBytes: Int64 @goField(omittable: true)
   trashRetentionSeconds: Int
+  rejectMalformedMedia: Boolean
 }
 
 type PageInfo {
@@ -2257,9 +2559,23 @@ type File implements Node {
   checksumSha256: String!
   width: Int
   height: Int
-  "Seconds."
+  "Seconds: audio, video and Lottie animations."
   duration: Float
+  "A blurhash (https://blurha.sh) of an image, to show while it loads; null if the image could not be decoded."
+  blurhash: String
+  "The image's dominant colour as #rrggbb."
+  dominantColor: String
+  "The number of pages of a PDF, when it could be read cheaply."
+  pageCount: Int
   visibility: Visibility!
+  """
+  A resized JPEG (PNG if it has transparency) of an image, fitting in width×height
+  with its aspect ratio kept, never enlarged. Sizes round up to 64, 128, 256, 320,
+  480, 640, 960, 1280 or 1920; one side may be left out; neither gives 256×256.
+  Rendered on first request and cached. Null for files that are not images or
+  whose content could not be decoded. Signed and expiring for PRIVATE files.
+  """
+  thumbnailUrl(width: Int, height: Int, expiresIn: Int): String
   """
   Where to download the bytes: a stable URL for a PUBLIC file, a signed one that
   expires after expiresIn seconds (default 3600, at most 7 days) for a PRIVATE one.
@@ -2390,6 +2706,70 @@ input UploadFileInput {
   "Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now)."
   attachTo: ID
 }
+
+input CreateUploadSessionInput {
+  bucket: String!
+  path: String = "/"
+  name: String!
+  "The exact size in bytes."
+  size: Int64!
+  "The declared MIME type; the content must agree with it when the session is completed."
+  mimeType: String!
+  "The SHA-256 of the content (hex), checked on completion."
+  checksumSha256: String
+  tags: [String!]
+  altText: String
+  caption: String
+  copyright: String
+  metadata: JSON
+  visibility: Visibility
+  "If a file of this name is in the folder, add a revision to it instead of failing with CONFLICT."
+  replace: Boolean = false
+}
+
+input CompletedPartInput {
+  number: Int!
+  "The ETag header the part's PUT answered with."
+  etag: String!
+}
+
+enum UploadSessionState { OPEN COMPLETING COMPLETED ABORTED EXPIRED }
+
+enum UploadMethod {
+  "PUT the whole file to uploadUrl."
+  PUT
+  "PUT each part (exactly its size) to its URL, in any order and in parallel; retry a part by PUTting it again."
+  MULTIPART
+}
+
+"A large upload written by the client straight to storage."
+type UploadSession {
+  id: ID!
+  bucket: Bucket!
+  path: String!
+  name: String!
+  size: Int64!
+  mimeType: String!
+  method: UploadMethod!
+  state: UploadSessionState!
+  "The bytes must be uploaded and the session completed before this time."
+  expiresAt: Time!
+  createdAt: Time!
+  "PUT: where to PUT exactly size bytes (null once the session is no longer open)."
+  uploadUrl: String
+  "MULTIPART: every part but the last has this size."
+  partSize: Int64
+  partCount: Int
+  "MULTIPART: part numbers, sizes and PUT URLs (valid until expiresAt), from part from, at most first (up to 1000)."
+  parts(from: Int = 1, first: Int = 1000): [UploadPart!]!
+  "MULTIPART: the parts storage holds already, to resume after an interruption."
+  uploadedParts: [UploadedPart!]!
+  "The file made when the session was completed."
+  file: File
+}
+
+type UploadPart { number: Int!  size: Int64!  url: String! }
+type UploadedPart { number: Int!  size: Int64!  etag: String! }
 
 input UploadFileBase64Input {
   bucket: String!
@@ -2614,6 +2994,8 @@ func (ec *executionContext) childFields_Bucket(ctx context.Context, field graphq
 		return ec.fieldContext_Bucket_quotaBytes(ctx, field)
 	case "trashRetentionSeconds":
 		return ec.fieldContext_Bucket_trashRetentionSeconds(ctx, field)
+	case "rejectMalformedMedia":
+		return ec.fieldContext_Bucket_rejectMalformedMedia(ctx, field)
 	case "usage":
 		return ec.fieldContext_Bucket_usage(ctx, field)
 	case "files":
@@ -2756,8 +3138,16 @@ func (ec *executionContext) childFields_File(ctx context.Context, field graphql.
 		return ec.fieldContext_File_height(ctx, field)
 	case "duration":
 		return ec.fieldContext_File_duration(ctx, field)
+	case "blurhash":
+		return ec.fieldContext_File_blurhash(ctx, field)
+	case "dominantColor":
+		return ec.fieldContext_File_dominantColor(ctx, field)
+	case "pageCount":
+		return ec.fieldContext_File_pageCount(ctx, field)
 	case "visibility":
 		return ec.fieldContext_File_visibility(ctx, field)
+	case "thumbnailUrl":
+		return ec.fieldContext_File_thumbnailUrl(ctx, field)
 	case "url":
 		return ec.fieldContext_File_url(ctx, field)
 	case "altText":
@@ -2992,6 +3382,68 @@ func (ec *executionContext) childFields_TypeLimit(ctx context.Context, field gra
 		return ec.fieldContext_TypeLimit_maxSize(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TypeLimit", field.Name)
+}
+
+func (ec *executionContext) childFields_UploadPart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "number":
+		return ec.fieldContext_UploadPart_number(ctx, field)
+	case "size":
+		return ec.fieldContext_UploadPart_size(ctx, field)
+	case "url":
+		return ec.fieldContext_UploadPart_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UploadPart", field.Name)
+}
+
+func (ec *executionContext) childFields_UploadSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_UploadSession_id(ctx, field)
+	case "bucket":
+		return ec.fieldContext_UploadSession_bucket(ctx, field)
+	case "path":
+		return ec.fieldContext_UploadSession_path(ctx, field)
+	case "name":
+		return ec.fieldContext_UploadSession_name(ctx, field)
+	case "size":
+		return ec.fieldContext_UploadSession_size(ctx, field)
+	case "mimeType":
+		return ec.fieldContext_UploadSession_mimeType(ctx, field)
+	case "method":
+		return ec.fieldContext_UploadSession_method(ctx, field)
+	case "state":
+		return ec.fieldContext_UploadSession_state(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_UploadSession_expiresAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_UploadSession_createdAt(ctx, field)
+	case "uploadUrl":
+		return ec.fieldContext_UploadSession_uploadUrl(ctx, field)
+	case "partSize":
+		return ec.fieldContext_UploadSession_partSize(ctx, field)
+	case "partCount":
+		return ec.fieldContext_UploadSession_partCount(ctx, field)
+	case "parts":
+		return ec.fieldContext_UploadSession_parts(ctx, field)
+	case "uploadedParts":
+		return ec.fieldContext_UploadSession_uploadedParts(ctx, field)
+	case "file":
+		return ec.fieldContext_UploadSession_file(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UploadSession", field.Name)
+}
+
+func (ec *executionContext) childFields_UploadedPart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "number":
+		return ec.fieldContext_UploadedPart_number(ctx, field)
+	case "size":
+		return ec.fieldContext_UploadedPart_size(ctx, field)
+	case "etag":
+		return ec.fieldContext_UploadedPart_etag(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UploadedPart", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3306,6 +3758,36 @@ func (ec *executionContext) field_FileRevision_url_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_File_thumbnailUrl_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "width",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["width"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "height",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["height"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "expiresIn",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["expiresIn"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_File_url_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3382,6 +3864,20 @@ func (ec *executionContext) field_Message_attachments_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_abortUploadSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3415,6 +3911,28 @@ func (ec *executionContext) field_Mutation_attachFiles_args(ctx context.Context,
 		return nil, err
 	}
 	args["fileIds"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeUploadSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "parts",
+		func(ctx context.Context, v any) ([]*model.CompletedPartInput, error) {
+			return ec.unmarshalOCompletedPartInput2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCompletedPartInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["parts"] = arg1
 	return args, nil
 }
 
@@ -3494,6 +4012,20 @@ func (ec *executionContext) field_Mutation_createPost_args(ctx context.Context, 
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreatePostInput, error) {
 			return ec.unmarshalNCreatePostInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCreatePostInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createUploadSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateUploadSessionInput, error) {
+			return ec.unmarshalNCreateUploadSessionInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCreateUploadSessionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4262,6 +4794,42 @@ func (ec *executionContext) field_Query_tags_args(ctx context.Context, rawArgs m
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_uploadSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (media.ID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_UploadSession_parts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4729,6 +5297,29 @@ func (ec *executionContext) _Bucket_trashRetentionSeconds(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_Bucket_trashRetentionSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Bucket", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Bucket_rejectMalformedMedia(ctx context.Context, field graphql.CollectedField, obj *media.Bucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Bucket_rejectMalformedMedia(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RejectMalformedMedia, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Bucket_rejectMalformedMedia(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Bucket", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Bucket_usage(ctx context.Context, field graphql.CollectedField, obj *media.Bucket) (ret graphql.Marshaler) {
@@ -5932,6 +6523,75 @@ func (ec *executionContext) fieldContext_File_duration(_ context.Context, field 
 	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type Float does not have child fields"))
 }
 
+func (ec *executionContext) _File_blurhash(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_blurhash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Blurhash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_File_blurhash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _File_dominantColor(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_dominantColor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DominantColor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_File_dominantColor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _File_pageCount(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_pageCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_File_pageCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _File_visibility(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5953,6 +6613,50 @@ func (ec *executionContext) _File_visibility(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_File_visibility(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type Visibility does not have child fields"))
+}
+
+func (ec *executionContext) _File_thumbnailUrl(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_thumbnailUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.File().ThumbnailURL(ctx, obj, fc.Args["width"].(*int), fc.Args["height"].(*int), fc.Args["expiresIn"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_File_thumbnailUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "File",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_File_thumbnailUrl_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _File_url(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
@@ -7447,6 +8151,138 @@ func (ec *executionContext) fieldContext_Mutation_uploadFileBase64(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_uploadFileBase64_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createUploadSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createUploadSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateUploadSession(ctx, fc.Args["input"].(model.CreateUploadSessionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.UploadSession) graphql.Marshaler {
+			return ec.marshalNUploadSession2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUploadSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createUploadSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UploadSession(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createUploadSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeUploadSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeUploadSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteUploadSession(ctx, fc.Args["id"].(media.ID), fc.Args["parts"].([]*model.CompletedPartInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeUploadSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeUploadSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_abortUploadSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_abortUploadSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AbortUploadSession(ctx, fc.Args["id"].(media.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_abortUploadSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_abortUploadSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9616,6 +10452,50 @@ func (ec *executionContext) fieldContext_Query_conversation(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_uploadSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_uploadSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().UploadSession(ctx, fc.Args["id"].(media.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.UploadSession) graphql.Marshaler {
+			return ec.marshalOUploadSession2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUploadSession(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_uploadSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UploadSession(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_uploadSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_file(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9870,6 +10750,560 @@ func (ec *executionContext) _TypeLimit_maxSize(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_TypeLimit_maxSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TypeLimit", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _UploadPart_number(ctx context.Context, field graphql.CollectedField, obj *media.SessionPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadPart_number(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Number, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadPart_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadPart", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _UploadPart_size(ctx context.Context, field graphql.CollectedField, obj *media.SessionPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadPart_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadPart_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadPart", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _UploadPart_url(ctx context.Context, field graphql.CollectedField, obj *media.SessionPart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadPart_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadPart_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadPart", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_id(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v media.ID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_bucket(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_bucket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().Bucket(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.Bucket) graphql.Marshaler {
+			return ec.marshalNBucket2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐBucket(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_bucket(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UploadSession",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bucket(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UploadSession_path(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().Path(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_name(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().Name(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_size(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_mimeType(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_mimeType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MimeType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_mimeType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_method(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().Method(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.UploadMethod) graphql.Marshaler {
+			return ec.marshalNUploadMethod2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUploadMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, true, true, errors.New("field of type UploadMethod does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_state(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v media.SessionState) graphql.Marshaler {
+			return ec.marshalNUploadSessionState2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐSessionState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, false, false, errors.New("field of type UploadSessionState does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_expiresAt(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_createdAt(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_uploadUrl(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_uploadUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().UploadURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_uploadUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_partSize(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_partSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().PartSize(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt642ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_partSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, true, true, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_partCount(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_partCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().PartCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_partCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadSession", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _UploadSession_parts(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_parts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.UploadSession().Parts(ctx, obj, fc.Args["from"].(*int), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.SessionPart) graphql.Marshaler {
+			return ec.marshalNUploadPart2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐSessionPartᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_parts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UploadSession",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UploadPart(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_UploadSession_parts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UploadSession_uploadedParts(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_uploadedParts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().UploadedParts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.Part) graphql.Marshaler {
+			return ec.marshalNUploadedPart2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐPartᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_uploadedParts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UploadSession",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UploadedPart(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UploadSession_file(ctx context.Context, field graphql.CollectedField, obj *media.UploadSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadSession_file(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.UploadSession().File(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.File) graphql.Marshaler {
+			return ec.marshalOFile2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UploadSession_file(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UploadSession",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UploadedPart_number(ctx context.Context, field graphql.CollectedField, obj *media.Part) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadedPart_number(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Number, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadedPart_number(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadedPart", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _UploadedPart_size(ctx context.Context, field graphql.CollectedField, obj *media.Part) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadedPart_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadedPart_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadedPart", field, false, false, errors.New("field of type Int64 does not have child fields"))
+}
+
+func (ec *executionContext) _UploadedPart_etag(ctx context.Context, field graphql.CollectedField, obj *media.Part) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UploadedPart_etag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ETag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UploadedPart_etag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UploadedPart", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *media.User) (ret graphql.Marshaler) {
@@ -11181,6 +12615,43 @@ func (ec *executionContext) unmarshalInputAddMemberInput(ctx context.Context, ob
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCompletedPartInput(ctx context.Context, obj any) (model.CompletedPartInput, error) {
+	var it model.CompletedPartInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"number", "etag"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "number":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("number"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Number = data
+		case "etag":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("etag"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Etag = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCopyFilesInput(ctx context.Context, obj any) (model.CopyFilesInput, error) {
 	var it model.CopyFilesInput
 	if obj == nil {
@@ -11300,8 +12771,11 @@ func (ec *executionContext) unmarshalInputCreateBucketInput(ctx context.Context,
 	if _, present := asMap["defaultVisibility"]; !present {
 		asMap["defaultVisibility"] = "PRIVATE"
 	}
+	if _, present := asMap["rejectMalformedMedia"]; !present {
+		asMap["rejectMalformedMedia"] = false
+	}
 
-	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds"}
+	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds", "rejectMalformedMedia"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11364,6 +12838,13 @@ func (ec *executionContext) unmarshalInputCreateBucketInput(ctx context.Context,
 				return it, err
 			}
 			it.TrashRetentionSeconds = data
+		case "rejectMalformedMedia":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectMalformedMedia"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectMalformedMedia = data
 		}
 	}
 	return it, nil
@@ -11517,6 +12998,127 @@ func (ec *executionContext) unmarshalInputCreatePostInput(ctx context.Context, o
 				return it, err
 			}
 			it.Files = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateUploadSessionInput(ctx context.Context, obj any) (model.CreateUploadSessionInput, error) {
+	var it model.CreateUploadSessionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["path"]; !present {
+		asMap["path"] = "/"
+	}
+	if _, present := asMap["replace"]; !present {
+		asMap["replace"] = false
+	}
+
+	fieldsInOrder := [...]string{"bucket", "path", "name", "size", "mimeType", "checksumSha256", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "bucket":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bucket"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Bucket = data
+		case "path":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("path"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Path = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "size":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("size"))
+			data, err := ec.unmarshalNInt642int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Size = data
+		case "mimeType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mimeType"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MimeType = data
+		case "checksumSha256":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checksumSha256"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChecksumSha256 = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "altText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("altText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AltText = data
+		case "caption":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("caption"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Caption = data
+		case "copyright":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("copyright"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Copyright = data
+		case "metadata":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadata"))
+			data, err := ec.unmarshalOJSON2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Metadata = data
+		case "visibility":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("visibility"))
+			data, err := ec.unmarshalOVisibility2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐVisibility(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Visibility = data
+		case "replace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replace"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Replace = data
 		}
 	}
 	return it, nil
@@ -11841,7 +13443,7 @@ func (ec *executionContext) unmarshalInputUpdateBucketInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds"}
+	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds", "rejectMalformedMedia"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11904,6 +13506,13 @@ func (ec *executionContext) unmarshalInputUpdateBucketInput(ctx context.Context,
 				return it, err
 			}
 			it.TrashRetentionSeconds = data
+		case "rejectMalformedMedia":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rejectMalformedMedia"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RejectMalformedMedia = data
 		}
 	}
 	return it, nil
@@ -12622,6 +14231,11 @@ func (ec *executionContext) _Bucket(ctx context.Context, sel ast.SelectionSet, o
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "rejectMalformedMedia":
+			out.Values[i] = ec._Bucket_rejectMalformedMedia(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "usage":
 			field := field
 
@@ -13634,11 +15248,64 @@ func (ec *executionContext) _File(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "blurhash":
+			out.Values[i] = ec._File_blurhash(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dominantColor":
+			out.Values[i] = ec._File_dominantColor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pageCount":
+			out.Values[i] = ec._File_pageCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "visibility":
 			out.Values[i] = ec._File_visibility(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "thumbnailUrl":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._File_thumbnailUrl(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "url":
 			field := field
 
@@ -14875,6 +16542,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createUploadSession":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createUploadSession(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeUploadSession":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeUploadSession(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "abortUploadSession":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_abortUploadSession(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "updateFile":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateFile(ctx, field)
@@ -15773,6 +17461,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "uploadSession":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_uploadSession(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "file":
 			field := field
 
@@ -15914,6 +17624,545 @@ func (ec *executionContext) _TypeLimit(ctx context.Context, sel ast.SelectionSet
 			}
 		case "maxSize":
 			out.Values[i] = ec._TypeLimit_maxSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var uploadPartImplementors = []string{"UploadPart"}
+
+func (ec *executionContext) _UploadPart(ctx context.Context, sel ast.SelectionSet, obj *media.SessionPart) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uploadPartImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UploadPart")
+		case "number":
+			out.Values[i] = ec._UploadPart_number(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._UploadPart_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._UploadPart_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var uploadSessionImplementors = []string{"UploadSession"}
+
+func (ec *executionContext) _UploadSession(ctx context.Context, sel ast.SelectionSet, obj *media.UploadSession) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uploadSessionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UploadSession")
+		case "id":
+			out.Values[i] = ec._UploadSession_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bucket":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_bucket(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "path":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_path(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "name":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_name(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "size":
+			out.Values[i] = ec._UploadSession_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mimeType":
+			out.Values[i] = ec._UploadSession_mimeType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "method":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_method(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "state":
+			out.Values[i] = ec._UploadSession_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._UploadSession_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._UploadSession_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uploadUrl":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_uploadUrl(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "partSize":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_partSize(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "partCount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_partCount(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "parts":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_parts(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "uploadedParts":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_uploadedParts(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "file":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._UploadSession_file(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var uploadedPartImplementors = []string{"UploadedPart"}
+
+func (ec *executionContext) _UploadedPart(ctx context.Context, sel ast.SelectionSet, obj *media.Part) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, uploadedPartImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UploadedPart")
+		case "number":
+			out.Values[i] = ec._UploadedPart_number(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._UploadedPart_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "etag":
+			out.Values[i] = ec._UploadedPart_etag(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16628,6 +18877,11 @@ func (ec *executionContext) marshalNCommentEdge2ᚖgithubᚗcomᚋmediagraphᚋm
 	return ec._CommentEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCompletedPartInput2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCompletedPartInput(ctx context.Context, v any) (*model.CompletedPartInput, error) {
+	res, err := ec.unmarshalInputCompletedPartInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNConversation2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐConversation(ctx context.Context, sel ast.SelectionSet, v *media.Conversation) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -16665,6 +18919,11 @@ func (ec *executionContext) unmarshalNCreateConversationInput2githubᚗcomᚋmed
 
 func (ec *executionContext) unmarshalNCreatePostInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCreatePostInput(ctx context.Context, v any) (model.CreatePostInput, error) {
 	res, err := ec.unmarshalInputCreatePostInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateUploadSessionInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCreateUploadSessionInput(ctx context.Context, v any) (model.CreateUploadSessionInput, error) {
+	res, err := ec.unmarshalInputCreateUploadSessionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17341,6 +19600,95 @@ func (ec *executionContext) unmarshalNUploadFileInput2ᚖgithubᚗcomᚋmediagra
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNUploadMethod2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUploadMethod(ctx context.Context, v any) (model.UploadMethod, error) {
+	var res model.UploadMethod
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUploadMethod2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUploadMethod(ctx context.Context, sel ast.SelectionSet, v model.UploadMethod) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNUploadPart2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐSessionPartᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.SessionPart) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUploadPart2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐSessionPart(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUploadPart2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐSessionPart(ctx context.Context, sel ast.SelectionSet, v *media.SessionPart) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UploadPart(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUploadSession2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUploadSession(ctx context.Context, sel ast.SelectionSet, v *media.UploadSession) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UploadSession(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUploadSessionState2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐSessionState(ctx context.Context, v any) (media.SessionState, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := media.SessionState(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUploadSessionState2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐSessionState(ctx context.Context, sel ast.SelectionSet, v media.SessionState) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNUploadedPart2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐPartᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.Part) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUploadedPart2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐPart(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUploadedPart2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐPart(ctx context.Context, sel ast.SelectionSet, v *media.Part) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UploadedPart(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNUser2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.User) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -17588,6 +19936,23 @@ func (ec *executionContext) marshalOBucketAccess2ᚖgithubᚗcomᚋmediagraphᚋ
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) unmarshalOCompletedPartInput2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCompletedPartInputᚄ(ctx context.Context, v any) ([]*model.CompletedPartInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.CompletedPartInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCompletedPartInput2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐCompletedPartInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalOConversation2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐConversation(ctx context.Context, sel ast.SelectionSet, v *media.Conversation) graphql.Marshaler {
@@ -17960,6 +20325,13 @@ func (ec *executionContext) marshalOUpload2ᚕᚖgithubᚗcomᚋ99designsᚋgqlg
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalOUploadSession2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUploadSession(ctx context.Context, sel ast.SelectionSet, v *media.UploadSession) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._UploadSession(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUser(ctx context.Context, sel ast.SelectionSet, v *media.User) graphql.Marshaler {

@@ -21,6 +21,8 @@ type BucketInput struct {
 	QuotaBytes        *int64
 	// TrashRetention is how long trashed files are kept.
 	TrashRetention *time.Duration
+	// RejectMalformedMedia refuses images, audio and video that cannot be decoded.
+	RejectMalformedMedia *bool
 	// ClearMaxFileSize and ClearQuota remove those limits in UpdateBucket.
 	ClearMaxFileSize bool
 	ClearQuota       bool
@@ -102,6 +104,9 @@ func applyPolicy(b *Bucket, in BucketInput) error {
 		b.QuotaBytes = in.QuotaBytes
 	} else if in.ClearQuota {
 		b.QuotaBytes = nil
+	}
+	if in.RejectMalformedMedia != nil {
+		b.RejectMalformedMedia = *in.RejectMalformedMedia
 	}
 	if in.TrashRetention != nil {
 		if *in.TrashRetention < 0 || *in.TrashRetention > 3650*24*time.Hour {

@@ -34,6 +34,12 @@ type Download struct {
 // revision or to a caller of the same organization with media:read.
 // Returns NOT_FOUND for everything else, exactly as for a missing file.
 func (s *Service) Download(ctx context.Context, req DownloadRequest) (*Download, error) {
+	return s.authorize(ctx, req, "file")
+}
+
+// authorize finds the revision a request for bytes (kind "file") or a
+// rendition ("thumb:WxH") names and checks the caller may read it.
+func (s *Service) authorize(ctx context.Context, req DownloadRequest, kind string) (*Download, error) {
 	notFound := Errorf(ENOTFOUND, "file not found")
 	if !req.ID.Valid(PrefixFile) {
 		return nil, notFound
@@ -66,7 +72,7 @@ func (s *Service) Download(ctx context.Context, req DownloadRequest) (*Download,
 	case f.TrashedAt != nil:
 		return nil, notFound
 	case f.Visibility == VisibilityPublic:
-	case s.validSignature(f.ID, rev, req.Exp, req.Sig):
+	case s.validSignature(kind, f.ID, rev, req.Exp, req.Sig):
 	default:
 		return nil, notFound
 	}

@@ -233,6 +233,10 @@ func (s *Service) releaseBlobs(ctx context.Context, ids []ID) {
 func (s *Service) discardBlob(ctx context.Context, b *Blob) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if err := s.deleteThumbnails(ctx, b); err != nil {
+		s.Logger.WarnContext(ctx, "deleting thumbnails; the sweeper will retry", "blob_id", b.ID, "err", err)
+		return
+	}
 	// A failed Put may still have written the object (e.g. the store
 	// committed but the response was lost): always try to delete.
 	if err := s.Blobs.Delete(ctx, b.StorageKey); err != nil {

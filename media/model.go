@@ -91,8 +91,11 @@ type Bucket struct {
 	// TrashRetention is how long trashed files are kept before they are
 	// purged; nil means the server's default (7 days).
 	TrashRetention *time.Duration
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// RejectMalformedMedia refuses images, audio and video whose content
+	// cannot be read (by default they are stored, with no analysis).
+	RejectMalformedMedia bool
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // BucketUsage reports what a bucket holds. Bytes are counted per file: two
@@ -122,15 +125,16 @@ type File struct {
 	Width        *int
 	Height       *int
 	Duration     *float64
-	Visibility   Visibility
-	AltText      *string
-	Caption      *string
-	Copyright    *string
-	Metadata     map[string]any
-	Tags         []string
-	Revision     int
-	BlobID       ID
-	LegalHold    bool
+	MediaFacts
+	Visibility Visibility
+	AltText    *string
+	Caption    *string
+	Copyright  *string
+	Metadata   map[string]any
+	Tags       []string
+	Revision   int
+	BlobID     ID
+	LegalHold  bool
 	// LegalHoldReason says why the file is held, if it is.
 	LegalHoldReason *string
 	TrashedAt       *time.Time
@@ -164,7 +168,16 @@ type Blob struct {
 	Width      *int
 	Height     *int
 	Duration   *float64
-	CreatedAt  time.Time
+	MediaFacts
+	CreatedAt time.Time
+}
+
+// MediaFacts is what analysis learns about content beyond its size and
+// dimensions; files copy it from their current blob.
+type MediaFacts struct {
+	Blurhash      *string
+	DominantColor *string
+	PageCount     *int
 }
 
 // Revision is one numbered version of a file's content.

@@ -3,7 +3,10 @@ package media
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Config holds the Service's limits and defaults.
@@ -19,6 +22,16 @@ type Config struct {
 	// CleanupAge is how old a PENDING blob must be before cleanup removes it
 	// (it is probably an upload that died between its two writes).
 	CleanupAge time.Duration
+	// SessionTTL is how long an upload session accepts bytes.
+	SessionTTL time.Duration
+	// MaxSessionSize caps files uploaded through upload sessions.
+	MaxSessionSize int64
+	// SinglePutLimit is the largest session uploaded with one PUT; larger
+	// ones are multipart uploads with parts of at least SessionPartSize.
+	SinglePutLimit  int64
+	SessionPartSize int64
+	// ThumbnailWorkers bounds concurrent thumbnail renders (default: one per CPU).
+	ThumbnailWorkers int
 }
 
 // DefaultConfig returns the limits used when nothing is configured.
@@ -27,6 +40,8 @@ func DefaultConfig() Config {
 		MaxUploadSize:  100 * mib,
 		MaxImagePixels: 64_000_000,
 		CleanupAge:     time.Hour,
+		SessionTTL:     24 * time.Hour,
+		MaxSessionSize: MaxSessionSize,
 		PublicURL:      "http://127.0.0.1:8080",
 	}
 }
@@ -34,12 +49,24 @@ func DefaultConfig() Config {
 // Service is the domain: every rule of CONTRACT.md is enforced here, whatever
 // the transport. Methods read the caller from the context (WithPrincipal).
 type Service struct {
-	Store  Store
-	Blobs  Blobs
-	Config Config
-	Logger *slog.Logger
+	Store Store
+	Blobs Blobs
+	// Analyzer, if set, describes stored content (dimensions, durations,
+	// placeholders) and renders thumbnails.
+	Analyzer Analyzer
+	Config   Config
+	Logger   *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	thumbs thumbnailPool
+}
+
+// thumbnailPool bounds thumbnail rendering and merges concurrent renders
+// of one rendition.
+type thumbnailPool struct {
+	workers chan struct{}
+	flight  singleflight.Group
 }
 
 // NewService returns a Service with the default clock.
@@ -47,7 +74,12 @@ func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Serv
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{Store: store, Blobs: blobs, Config: cfg, Logger: logger, Now: time.Now}
+	workers := cfg.ThumbnailWorkers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	return &Service{Store: store, Blobs: blobs, Config: cfg, Logger: logger, Now: time.Now,
+		thumbs: thumbnailPool{workers: make(chan struct{}, workers)}}
 }
 
 // now returns the current time in UTC at the precision the databases keep.

@@ -112,7 +112,8 @@ type Store interface {
 	// PurgeableFiles returns trashed files (of every organization) whose
 	// purge time has come and that are not held.
 	PurgeableFiles(ctx context.Context, now time.Time, limit int) ([]*File, error)
-	// BlobKeysExist reports which storage keys some blob row uses.
+	// BlobKeysExist reports which storage keys some blob row, or an OPEN
+	// or COMPLETING upload session, uses.
 	BlobKeysExist(ctx context.Context, keys []string) (map[string]bool, error)
 	// ReadyBlobs walks READY blobs of every organization in id order.
 	ReadyBlobs(ctx context.Context, after ID, limit int) ([]*Blob, error)
@@ -165,6 +166,20 @@ type Store interface {
 	CountUsages(ctx context.Context, orgID, fileID ID) (int, error)
 	// AttachedToPostBy reports whether a file is attached to a post of userID.
 	AttachedToPostBy(ctx context.Context, orgID, fileID, userID ID) (bool, error)
+
+	// CreateUploadSession records a new upload session.
+	CreateUploadSession(ctx context.Context, u *UploadSession) error
+	// UploadSession returns a session of orgID.
+	UploadSession(ctx context.Context, orgID, id ID) (*UploadSession, error)
+	// SetUploadSessionState moves u from state from to state to (writing
+	// u.FileID and updated_at) if it is still in state from; ok reports
+	// whether it was. u.State is updated.
+	SetUploadSessionState(ctx context.Context, u *UploadSession, from, to SessionState, now time.Time) (ok bool, err error)
+	// ExpiredUploadSessions returns sessions of every organization that are
+	// OPEN and expired at now, or COMPLETING and last changed before stuck.
+	ExpiredUploadSessions(ctx context.Context, now, stuck time.Time, limit int) ([]*UploadSession, error)
+	// OpenSessionBytes sums the sizes of a bucket's OPEN and COMPLETING sessions.
+	OpenSessionBytes(ctx context.Context, orgID, bucketID ID) (int64, error)
 
 	// TagsByFileIDs returns each file's tags, sorted.
 	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)

@@ -13,6 +13,11 @@ type SweepReport struct {
 	Abandoned int
 	// Orphans counts stored objects that no blob row referenced, deleted.
 	Orphans int
+	// ExpiredSessions counts upload sessions ended because their time was
+	// up, with their parts and objects deleted.
+	ExpiredSessions int
+	// StrayUploads counts multipart uploads no session knew, aborted.
+	StrayUploads int
 	// Missing lists READY blobs whose bytes are not in storage. They are
 	// reported, not deleted: a file row points at them.
 	Missing []ID
@@ -20,6 +25,7 @@ type SweepReport struct {
 
 // Sweep runs the background work once: it purges trashed files whose time
 // has come (never files under legal hold), removes abandoned PENDING blobs,
+// ends expired upload sessions and aborts multipart uploads no session knows,
 // and reconciles the object store with the blob rows: objects nothing
 // references and older than Config.CleanupAge are deleted; rows whose
 // bytes are missing are reported. Only one server sweeps at a time.
@@ -38,6 +44,12 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 		return r, err
 	}
 	if r.Abandoned, err = s.Cleanup(ctx); err != nil {
+		return r, err
+	}
+	if r.ExpiredSessions, err = s.expireSessions(ctx); err != nil {
+		return r, err
+	}
+	if r.StrayUploads, err = s.abortStrayMultipart(ctx); err != nil {
 		return r, err
 	}
 	if r.Orphans, err = s.deleteOrphans(ctx); err != nil {
@@ -80,14 +92,15 @@ func (s *Service) deleteOrphans(ctx context.Context) (int, error) {
 	flush := func() error {
 		keys := make([]string, len(batch))
 		for i, b := range batch {
-			keys[i] = b.Key
+			// A thumbnail lives as long as the blob it was rendered from.
+			keys[i], _ = thumbnailOwner(b.Key)
 		}
 		known, err := s.Store.BlobKeysExist(ctx, keys)
 		if err != nil {
 			return err
 		}
-		for _, b := range batch {
-			if !known[b.Key] && b.Modified.Before(cutoff) {
+		for i, b := range batch {
+			if !known[keys[i]] && b.Modified.Before(cutoff) {
 				if err := s.Blobs.Delete(ctx, b.Key); err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -83,35 +84,49 @@ func (s *Service) Upload(ctx context.Context, in UploadInput) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.commitUpload(ctx, p, b, f, blob, in.Replace, nil)
+}
+
+// commitUpload makes a stored blob the content of a new file f in bucket
+// b, or with replace of the file of that name if there is one (a new
+// revision), in one transaction that also runs then (if not nil). The
+// blob is discarded if the commit fails or identical content was stored
+// already. Returns CONFLICT if the name is taken, QUOTA_EXCEEDED.
+func (s *Service) commitUpload(ctx context.Context, p *Principal, b *Bucket, f *File, blob *Blob, replace bool,
+	then func(tx Store, f *File) error) (*File, error) {
 	var out *File
 	dup := false
-	err = s.Store.InTx(ctx, func(tx Store) error {
+	err := s.Store.InTx(ctx, func(tx Store) error {
 		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
 		if err != nil {
 			return err
 		}
 		existing, err := tx.FileByName(ctx, p.OrgID, b.ID, f.Path, f.Name)
 		switch {
-		case err == nil && in.Replace:
+		case err == nil && replace:
 			if existing, err = tx.LockFile(ctx, p.OrgID, existing.ID); err != nil {
 				return err
 			}
 			out, dup, _, err = s.addRevision(ctx, tx, p, b, existing, blob, false)
-			return err
 		case err == nil:
 			return nameTaken(f.Path, f.Name)
 		case !IsNotFound(err):
 			return err
+		default:
+			if err := checkQuota(ctx, tx, b, blob.Size); err != nil {
+				return err
+			}
+			if f.BlobID, dup, err = settle(ctx, tx, blob); err != nil {
+				return err
+			}
+			setContent(f, blob)
+			out = f
+			err = tx.CreateFile(ctx, f, newRevision(f, p, s.now()))
 		}
-		if err := checkQuota(ctx, tx, b, blob.Size); err != nil {
-			return err
+		if err == nil && then != nil {
+			err = then(tx, out)
 		}
-		if f.BlobID, dup, err = settle(ctx, tx, blob); err != nil {
-			return err
-		}
-		setContent(f, blob)
-		out = f
-		return tx.CreateFile(ctx, f, newRevision(f, p, s.now()))
+		return err
 	})
 	if err != nil || dup {
 		s.discardBlob(ctx, blob)
@@ -170,6 +185,23 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	if _, err := io.ReadFull(r, head); err != nil {
 		return nil, readError(err)
 	}
+	// A seekable upload (gqlgen's temporary file or memory buffer) is
+	// hashed first and handed to storage whole, which can then send it
+	// without copying it into buffers of its own.
+	var seekable *io.SectionReader
+	hash := sha256.New()
+	if ra, ok := r.(interface {
+		io.ReaderAt
+		io.Seeker
+	}); ok {
+		seekable = io.NewSectionReader(ra, 0, size)
+		if n, err := io.Copy(hash, seekable); err != nil || n != size {
+			return nil, readError(cmp.Or(err, io.ErrUnexpectedEOF))
+		}
+		if _, err := seekable.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
 	sn := Sniff(head, size)
 	if err := checkDeclared(declared, sn.MimeType); err != nil {
 		return nil, err
@@ -187,14 +219,20 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	if err := s.Store.CreateBlob(ctx, blob); err != nil {
 		return nil, err
 	}
-	hash := sha256.New()
-	content := io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
+	var content io.Reader = seekable
+	if seekable == nil {
+		content = io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
+	}
 	if err := s.Blobs.Put(ctx, blob.StorageKey, content, size, sn.MimeType); err != nil {
 		s.discardBlob(ctx, blob)
 		return nil, readError(err)
 	}
 	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
 	blob.State = BlobReady
+	if err := s.analyzeBlob(ctx, b, blob); err != nil {
+		s.discardBlob(ctx, blob)
+		return nil, err
+	}
 	return blob, nil
 }
 
@@ -218,7 +256,7 @@ func settle(ctx context.Context, tx Store, blob *Blob) (id ID, dup bool, err err
 // setContent copies a blob's content facts onto a file.
 func setContent(f *File, b *Blob) {
 	f.MimeType, f.Type, f.Size, f.Sha256 = b.MimeType, classify(b), b.Size, b.Sha256
-	f.Width, f.Height, f.Duration = b.Width, b.Height, b.Duration
+	f.Width, f.Height, f.Duration, f.MediaFacts = b.Width, b.Height, b.Duration, b.MediaFacts
 }
 
 func classify(b *Blob) FileType {
@@ -328,7 +366,8 @@ func checkMetadata(field string, m map[string]any) (map[string]any, error) {
 
 // checkSize applies the server's, the bucket's and (when known) the type's size limits.
 func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed bool) error {
-	limit, what := s.Config.MaxUploadSize, "the server's upload limit"
+	const serverLimit = "the server's upload limit"
+	limit, what := s.Config.MaxUploadSize, serverLimit
 	if b.MaxFileSize != nil && *b.MaxFileSize < limit {
 		limit, what = *b.MaxFileSize, fmt.Sprintf("bucket %q's limit", b.Name)
 	}
@@ -342,7 +381,11 @@ func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed bool) error
 		}
 	}
 	if size > limit {
-		return Errorf(ETOOLARGE, "the file is %s; %s is %s", humanBytes(size), what, humanBytes(limit))
+		hint := ""
+		if what == serverLimit && size <= cmp.Or(s.Config.MaxSessionSize, MaxSessionSize) {
+			hint = "; upload larger files with createUploadSession"
+		}
+		return Errorf(ETOOLARGE, "the file is %s; %s is %s%s", humanBytes(size), what, humanBytes(limit), hint)
 	}
 	return nil
 }
@@ -355,6 +398,11 @@ func (s *Service) checkContent(b *Bucket, sn Sniffed, size int64) error {
 	if err := s.checkSize(b, sn.Type, size, true); err != nil {
 		return err
 	}
+	return s.checkPixels(sn)
+}
+
+// checkPixels applies the pixel limit to an image's header dimensions.
+func (s *Service) checkPixels(sn Sniffed) error {
 	if sn.Width != nil && sn.Height != nil {
 		if px := int64(*sn.Width) * int64(*sn.Height); px > s.Config.MaxImagePixels {
 			return Errorf(ETOOLARGE, "the image is %d×%d pixels; the limit is %d megapixels", *sn.Width, *sn.Height, s.Config.MaxImagePixels/1_000_000)

@@ -20,37 +20,31 @@ const (
 // PUBLIC file, signed and expiring for a PRIVATE one. The revision is in the
 // URL, so what it serves never changes and caches may keep it for good.
 func (s *Service) fileURL(f *File, rev int, expiresIn *int) (string, error) {
-	u := s.Config.PublicURL + "/files/" + string(f.ID) + "/" + url.PathEscape(f.Name)
-	q := url.Values{"rev": {strconv.Itoa(rev)}}
-	if f.Visibility == VisibilityPrivate {
-		ttl := DefaultURLExpiry
-		if expiresIn != nil {
-			if *expiresIn < 1 || time.Duration(*expiresIn)*time.Second > MaxURLExpiry {
-				return "", Invalid("expiresIn", "expiresIn must be between 1 and %d seconds", int(MaxURLExpiry/time.Second))
-			}
-			ttl = time.Duration(*expiresIn) * time.Second
-		}
-		exp := s.Now().Add(ttl).Unix()
-		q.Set("exp", strconv.FormatInt(exp, 10))
-		q.Set("sig", s.sign(f.ID, rev, exp))
+	q, err := s.urlQuery(f, rev, "file", expiresIn)
+	if err != nil {
+		return "", err
 	}
-	return u + "?" + q.Encode(), nil
+	return s.Config.PublicURL + "/files/" + string(f.ID) + "/" + url.PathEscape(f.Name) + "?" + q.Encode(), nil
 }
 
-// sign is the HMAC of a file id, revision and expiry under the signing secret.
-func (s *Service) sign(id ID, rev int, exp int64) string {
+func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// sign is the HMAC of what a URL grants (kind: "file" for the bytes,
+// "thumb:WxH" for one rendition), a file id, revision and expiry under the
+// signing secret.
+func (s *Service) sign(kind string, id ID, rev int, exp int64) string {
 	m := hmac.New(sha256.New, s.Config.SigningSecret)
-	m.Write([]byte("file\x00" + string(id) + "\x00" + strconv.Itoa(rev) + "\x00" + strconv.FormatInt(exp, 10)))
+	m.Write([]byte(kind + "\x00" + string(id) + "\x00" + strconv.Itoa(rev) + "\x00" + strconv.FormatInt(exp, 10)))
 	return hex.EncodeToString(m.Sum(nil)[:20])
 }
 
 // validSignature checks a download token in constant time, and its expiry.
-func (s *Service) validSignature(id ID, rev int, expParam, sig string) bool {
+func (s *Service) validSignature(kind string, id ID, rev int, expParam, sig string) bool {
 	exp, err := strconv.ParseInt(expParam, 10, 64)
 	if err != nil || sig == "" || s.Now().Unix() > exp {
 		return false
 	}
-	return hmac.Equal([]byte(sig), []byte(s.sign(id, rev, exp)))
+	return hmac.Equal([]byte(sig), []byte(s.sign(kind, id, rev, exp)))
 }
 
 // FileURL returns the URL of a file's current content.

@@ -162,3 +162,38 @@ func keysOf[T any](xs []*T, key func(*T) media.FileKey) []media.FileKey {
 func postKey(p *media.Post) media.FileKey       { return media.FileKey{Time: p.CreatedAt, ID: p.ID} }
 func commentKey(c *media.Comment) media.FileKey { return media.FileKey{Time: c.CreatedAt, ID: c.ID} }
 func messageKey(m *media.Message) media.FileKey { return media.FileKey{Time: m.CreatedAt, ID: m.ID} }
+
+func sessionInput(in *model.CreateUploadSessionInput) media.SessionInput {
+	return media.SessionInput{ChecksumSha256: in.ChecksumSha256, UploadInput: media.UploadInput{
+		Bucket: in.Bucket, Path: deref(in.Path), Name: in.Name, Size: in.Size, DeclaredType: in.MimeType,
+		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
+		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}}
+}
+
+// completedParts maps the parts a client names; nil (not given) joins every stored part.
+func completedParts(in []*model.CompletedPartInput) []media.Part {
+	if in == nil {
+		return nil
+	}
+	out := make([]media.Part, len(in))
+	for i, p := range in {
+		out[i] = media.Part{Number: p.Number, ETag: p.Etag}
+	}
+	return out
+}
+
+// ifMultipart returns v for a multipart session and nil otherwise.
+func ifMultipart[T any](u *media.UploadSession, v T) *T {
+	if !u.Multipart() {
+		return nil
+	}
+	return &v
+}
+
+func pointers[T any](s []T) []*T {
+	out := make([]*T, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
+}

@@ -132,6 +132,11 @@ func (r *fileResolver) Bucket(ctx context.Context, obj *media.File) (*media.Buck
 	return loader.For(ctx).Bucket.Load(ctx, obj.BucketID)()
 }
 
+// ThumbnailURL is the resolver for the thumbnailUrl field.
+func (r *fileResolver) ThumbnailURL(ctx context.Context, obj *media.File, width *int, height *int, expiresIn *int) (*string, error) {
+	return r.Media.ThumbnailURL(ctx, obj, width, height, expiresIn)
+}
+
 // URL is the resolver for the url field.
 func (r *fileResolver) URL(ctx context.Context, obj *media.File, expiresIn *int) (string, error) {
 	return r.Media.FileURL(ctx, obj, expiresIn)
@@ -273,6 +278,21 @@ func (r *mutationResolver) UploadFileBase64(ctx context.Context, input model.Upl
 	return r.Media.Upload(ctx, in)
 }
 
+// CreateUploadSession is the resolver for the createUploadSession field.
+func (r *mutationResolver) CreateUploadSession(ctx context.Context, input model.CreateUploadSessionInput) (*media.UploadSession, error) {
+	return r.Media.CreateUploadSession(ctx, sessionInput(&input))
+}
+
+// CompleteUploadSession is the resolver for the completeUploadSession field.
+func (r *mutationResolver) CompleteUploadSession(ctx context.Context, id media.ID, parts []*model.CompletedPartInput) (*media.File, error) {
+	return r.Media.CompleteUploadSession(ctx, id, completedParts(parts))
+}
+
+// AbortUploadSession is the resolver for the abortUploadSession field.
+func (r *mutationResolver) AbortUploadSession(ctx context.Context, id media.ID) (bool, error) {
+	return true, r.Media.AbortUploadSession(ctx, id)
+}
+
 // UpdateFile is the resolver for the updateFile field.
 func (r *mutationResolver) UpdateFile(ctx context.Context, id media.ID, input model.UpdateFileInput) (*media.File, error) {
 	return r.Media.UpdateFile(ctx, id, updateFileInput(&input))
@@ -380,14 +400,14 @@ func (r *mutationResolver) CreateBucket(ctx context.Context, input model.CreateB
 	return r.Media.CreateBucket(ctx, media.BucketInput{Name: input.Name, Access: input.Access,
 		DefaultVisibility: input.DefaultVisibility, MaxFileSize: input.MaxFileSize, AllowedMimeTypes: input.AllowedMimeTypes,
 		TypeLimits: typeLimitsInput(input.TypeLimits), QuotaBytes: input.QuotaBytes,
-		TrashRetention: retention(input.TrashRetentionSeconds)})
+		TrashRetention: retention(input.TrashRetentionSeconds), RejectMalformedMedia: input.RejectMalformedMedia})
 }
 
 // UpdateBucket is the resolver for the updateBucket field.
 func (r *mutationResolver) UpdateBucket(ctx context.Context, input model.UpdateBucketInput) (*media.Bucket, error) {
 	in := media.BucketInput{Name: input.Name, Access: input.Access, DefaultVisibility: input.DefaultVisibility,
 		AllowedMimeTypes: input.AllowedMimeTypes, TypeLimits: typeLimitsInput(input.TypeLimits),
-		TrashRetention: retention(input.TrashRetentionSeconds)}
+		TrashRetention: retention(input.TrashRetentionSeconds), RejectMalformedMedia: input.RejectMalformedMedia}
 	in.MaxFileSize, in.ClearMaxFileSize = omittable(input.MaxFileSize)
 	in.QuotaBytes, in.ClearQuota = omittable(input.QuotaBytes)
 	return r.Media.UpdateBucket(ctx, in)
@@ -502,6 +522,11 @@ func (r *queryResolver) Conversation(ctx context.Context, id media.ID) (*media.C
 	return r.Media.Conversation(ctx, id)
 }
 
+// UploadSession is the resolver for the uploadSession field.
+func (r *queryResolver) UploadSession(ctx context.Context, id media.ID) (*media.UploadSession, error) {
+	return r.Media.UploadSession(ctx, id)
+}
+
 // File is the resolver for the file field.
 func (r *queryResolver) File(ctx context.Context, id media.ID) (*media.File, error) {
 	return r.Media.File(ctx, id)
@@ -512,6 +537,64 @@ func (r *queryResolver) Files(ctx context.Context, bucket *string, filter *media
 	c, err := r.Media.Files(ctx, media.FilesArgs{Bucket: bucket, Filter: deref(filter), Order: deref(orderBy),
 		First: first, After: after, Last: last, Before: before, Offset: offset, Around: around})
 	return primed(ctx, c, err)
+}
+
+// Bucket is the resolver for the bucket field.
+func (r *uploadSessionResolver) Bucket(ctx context.Context, obj *media.UploadSession) (*media.Bucket, error) {
+	return loader.For(ctx).Bucket.Load(ctx, obj.BucketID)()
+}
+
+// Path is the resolver for the path field.
+func (r *uploadSessionResolver) Path(ctx context.Context, obj *media.UploadSession) (string, error) {
+	return obj.File.Path, nil
+}
+
+// Name is the resolver for the name field.
+func (r *uploadSessionResolver) Name(ctx context.Context, obj *media.UploadSession) (string, error) {
+	return obj.File.Name, nil
+}
+
+// Method is the resolver for the method field.
+func (r *uploadSessionResolver) Method(ctx context.Context, obj *media.UploadSession) (model.UploadMethod, error) {
+	if obj.Multipart() {
+		return model.UploadMethodMultipart, nil
+	}
+	return model.UploadMethodPut, nil
+}
+
+// UploadURL is the resolver for the uploadUrl field.
+func (r *uploadSessionResolver) UploadURL(ctx context.Context, obj *media.UploadSession) (*string, error) {
+	return r.Media.SessionUploadURL(ctx, obj)
+}
+
+// PartSize is the resolver for the partSize field.
+func (r *uploadSessionResolver) PartSize(ctx context.Context, obj *media.UploadSession) (*int64, error) {
+	return ifMultipart(obj, obj.PartSize), nil
+}
+
+// PartCount is the resolver for the partCount field.
+func (r *uploadSessionResolver) PartCount(ctx context.Context, obj *media.UploadSession) (*int, error) {
+	return ifMultipart(obj, obj.PartCount()), nil
+}
+
+// Parts is the resolver for the parts field.
+func (r *uploadSessionResolver) Parts(ctx context.Context, obj *media.UploadSession, from *int, first *int) ([]*media.SessionPart, error) {
+	parts, err := r.Media.SessionParts(ctx, obj, deref(from), deref(first))
+	return pointers(parts), err
+}
+
+// UploadedParts is the resolver for the uploadedParts field.
+func (r *uploadSessionResolver) UploadedParts(ctx context.Context, obj *media.UploadSession) ([]*media.Part, error) {
+	parts, err := r.Media.SessionUploadedParts(ctx, obj)
+	return pointers(parts), err
+}
+
+// File is the resolver for the file field.
+func (r *uploadSessionResolver) File(ctx context.Context, obj *media.UploadSession) (*media.File, error) {
+	if obj.FileID == nil {
+		return nil, nil
+	}
+	return r.Media.File(ctx, *obj.FileID)
 }
 
 // ApiKey returns graph.ApiKeyResolver implementation.
@@ -568,6 +651,9 @@ func (r *Resolver) PostConnection() graph.PostConnectionResolver { return &postC
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// UploadSession returns graph.UploadSessionResolver implementation.
+func (r *Resolver) UploadSession() graph.UploadSessionResolver { return &uploadSessionResolver{r} }
+
 type (
 	apiKeyResolver            struct{ *Resolver }
 	bucketResolver            struct{ *Resolver }
@@ -585,4 +671,5 @@ type (
 	postResolver              struct{ *Resolver }
 	postConnectionResolver    struct{ *Resolver }
 	queryResolver             struct{ *Resolver }
+	uploadSessionResolver     struct{ *Resolver }
 )

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -35,15 +36,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	if scriptable(d.MimeType) {
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox")
 	}
-	switch {
-	case d.File.Visibility == media.VisibilityPrivate:
-		h.Set("Cache-Control", "private, max-age=300")
-	case d.Immutable:
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	default:
-		h.Set("Cache-Control", "public, max-age=300, must-revalidate")
-	}
-	h.Set("Vary", "Authorization")
+	cacheHeaders(h, d)
 	var content io.ReadSeekCloser = &blobSeeker{ctx: r.Context(), svc: s.media, d: d}
 	if f, ok, err := s.media.OpenSeeker(r.Context(), d); ok {
 		if err != nil {
@@ -55,6 +48,46 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	defer content.Close()
 	http.ServeContent(w, r, "", d.ModTime, content)
+}
+
+// cacheHeaders lets caches keep PUBLIC revision-pinned content for good.
+func cacheHeaders(h http.Header, d *media.Download) {
+	switch {
+	case d.File.Visibility == media.VisibilityPrivate:
+		h.Set("Cache-Control", "private, max-age=300")
+	case d.Immutable:
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	default:
+		h.Set("Cache-Control", "public, max-age=300, must-revalidate")
+	}
+	h.Set("Vary", "Authorization")
+}
+
+// serveThumbnail is GET/HEAD /files/{id}/thumbnail/{box}: a resized
+// rendition of an image, authorized like the file itself; sizes outside
+// the allowed set answer 404.
+func (s *Server) serveThumbnail(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	t, err := s.media.Thumbnail(r.Context(), media.ThumbnailRequest{Box: r.PathValue("box"), DownloadRequest: media.DownloadRequest{
+		ID: media.ID(r.PathValue("id")), Rev: q.Get("rev"), Exp: q.Get("exp"), Sig: q.Get("sig")}})
+	switch {
+	case media.IsNotFound(err):
+		http.Error(w, "thumbnail not found", http.StatusNotFound)
+		return
+	case media.ErrorCode(err) == media.EUNSUPPORTED || media.ErrorCode(err) == media.ETOOLARGE:
+		http.Error(w, "this file has no thumbnail", http.StatusUnsupportedMediaType)
+		return
+	case err != nil:
+		s.logger.ErrorContext(r.Context(), "thumbnail", "request_id", RequestID(r.Context()), "err", err)
+		http.Error(w, "unavailable, please retry", http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", `"`+t.Download.Sha256[:32]+"-"+r.PathValue("box")+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Type", t.ContentType)
+	cacheHeaders(h, t.Download)
+	http.ServeContent(w, r, "", t.Download.ModTime, bytes.NewReader(t.Data))
 }
 
 // blobSeeker is the io.ReadSeeker http.ServeContent wants, over ranged reads

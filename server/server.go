@@ -23,6 +23,7 @@ import (
 	"github.com/mediagraph/mediagraph/loader"
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/resolvers"
+	"golang.org/x/sync/semaphore"
 )
 
 // Config holds the HTTP limits.
@@ -38,6 +39,11 @@ type Config struct {
 	MaxUploadMemory int64
 	// MaxUploadFiles caps the files in one multipart request.
 	MaxUploadFiles int
+	// MaxBufferedBytes bounds the request bodies held in memory at once
+	// across all requests (JSON bodies, and multipart requests under
+	// MaxUploadMemory); requests wait for room. It is raised to fit one
+	// request of either limit.
+	MaxBufferedBytes int64
 	// ComplexityLimit caps an operation's complexity (every field counts 1).
 	ComplexityLimit int
 	// DepthLimit caps how deeply fields nest.
@@ -51,14 +57,15 @@ type Config struct {
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxBodyBytes:    32 << 20,
-		MaxUploadBytes:  110 << 20,
-		MaxUploadMemory: 8 << 20,
-		MaxUploadFiles:  20,
-		ComplexityLimit: 5000,
-		DepthLimit:      12,
-		TokenLimit:      15000,
-		LoaderWait:      loader.DefaultWait,
+		MaxBodyBytes:     32 << 20,
+		MaxUploadBytes:   110 << 20,
+		MaxUploadMemory:  8 << 20,
+		MaxUploadFiles:   20,
+		MaxBufferedBytes: 64 << 20,
+		ComplexityLimit:  5000,
+		DepthLimit:       12,
+		TokenLimit:       15000,
+		LoaderWait:       loader.DefaultWait,
 	}
 }
 
@@ -68,6 +75,8 @@ type Server struct {
 	media  *media.Service
 	logger *slog.Logger
 	mux    *http.ServeMux
+	// buffered holds the bytes of request bodies buffered in memory.
+	buffered *semaphore.Weighted
 }
 
 // Options are the optional handlers a Server mounts.
@@ -82,7 +91,8 @@ type Options struct {
 
 // New returns a Server for svc.
 func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Server {
-	s := &Server{cfg: cfg, media: svc, logger: logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, media: svc, logger: logger, mux: http.NewServeMux(),
+		buffered: semaphore.NewWeighted(max(cfg.MaxBufferedBytes, cfg.MaxBodyBytes, cfg.MaxUploadMemory))}
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -104,6 +114,7 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 	gql := s.graphQL()
 	s.mux.Handle("/graphql", instrument("graphql", auth.Middleware(svc, s.guardGraphQL(gql))))
 	s.mux.Handle("GET /files/{id}/{name}", instrument("files", auth.Optional(svc, http.HandlerFunc(s.serveFile))))
+	s.mux.Handle("GET /files/{id}/thumbnail/{box}", instrument("thumbnails", auth.Optional(svc, http.HandlerFunc(s.serveThumbnail))))
 	if opts.Blobs != nil {
 		s.mux.Handle("/_blob/", instrument("blob", opts.Blobs))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,12 @@ type Config struct {
 	MaxImagePixels  int64
 	SweepInterval   time.Duration
 	LoaderWait      time.Duration
+	SessionTTL      time.Duration
+	// ThumbnailWorkers bounds concurrent image decodes (analysis and thumbnails).
+	ThumbnailWorkers int
+	// FFprobe is the ffprobe binary for audio and video formats the built-in
+	// parsers do not read: "" finds it on PATH, "-" turns it off.
+	FFprobe string
 }
 
 // bind registers every setting on fs, with defaults from the environment.
@@ -73,6 +80,17 @@ func (c *Config) bind(fs *flag.FlagSet) {
 		loaderWait = v
 	}
 	fs.DurationVar(&c.LoaderWait, "loader-wait", loaderWait, "how long dataloaders collect keys before a batch query (MEDIAGRAPH_LOADER_WAIT)")
+	ttl := 24 * time.Hour
+	if v, err := time.ParseDuration(os.Getenv("MEDIAGRAPH_UPLOAD_SESSION_TTL")); err == nil {
+		ttl = v
+	}
+	fs.DurationVar(&c.SessionTTL, "upload-session-ttl", ttl, "how long an upload session accepts bytes (MEDIAGRAPH_UPLOAD_SESSION_TTL)")
+	str(&c.FFprobe, "ffprobe", "MEDIAGRAPH_FFPROBE", "", "ffprobe binary for audio/video formats the built-in parsers miss: empty finds it on PATH, - turns it off")
+	workers := runtime.NumCPU()
+	if v, err := strconv.Atoi(os.Getenv("MEDIAGRAPH_THUMBNAIL_WORKERS")); err == nil {
+		workers = v
+	}
+	fs.IntVar(&c.ThumbnailWorkers, "thumbnail-workers", workers, "most images decoded at once, for analysis and thumbnails (MEDIAGRAPH_THUMBNAIL_WORKERS)")
 	files := 20
 	if v, err := strconv.Atoi(os.Getenv("MEDIAGRAPH_MAX_UPLOAD_FILES")); err == nil {
 		files = v
@@ -87,6 +105,15 @@ func (c *Config) resolve() error {
 	}
 	if c.StorageURL == "" {
 		c.StorageURL = filepath.Join(c.DataDir, "blobs")
+	}
+	if c.ThumbnailWorkers <= 0 {
+		c.ThumbnailWorkers = runtime.NumCPU()
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 24 * time.Hour
+	}
+	if c.SessionTTL < time.Minute || c.SessionTTL > 7*24*time.Hour {
+		return fmt.Errorf("MEDIAGRAPH_UPLOAD_SESSION_TTL must be between 1m and 168h (presigned URLs last at most 7 days)")
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Addr

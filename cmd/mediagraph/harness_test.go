@@ -358,10 +358,29 @@ func (e *env) checkInvariants() {
 			e.t.Errorf("invariant: blob %s has no bytes: %v", r.ID, err)
 		}
 	}
+	var open []string
+	if err := e.m.DB.Bun().NewSelect().Table("upload_sessions").Column("storage_key").
+		Where("state = ?", media.SessionOpen).Scan(ctx, &open); err != nil {
+		e.t.Fatal(err)
+	}
+	sessions := map[string]bool{}
+	for _, k := range open {
+		sessions[k] = true
+	}
 	for _, o := range e.objects() {
-		if !keys[o.Key] {
+		// Thumbnails live next to the blob they were rendered from.
+		owner, _, _ := strings.Cut(o.Key, ".thumb-")
+		if !keys[owner] && !sessions[o.Key] {
 			e.t.Errorf("invariant: stored object %s has no blob row", o.Key)
 		}
+	}
+	if err := e.m.Blobs.ListMultipart(ctx, "", func(m media.MultipartInfo) error {
+		if !sessions[m.Key] {
+			e.t.Errorf("invariant: multipart upload of %s belongs to no open session", m.Key)
+		}
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
 	}
 }
 

@@ -3,6 +3,11 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/mediagraph/mediagraph/media"
 )
@@ -21,6 +26,12 @@ type BucketEdge struct {
 type CommentEdge struct {
 	Cursor string         `json:"cursor"`
 	Node   *media.Comment `json:"node"`
+}
+
+type CompletedPartInput struct {
+	Number int `json:"number"`
+	// The ETag header the part's PUT answered with.
+	Etag string `json:"etag"`
 }
 
 type CopyFilesInput struct {
@@ -43,7 +54,8 @@ type CreateBucketInput struct {
 	TypeLimits        []*TypeLimitInput   `json:"typeLimits,omitempty"`
 	QuotaBytes        *int64              `json:"quotaBytes,omitempty"`
 	// How long trashed files are kept, in seconds (default 604800, 7 days).
-	TrashRetentionSeconds *int `json:"trashRetentionSeconds,omitempty"`
+	TrashRetentionSeconds *int  `json:"trashRetentionSeconds,omitempty"`
+	RejectMalformedMedia  *bool `json:"rejectMalformedMedia,omitempty"`
 }
 
 type CreateCommentInput struct {
@@ -65,6 +77,26 @@ type CreatePostInput struct {
 	AttachmentIds []media.ID            `json:"attachmentIds,omitempty"`
 	// Uploaded and attached in the same request (into the attachments bucket unless each names one).
 	Files []*graphql.Upload `json:"files,omitempty"`
+}
+
+type CreateUploadSessionInput struct {
+	Bucket string  `json:"bucket"`
+	Path   *string `json:"path,omitempty"`
+	Name   string  `json:"name"`
+	// The exact size in bytes.
+	Size int64 `json:"size"`
+	// The declared MIME type; the content must agree with it when the session is completed.
+	MimeType string `json:"mimeType"`
+	// The SHA-256 of the content (hex), checked on completion.
+	ChecksumSha256 *string           `json:"checksumSha256,omitempty"`
+	Tags           []string          `json:"tags,omitempty"`
+	AltText        *string           `json:"altText,omitempty"`
+	Caption        *string           `json:"caption,omitempty"`
+	Copyright      *string           `json:"copyright,omitempty"`
+	Metadata       map[string]any    `json:"metadata,omitempty"`
+	Visibility     *media.Visibility `json:"visibility,omitempty"`
+	// If a file of this name is in the folder, add a revision to it instead of failing with CONFLICT.
+	Replace *bool `json:"replace,omitempty"`
 }
 
 type FileEdge struct {
@@ -122,6 +154,7 @@ type UpdateBucketInput struct {
 	TypeLimits            []*TypeLimitInput         `json:"typeLimits,omitempty"`
 	QuotaBytes            graphql.Omittable[*int64] `json:"quotaBytes,omitempty"`
 	TrashRetentionSeconds *int                      `json:"trashRetentionSeconds,omitempty"`
+	RejectMalformedMedia  *bool                     `json:"rejectMalformedMedia,omitempty"`
 }
 
 // Fields not given stay as they are; null clears altText, caption and copyright.
@@ -186,4 +219,61 @@ type UploadFileInput struct {
 	Replace *bool `json:"replace,omitempty"`
 	// Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now).
 	AttachTo *media.ID `json:"attachTo,omitempty"`
+}
+
+type UploadMethod string
+
+const (
+	// PUT the whole file to uploadUrl.
+	UploadMethodPut UploadMethod = "PUT"
+	// PUT each part (exactly its size) to its URL, in any order and in parallel; retry a part by PUTting it again.
+	UploadMethodMultipart UploadMethod = "MULTIPART"
+)
+
+var AllUploadMethod = []UploadMethod{
+	UploadMethodPut,
+	UploadMethodMultipart,
+}
+
+func (e UploadMethod) IsValid() bool {
+	switch e {
+	case UploadMethodPut, UploadMethodMultipart:
+		return true
+	}
+	return false
+}
+
+func (e UploadMethod) String() string {
+	return string(e)
+}
+
+func (e *UploadMethod) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UploadMethod(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UploadMethod", str)
+	}
+	return nil
+}
+
+func (e UploadMethod) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UploadMethod) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UploadMethod) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -137,12 +137,22 @@ func VersityGW(t testing.TB) (endpoint, accessKey, secretKey string) {
 // environment variables, so parallel tests may use it.
 func S3(t testing.TB, checksum string) *storage.S3 {
 	t.Helper()
+	st := storage.NewS3(S3Client(t, checksum), BucketName())
+	if err := st.EnsureBucket(context.Background()); err != nil {
+		t.Fatalf("creating a bucket: %v", err)
+	}
+	return st
+}
+
+// S3Client returns an SDK client of the shared versitygw.
+func S3Client(t testing.TB, checksum string) *s3.Client {
+	t.Helper()
 	endpoint, access, secret := VersityGW(t)
 	calc, valid := aws.RequestChecksumCalculationWhenSupported, aws.ResponseChecksumValidationWhenSupported
 	if checksum == "when_required" {
 		calc, valid = aws.RequestChecksumCalculationWhenRequired, aws.ResponseChecksumValidationWhenRequired
 	}
-	client := s3.New(s3.Options{
+	return s3.New(s3.Options{
 		Region:                     "us-east-1",
 		BaseEndpoint:               aws.String(endpoint),
 		UsePathStyle:               true,
@@ -151,11 +161,6 @@ func S3(t testing.TB, checksum string) *storage.S3 {
 		ResponseChecksumValidation: valid,
 		DisableLogOutputChecksumValidationSkipped: true,
 	})
-	st := storage.NewS3(client, BucketName())
-	if err := st.EnsureBucket(context.Background()); err != nil {
-		t.Fatalf("creating a bucket: %v", err)
-	}
-	return st
 }
 
 // BucketName returns a fresh, valid S3 bucket name.
