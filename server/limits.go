@@ -45,6 +45,14 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 				tooLarge(w, s.cfg.MaxBodyBytes)
 				return
 			}
+			held := r.ContentLength
+			if held < 0 {
+				held = s.cfg.MaxBodyBytes
+			}
+			if !s.holdMemory(w, r, held) {
+				return
+			}
+			defer s.buffered.Release(held)
 			body := &limitedBody{r: r.Body, n: s.cfg.MaxBodyBytes, limit: s.cfg.MaxBodyBytes}
 			r.Body = body
 			flags := &requestFlags{}
@@ -74,11 +82,28 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 			auth.WriteError(w, status, media.ErrorCode(err), media.ErrorMessage(err))
 			return
 		}
+		if r.ContentLength < s.cfg.MaxUploadMemory {
+			// gqlgen buffers this request's files in memory.
+			if !s.holdMemory(w, r, r.ContentLength) {
+				return
+			}
+			defer s.buffered.Release(r.ContentLength)
+		}
 		flags := &requestFlags{}
 		cw := &codeWriter{ResponseWriter: w, flags: flags}
 		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
 		cw.finish()
 	})
+}
+
+// holdMemory waits until n more bytes of request bodies may be held in
+// memory; false means the client went away first (nothing to answer).
+func (s *Server) holdMemory(w http.ResponseWriter, r *http.Request, n int64) bool {
+	if err := s.buffered.Acquire(r.Context(), n); err != nil {
+		auth.WriteError(w, http.StatusServiceUnavailable, media.EUNAVAILABLE, "the server is busy; retry")
+		return false
+	}
+	return true
 }
 
 func hasPreflight(r *http.Request) bool {

@@ -123,8 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "purged %d files, removed %d abandoned blobs and %d orphan objects; %d blobs missing their bytes; skipped: %v\n",
-			r.Purged, r.Abandoned, r.Orphans, len(r.Missing), r.Skipped)
+		fmt.Fprintf(stdout, "purged %d files, removed %d abandoned blobs and %d orphan objects, expired %d upload sessions, aborted %d stray multipart uploads; %d blobs missing their bytes; skipped: %v\n",
+			r.Purged, r.Abandoned, r.Orphans, r.ExpiredSessions, r.StrayUploads, len(r.Missing), r.Skipped)
 	}
 	return nil
 }
@@ -186,7 +186,9 @@ func (m *Main) Open(ctx context.Context) error {
 	cfg := media.DefaultConfig()
 	cfg.MaxUploadSize, cfg.MaxImagePixels = m.Config.MaxUploadSize, m.Config.MaxImagePixels
 	cfg.PublicURL, cfg.SigningSecret = m.Config.PublicURL, secret
+	cfg.SessionTTL, cfg.ThumbnailWorkers = m.Config.SessionTTL, m.Config.ThumbnailWorkers
 	m.Service = media.NewService(db, blobs, cfg, m.Logger)
+
 	return nil
 }
 
@@ -329,8 +331,9 @@ func (m *Main) sweepLoop(ctx context.Context, every time.Duration) {
 		m.sweepMetrics.purged.Add(float64(r.Purged))
 		m.sweepMetrics.orphans.Add(float64(r.Orphans))
 		m.sweepMetrics.missing.Set(float64(len(r.Missing)))
-		if r.Purged+r.Abandoned+r.Orphans+len(r.Missing) > 0 {
-			m.Logger.InfoContext(ctx, "sweep", "purged", r.Purged, "abandoned", r.Abandoned, "orphans", r.Orphans, "missing", len(r.Missing))
+		if r.Purged+r.Abandoned+r.Orphans+r.ExpiredSessions+r.StrayUploads+len(r.Missing) > 0 {
+			m.Logger.InfoContext(ctx, "sweep", "purged", r.Purged, "abandoned", r.Abandoned, "orphans", r.Orphans,
+				"expired_sessions", r.ExpiredSessions, "stray_uploads", r.StrayUploads, "missing", len(r.Missing))
 		}
 	}
 }
