@@ -167,7 +167,7 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 	u := &UploadSession{ID: NewID(PrefixUploadSession, now), OrgID: p.OrgID, BucketID: b.ID, CreatedBy: p.UserID,
 		BlobID: NewID(PrefixBlob, now), Size: in.Size, MimeType: declared, ChecksumSha256: in.ChecksumSha256,
 		File: SessionFile{Path: f.Path, Name: f.Name, OriginalName: f.OriginalName, Tags: f.Tags, AltText: f.AltText,
-			Caption: f.Caption, Copyright: f.Copyright, Metadata: in.Metadata, Visibility: in.Visibility, Replace: in.Replace},
+			Caption: f.Caption, Copyright: f.Copyright, Metadata: f.Metadata, Visibility: in.Visibility, Replace: in.Replace},
 		State: SessionOpen, ExpiresAt: now.Add(cmp.Or(s.Config.SessionTTL, DefaultConfig().SessionTTL)), CreatedAt: now, UpdatedAt: now}
 	u.StorageKey = string(p.OrgID) + "/" + string(u.BlobID)
 	err = s.Store.InTx(ctx, func(tx Store) error {
@@ -394,7 +394,11 @@ func (s *Service) completeSession(ctx context.Context, p *Principal, u *UploadSe
 		}
 		return nil, true, err
 	}
-	f, err = s.commitUpload(ctx, p, b, s.sessionFile(p, u), blob, u.File.Replace, func(tx Store, f *File) error {
+	nf := s.sessionFile(p, u)
+	if nf.Visibility == "" {
+		nf.Visibility = b.DefaultVisibility
+	}
+	f, err = s.commitUpload(ctx, p, b, nf, blob, u.File.Replace, func(tx Store, f *File) error {
 		u.FileID = &f.ID
 		ok, err := tx.SetUploadSessionState(ctx, u, SessionCompleting, SessionCompleted, s.now())
 		if err == nil && !ok {

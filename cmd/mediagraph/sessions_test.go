@@ -18,7 +18,7 @@ const sessionFields = `id state method size mimeType path name expiresAt uploadU
 const createSession = `mutation($i: CreateUploadSessionInput!) { createUploadSession(input: $i) { ` + sessionFields + ` } }`
 
 const completeSession = `mutation($id: ID!, $parts: [CompletedPartInput!]) { completeUploadSession(id: $id, parts: $parts) {
-	id name path mimeType size checksumSha256 width height tags altText } }`
+	id name path mimeType size checksumSha256 width height tags altText visibility metadata } }`
 
 // randomBytes returns n reproducible random bytes.
 func randomBytes(n int, seed uint64) []byte {
@@ -64,11 +64,11 @@ func (e *env) smallParts() {
 
 func TestUploadSessionSinglePut(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		e.createBucket(e.owner, map[string]any{"name": "b"})
+		e.createBucket(e.owner, map[string]any{"name": "b", "defaultVisibility": "PUBLIC"})
 		data := pngBytes(300, 200)
 		sum := sha(data)
 		s := e.session(e.owner, map[string]any{"bucket": "b", "path": "/big/", "name": "photo.png", "size": len(data),
-			"mimeType": "image/png", "checksumSha256": sum, "tags": []string{"a"}, "altText": "alt"})
+			"mimeType": "image/png", "checksumSha256": sum, "tags": []string{"a"}, "altText": "alt", "metadata": map[string]any{"k": "v"}})
 		if s["method"] != "PUT" || s["state"] != "OPEN" || s["partSize"] != nil || s["uploadUrl"] == nil || len(s["parts"].([]any)) != 0 {
 			t.Fatalf("session: %v", s)
 		}
@@ -83,7 +83,8 @@ func TestUploadSessionSinglePut(t *testing.T) {
 		}
 		f := e.ok(e.owner, completeSession, map[string]any{"id": s["id"]})["completeUploadSession"].(map[string]any)
 		if f["checksumSha256"] != sum || f["mimeType"] != "image/png" || f["path"] != "/big/" || f["name"] != "photo.png" ||
-			f["width"].(float64) != 300 || f["height"].(float64) != 200 || f["altText"] != "alt" || len(f["tags"].([]any)) != 1 {
+			f["width"].(float64) != 300 || f["height"].(float64) != 200 || f["altText"] != "alt" || len(f["tags"].([]any)) != 1 ||
+			f["visibility"] != "PUBLIC" || f["metadata"].(map[string]any)["k"] != "v" {
 			t.Fatalf("file: %v", f)
 		}
 		if got := e.stored(str(f["id"])); !bytes.Equal(got, data) {
