@@ -468,14 +468,9 @@ func (s *Service) joinParts(ctx context.Context, u *UploadSession, given []Part)
 // bucket's policy, and its SHA-256 (computed by reading it once, which
 // dedupe and File.checksumSha256 need) against the client's.
 func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession, blob *Blob) error {
-	rc, err := s.Blobs.Get(ctx, u.StorageKey, 0, -1)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
 	head := make([]byte, min(u.Size, SniffLimit))
-	if _, err := io.ReadFull(rc, head); err != nil {
-		return readError(err)
+	if _, err := s.readerAt(ctx, u.StorageKey).ReadAt(head, 0); err != nil && !(err == io.EOF && int64(len(head)) == u.Size) {
+		return err
 	}
 	sn := Sniff(head, u.Size)
 	if err := checkDeclared(u.MimeType, sn.MimeType); err != nil {
@@ -488,8 +483,7 @@ func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession,
 		return err
 	}
 	hash := sha256.New()
-	hash.Write(head)
-	if _, err := io.Copy(hash, rc); err != nil {
+	if err := s.readAhead(ctx, u.StorageKey, u.Size, func(b []byte) { hash.Write(b) }); err != nil {
 		return err
 	}
 	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
@@ -498,6 +492,64 @@ func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession,
 	}
 	blob.MimeType, blob.Width, blob.Height, blob.State = sn.MimeType, sn.Width, sn.Height, BlobReady
 	return s.analyzeBlob(ctx, b, blob)
+}
+
+// Reading a stored object back (to hash a session's upload) fetches
+// readAheadChunk-byte ranges, readAheadWorkers at a time, so the store's
+// latency overlaps the hashing; at most readAheadWorkers+1 chunks are held.
+const (
+	readAheadChunk   = 4 << 20
+	readAheadWorkers = 3
+)
+
+// readAhead calls fn with the bytes of an object of size bytes, in order.
+func (s *Service) readAhead(ctx context.Context, key string, size int64, fn func([]byte)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		buf []byte
+		err error
+	}
+	free := make(chan []byte, readAheadWorkers+1)
+	for range readAheadWorkers + 1 {
+		free <- make([]byte, readAheadChunk)
+	}
+	queue := make(chan chan result, readAheadWorkers)
+	go func() {
+		defer close(queue)
+		ra := s.readerAt(ctx, key)
+		for off := int64(0); off < size; off += readAheadChunk {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			ch := make(chan result, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				b := buf[:min(readAheadChunk, size-off)]
+				_, err := ra.ReadAt(b, off)
+				if err == io.EOF && off+int64(len(b)) == size {
+					err = nil
+				}
+				ch <- result{b, err}
+			}()
+		}
+	}()
+	for ch := range queue {
+		r := <-ch
+		if r.err != nil {
+			return r.err
+		}
+		fn(r.buf)
+		free <- r.buf[:cap(r.buf)]
+	}
+	return ctx.Err()
 }
 
 // sessionFile is the file a session makes.
