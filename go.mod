@@ -13,6 +13,8 @@ require (
 	golang.org/x/image v0.47.0
 )
 
+require github.com/buckket/go-blurhash v1.1.0 // indirect
+
 require (
 	github.com/agnivade/levenshtein v1.2.2 // indirect
 	github.com/aws/aws-sdk-go-v2 v1.47.7 // indirect

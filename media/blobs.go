@@ -80,3 +80,18 @@ type BlobInfo struct {
 	Size     int64
 	Modified time.Time
 }
+
+type contentSHA256Key struct{}
+
+// WithContentSHA256 tells a store the hex SHA-256 of the bytes the next Put
+// under ctx stores, when the caller computed it already, so the store can
+// sign or verify with it instead of hashing the bytes again.
+func WithContentSHA256(ctx context.Context, sum string) context.Context {
+	return context.WithValue(ctx, contentSHA256Key{}, sum)
+}
+
+// ContentSHA256 returns what WithContentSHA256 recorded, or "".
+func ContentSHA256(ctx context.Context) string {
+	s, _ := ctx.Value(contentSHA256Key{}).(string)
+	return s
+}

@@ -220,10 +220,13 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 		return nil, err
 	}
 	var content io.Reader = seekable
+	putCtx := ctx
 	if seekable == nil {
 		content = io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
+	} else {
+		putCtx = WithContentSHA256(ctx, hex.EncodeToString(hash.Sum(nil)))
 	}
-	if err := s.Blobs.Put(ctx, blob.StorageKey, content, size, sn.MimeType); err != nil {
+	if err := s.Blobs.Put(putCtx, blob.StorageKey, content, size, sn.MimeType); err != nil {
 		s.discardBlob(ctx, blob)
 		return nil, readError(err)
 	}

@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
@@ -266,8 +268,21 @@ func sections(r io.Reader) (io.ReaderAt, int64, bool) {
 // putSections stores exactly size bytes of ra without copying them.
 func (s *S3) putSections(ctx context.Context, key string, ra io.ReaderAt, size int64, contentType string) error {
 	if size <= sectionSingle {
+		var opts []func(*s3.Options)
+		if sum := media.ContentSHA256(ctx); sum != "" {
+			// The caller hashed the bytes already: sign with that hash
+			// (the store verifies it) instead of hashing them again.
+			opts = append(opts, func(o *s3.Options) {
+				o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+					return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("KnownPayloadSHA256",
+						func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+							return next.HandleFinalize(v4.SetPayloadHash(ctx, sum), in)
+						}), middleware.Before)
+				})
+			})
+		}
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
-			Body: io.NewSectionReader(ra, 0, size), ContentLength: aws.Int64(size), ContentType: nonEmpty(contentType)})
+			Body: io.NewSectionReader(ra, 0, size), ContentLength: aws.Int64(size), ContentType: nonEmpty(contentType)}, opts...)
 		return s.wrap(err)
 	}
 	partSize := max(int64(sectionPart), (size+maxParts-1)/maxParts)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/url"
@@ -255,6 +256,16 @@ func TestS3PutFromReaderAt(t *testing.T) {
 				if sha256.Sum256(got) != sha256.Sum256(data[:size]) {
 					t.Fatalf("%d bytes stored differently", size)
 				}
+			}
+			// A known SHA-256 signs the request and the store checks it:
+			// the right one stores, a wrong one is refused.
+			small := data[:1000]
+			sum := sha256.Sum256(small)
+			if err := s.Put(media.WithContentSHA256(ctx, hex.EncodeToString(sum[:])), "known", bytes.NewReader(small), 1000, ""); err != nil {
+				t.Fatalf("Put with its SHA-256: %v", err)
+			}
+			if err := s.Put(media.WithContentSHA256(ctx, strings.Repeat("0", 64)), "wrong", bytes.NewReader(small), 1000, ""); err == nil {
+				t.Fatal("a Put signed with a wrong SHA-256 was stored")
 			}
 			if err := s.Put(ctx, "short", bytes.NewReader(data[:66<<20]), 67<<20, ""); err == nil {
 				t.Fatal("a Put from a short ReaderAt succeeded")

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mediagraph/mediagraph/analyze"
 	"github.com/mediagraph/mediagraph/database"
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/playground"
@@ -188,6 +189,8 @@ func (m *Main) Open(ctx context.Context) error {
 	cfg.PublicURL, cfg.SigningSecret = m.Config.PublicURL, secret
 	cfg.SessionTTL, cfg.ThumbnailWorkers = m.Config.SessionTTL, m.Config.ThumbnailWorkers
 	m.Service = media.NewService(db, blobs, cfg, m.Logger)
+	m.Service.Analyzer = analyze.New(analyze.Config{MaxPixels: m.Config.MaxImagePixels, FFprobe: m.Config.FFprobe,
+		Workers: m.Config.ThumbnailWorkers})
 
 	return nil
 }
