@@ -498,8 +498,8 @@ func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession,
 // readAheadChunk-byte ranges, readAheadWorkers at a time, so the store's
 // latency overlaps the hashing; at most readAheadWorkers+1 chunks are held.
 const (
-	readAheadChunk   = 4 << 20
-	readAheadWorkers = 3
+	readAheadChunk   = 2 << 20
+	readAheadWorkers = 4
 )
 
 // readAhead calls fn with the bytes of an object of size bytes, in order.
