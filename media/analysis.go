@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Analysis is what the server learns from a file's content beyond its type.
@@ -49,7 +50,11 @@ func (s *Service) analyzeBlob(ctx context.Context, b *Bucket, blob *Blob) error 
 	if s.Analyzer == nil {
 		return nil
 	}
-	a, err := s.Analyzer.Analyze(ctx, blob.MimeType, s.readerAt(ctx, blob.StorageKey), blob.Size)
+	// The Analyzer has its own time limit; this one also stops the reads
+	// of a decoder that cannot be interrupted.
+	actx, cancel := context.WithTimeout(ctx, analysisTimeout)
+	defer cancel()
+	a, err := s.Analyzer.Analyze(actx, blob.MimeType, s.readerAt(actx, blob.StorageKey), blob.Size)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -74,6 +79,9 @@ func (s *Service) analyzeBlob(ctx context.Context, b *Bucket, blob *Blob) error 
 	blob.MediaFacts = MediaFacts{Blurhash: a.Blurhash, DominantColor: a.DominantColor, PageCount: a.PageCount}
 	return nil
 }
+
+// analysisTimeout bounds reading one blob for analysis or a thumbnail.
+const analysisTimeout = 30 * time.Second
 
 // analysable reports whether a type's content is decoded by analysis (so
 // that a failure to read it means the content is malformed).

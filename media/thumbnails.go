@@ -124,7 +124,10 @@ func (s *Service) Thumbnail(ctx context.Context, req ThumbnailRequest) (*Thumbna
 		return nil, err
 	}
 	v, err, _ := s.thumbs.flight.Do(key, func() (any, error) {
-		return s.renderThumbnail(context.WithoutCancel(ctx), d, key, w, h)
+		// Not the first caller's context: others wait for this render.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), analysisTimeout)
+		defer cancel()
+		return s.renderThumbnail(rctx, d, key, w, h)
 	})
 	if err != nil {
 		return nil, err
