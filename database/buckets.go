@@ -20,7 +20,7 @@ func (d *DB) CreateBucket(ctx context.Context, b *media.Bucket) error {
 func (d *DB) UpdateBucket(ctx context.Context, b *media.Bucket) error {
 	res, err := d.idb.NewUpdate().Model(newBucketRow(b)).
 		Column("access", "default_visibility", "max_file_size", "allowed_mime_types", "type_limits", "trash_retention_seconds",
-			"quota_bytes", "reject_malformed_media", "updated_at").
+			"quota_bytes", "reject_malformed_media", "strip_gps_metadata", "updated_at").
 		Where("b.id = ?", b.ID).
 		Where("b.org_id = ?", b.OrgID).
 		Exec(ctx)

@@ -90,6 +90,7 @@ type bucketRow struct {
 	QuotaBytes        *int64                   `bun:"quota_bytes"`
 	TrashRetention    *int64                   `bun:"trash_retention_seconds"`
 	RejectMalformed   bool                     `bun:"reject_malformed_media"`
+	StripGPS          bool                     `bun:"strip_gps_metadata"`
 	CreatedAt         time.Time                `bun:"created_at"`
 	UpdatedAt         time.Time                `bun:"updated_at"`
 }
@@ -97,13 +98,13 @@ type bucketRow struct {
 func newBucketRow(b *media.Bucket) *bucketRow {
 	return &bucketRow{ID: b.ID, OrgID: b.OrgID, Name: b.Name, Access: b.Access, DefaultVisibility: b.DefaultVisibility,
 		MaxFileSize: b.MaxFileSize, AllowedMimeTypes: nonNilSlice(b.AllowedMimeTypes),
-		TypeLimits: nonNilMap(b.TypeLimits), QuotaBytes: b.QuotaBytes, TrashRetention: seconds(b.TrashRetention), RejectMalformed: b.RejectMalformedMedia, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+		TypeLimits: nonNilMap(b.TypeLimits), QuotaBytes: b.QuotaBytes, TrashRetention: seconds(b.TrashRetention), RejectMalformed: b.RejectMalformedMedia, StripGPS: b.StripGPSMetadata, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
 func (r *bucketRow) media() *media.Bucket {
 	return &media.Bucket{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Access: r.Access, DefaultVisibility: r.DefaultVisibility,
 		MaxFileSize: r.MaxFileSize, AllowedMimeTypes: nonNilSlice(r.AllowedMimeTypes),
-		TypeLimits: nonNilMap(r.TypeLimits), QuotaBytes: r.QuotaBytes, TrashRetention: duration(r.TrashRetention), RejectMalformedMedia: r.RejectMalformed, CreatedAt: r.CreatedAt.UTC(),
+		TypeLimits: nonNilMap(r.TypeLimits), QuotaBytes: r.QuotaBytes, TrashRetention: duration(r.TrashRetention), RejectMalformedMedia: r.RejectMalformed, StripGPSMetadata: r.StripGPS, CreatedAt: r.CreatedAt.UTC(),
 		UpdatedAt: r.UpdatedAt.UTC()}
 }
 

@@ -75,6 +75,7 @@ type ComplexityRoot struct {
 		Name                  func(childComplexity int) int
 		QuotaBytes            func(childComplexity int) int
 		RejectMalformedMedia  func(childComplexity int) int
+		StripGPSMetadata      func(childComplexity int) int
 		TrashRetentionSeconds func(childComplexity int) int
 		TypeLimits            func(childComplexity int) int
 		UpdatedAt             func(childComplexity int) int
@@ -650,6 +651,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Bucket.RejectMalformedMedia(childComplexity), true
+	case "Bucket.stripGpsMetadata":
+		if e.ComplexityRoot.Bucket.StripGPSMetadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Bucket.StripGPSMetadata(childComplexity), true
 	case "Bucket.trashRetentionSeconds":
 		if e.ComplexityRoot.Bucket.TrashRetentionSeconds == nil {
 			break
@@ -2474,6 +2481,8 @@ type Bucket implements Node {
   trashRetentionSeconds: Int!
   "Refuse images, audio and video whose content cannot be decoded (UNSUPPORTED_MEDIA_TYPE); by default they are stored without analysis."
   rejectMalformedMedia: Boolean!
+  "Remove location data (EXIF GPS, XMP coordinates) from JPEGs as they are stored; the rest of the file is unchanged."
+  stripGpsMetadata: Boolean!
   usage: BucketUsage!
   files(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int, around: ID): FileConnection!
   createdAt: Time!
@@ -2522,6 +2531,7 @@ input CreateBucketInput {
   "How long trashed files are kept, in seconds (default 604800, 7 days)."
   trashRetentionSeconds: Int
   rejectMalformedMedia: Boolean = false
+  stripGpsMetadata: Boolean = false
 }
 
 "Changes the fields that are given. Send null for maxFileSize or quotaBytes to remove the limit."
@@ -2535,6 +2545,7 @@ input UpdateBucketInput {
   quotaBytes: Int64 @goField(omittable: true)
   trashRetentionSeconds: Int
   rejectMalformedMedia: Boolean
+  stripGpsMetadata: Boolean
 }
 
 type PageInfo {
@@ -2996,6 +3007,8 @@ func (ec *executionContext) childFields_Bucket(ctx context.Context, field graphq
 		return ec.fieldContext_Bucket_trashRetentionSeconds(ctx, field)
 	case "rejectMalformedMedia":
 		return ec.fieldContext_Bucket_rejectMalformedMedia(ctx, field)
+	case "stripGpsMetadata":
+		return ec.fieldContext_Bucket_stripGpsMetadata(ctx, field)
 	case "usage":
 		return ec.fieldContext_Bucket_usage(ctx, field)
 	case "files":
@@ -5319,6 +5332,29 @@ func (ec *executionContext) _Bucket_rejectMalformedMedia(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_Bucket_rejectMalformedMedia(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Bucket", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Bucket_stripGpsMetadata(ctx context.Context, field graphql.CollectedField, obj *media.Bucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Bucket_stripGpsMetadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripGPSMetadata, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Bucket_stripGpsMetadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Bucket", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
@@ -12774,8 +12810,11 @@ func (ec *executionContext) unmarshalInputCreateBucketInput(ctx context.Context,
 	if _, present := asMap["rejectMalformedMedia"]; !present {
 		asMap["rejectMalformedMedia"] = false
 	}
+	if _, present := asMap["stripGpsMetadata"]; !present {
+		asMap["stripGpsMetadata"] = false
+	}
 
-	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds", "rejectMalformedMedia"}
+	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds", "rejectMalformedMedia", "stripGpsMetadata"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12845,6 +12884,13 @@ func (ec *executionContext) unmarshalInputCreateBucketInput(ctx context.Context,
 				return it, err
 			}
 			it.RejectMalformedMedia = data
+		case "stripGpsMetadata":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripGpsMetadata"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripGpsMetadata = data
 		}
 	}
 	return it, nil
@@ -13443,7 +13489,7 @@ func (ec *executionContext) unmarshalInputUpdateBucketInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds", "rejectMalformedMedia"}
+	fieldsInOrder := [...]string{"name", "access", "defaultVisibility", "maxFileSize", "allowedMimeTypes", "typeLimits", "quotaBytes", "trashRetentionSeconds", "rejectMalformedMedia", "stripGpsMetadata"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13513,6 +13559,13 @@ func (ec *executionContext) unmarshalInputUpdateBucketInput(ctx context.Context,
 				return it, err
 			}
 			it.RejectMalformedMedia = data
+		case "stripGpsMetadata":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stripGpsMetadata"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StripGpsMetadata = data
 		}
 	}
 	return it, nil
@@ -14233,6 +14286,11 @@ func (ec *executionContext) _Bucket(ctx context.Context, sel ast.SelectionSet, o
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "rejectMalformedMedia":
 			out.Values[i] = ec._Bucket_rejectMalformedMedia(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stripGpsMetadata":
+			out.Values[i] = ec._Bucket_stripGpsMetadata(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

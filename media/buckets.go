@@ -23,6 +23,8 @@ type BucketInput struct {
 	TrashRetention *time.Duration
 	// RejectMalformedMedia refuses images, audio and video that cannot be decoded.
 	RejectMalformedMedia *bool
+	// StripGPSMetadata removes location data from JPEGs as they are stored.
+	StripGPSMetadata *bool
 	// ClearMaxFileSize and ClearQuota remove those limits in UpdateBucket.
 	ClearMaxFileSize bool
 	ClearQuota       bool
@@ -107,6 +109,9 @@ func applyPolicy(b *Bucket, in BucketInput) error {
 	}
 	if in.RejectMalformedMedia != nil {
 		b.RejectMalformedMedia = *in.RejectMalformedMedia
+	}
+	if in.StripGPSMetadata != nil {
+		b.StripGPSMetadata = *in.StripGPSMetadata
 	}
 	if in.TrashRetention != nil {
 		if *in.TrashRetention < 0 || *in.TrashRetention > 3650*24*time.Hour {

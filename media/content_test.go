@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,19 @@ func TestNewID(t *testing.T) {
 		if bad.Valid(PrefixFile) {
 			t.Errorf("%q valid", bad)
 		}
+	}
+}
+
+func TestStripJPEGLocationNeverPanics(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		b := make([]byte, rng.IntN(512))
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		if len(b) > 40 && rng.IntN(2) == 0 {
+			copy(b, []byte("\xff\xd8\xff\xe1\x01\x00Exif\x00\x00II\x2a\x00\x08\x00\x00\x00"))
+		}
+		stripJPEGLocation(b)
 	}
 }

@@ -94,6 +94,9 @@ type Bucket struct {
 	// RejectMalformedMedia refuses images, audio and video whose content
 	// cannot be read (by default they are stored, with no analysis).
 	RejectMalformedMedia bool
+	// StripGPSMetadata removes location data (EXIF GPS, XMP coordinates)
+	// from JPEGs as they are stored.
+	StripGPSMetadata bool
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
 }

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -489,6 +490,23 @@ func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession,
 	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
 	if u.ChecksumSha256 != nil && *u.ChecksumSha256 != blob.Sha256 {
 		return Invalid("checksumSha256", "the uploaded content's SHA-256 is %s, not %s", blob.Sha256, *u.ChecksumSha256)
+	}
+	if b.StripGPSMetadata && stripJPEGLocation(head) {
+		// The client's checksum was of what it sent; the file keeps the
+		// bytes without their location, written over the object.
+		var rest io.ReadCloser = io.NopCloser(bytes.NewReader(nil))
+		if int64(len(head)) < u.Size {
+			var err error
+			if rest, err = s.Blobs.Get(ctx, u.StorageKey, int64(len(head)), -1); err != nil {
+				return err
+			}
+		}
+		defer rest.Close()
+		h := sha256.New()
+		if err := s.Blobs.Put(ctx, u.StorageKey, io.TeeReader(io.MultiReader(bytes.NewReader(head), rest), h), u.Size, sn.MimeType); err != nil {
+			return err
+		}
+		blob.Sha256 = hex.EncodeToString(h.Sum(nil))
 	}
 	blob.MimeType, blob.Width, blob.Height, blob.State = sn.MimeType, sn.Width, sn.Height, BlobReady
 	return s.analyzeBlob(ctx, b, blob)

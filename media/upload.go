@@ -185,6 +185,10 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	if _, err := io.ReadFull(r, head); err != nil {
 		return nil, readError(err)
 	}
+	// Location data goes before anything is stored (the metadata of a
+	// JPEG is at its start, in head); the bytes then differ from the
+	// upload's, so they are streamed from head on.
+	stripped := b.StripGPSMetadata && stripJPEGLocation(head)
 	// A seekable upload (gqlgen's temporary file or memory buffer) is
 	// hashed first and handed to storage whole, which can then send it
 	// without copying it into buffers of its own.
@@ -193,7 +197,7 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	if ra, ok := r.(interface {
 		io.ReaderAt
 		io.Seeker
-	}); ok {
+	}); ok && !stripped {
 		seekable = io.NewSectionReader(ra, 0, size)
 		if n, err := io.Copy(hash, seekable); err != nil || n != size {
 			return nil, readError(cmp.Or(err, io.ErrUnexpectedEOF))

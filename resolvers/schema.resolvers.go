@@ -400,14 +400,16 @@ func (r *mutationResolver) CreateBucket(ctx context.Context, input model.CreateB
 	return r.Media.CreateBucket(ctx, media.BucketInput{Name: input.Name, Access: input.Access,
 		DefaultVisibility: input.DefaultVisibility, MaxFileSize: input.MaxFileSize, AllowedMimeTypes: input.AllowedMimeTypes,
 		TypeLimits: typeLimitsInput(input.TypeLimits), QuotaBytes: input.QuotaBytes,
-		TrashRetention: retention(input.TrashRetentionSeconds), RejectMalformedMedia: input.RejectMalformedMedia})
+		TrashRetention: retention(input.TrashRetentionSeconds), RejectMalformedMedia: input.RejectMalformedMedia,
+		StripGPSMetadata: input.StripGpsMetadata})
 }
 
 // UpdateBucket is the resolver for the updateBucket field.
 func (r *mutationResolver) UpdateBucket(ctx context.Context, input model.UpdateBucketInput) (*media.Bucket, error) {
 	in := media.BucketInput{Name: input.Name, Access: input.Access, DefaultVisibility: input.DefaultVisibility,
 		AllowedMimeTypes: input.AllowedMimeTypes, TypeLimits: typeLimitsInput(input.TypeLimits),
-		TrashRetention: retention(input.TrashRetentionSeconds), RejectMalformedMedia: input.RejectMalformedMedia}
+		TrashRetention: retention(input.TrashRetentionSeconds), RejectMalformedMedia: input.RejectMalformedMedia,
+		StripGPSMetadata: input.StripGpsMetadata}
 	in.MaxFileSize, in.ClearMaxFileSize = omittable(input.MaxFileSize)
 	in.QuotaBytes, in.ClearQuota = omittable(input.QuotaBytes)
 	return r.Media.UpdateBucket(ctx, in)

@@ -223,3 +223,70 @@ func (e *env) signedQuery(id any) string {
 	u := str(e.ok(e.owner, `query($id: ID!) { file(id: $id) { url } }`, map[string]any{"id": id})["file"].(map[string]any)["url"])
 	return strings.SplitN(u, "?", 2)[1]
 }
+
+// gpsMarker is the latitude the test JPEGs carry, as TIFF rationals.
+var gpsMarker = bytes.Repeat([]byte{0x07, 0xCA, 0x9A, 0x3B}, 6)
+
+// jpegWithGPS adds an EXIF segment with a GPS latitude (and an XMP packet
+// with coordinates) to a JPEG.
+func jpegWithGPS(j []byte) []byte {
+	le := binary.LittleEndian
+	var t bytes.Buffer
+	t.WriteString("II")
+	binary.Write(&t, le, uint16(42))
+	binary.Write(&t, le, uint32(8))
+	// IFD0 at 8: one entry, GPSInfo → 26.
+	binary.Write(&t, le, uint16(1))
+	for _, v := range []any{uint16(0x8825), uint16(4), uint32(1), uint32(26)} {
+		binary.Write(&t, le, v)
+	}
+	binary.Write(&t, le, uint32(0))
+	// GPS IFD at 26: LatitudeRef "N" inline, Latitude 3 rationals at 56.
+	binary.Write(&t, le, uint16(2))
+	for _, v := range []any{uint16(1), uint16(2), uint32(2), []byte("N\x00\x00\x00"), uint16(2), uint16(5), uint32(3), uint32(56)} {
+		binary.Write(&t, le, v)
+	}
+	binary.Write(&t, le, uint32(0))
+	t.Write(gpsMarker)
+	exif := append([]byte("Exif\x00\x00"), t.Bytes()...)
+	xmp := []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><rdf:Description exif:GPSLatitude=\"48,51.5N\"/></x:xmpmeta>")
+	seg := func(p []byte) []byte { return append([]byte{0xFF, 0xE1, byte((len(p) + 2) >> 8), byte(len(p) + 2)}, p...) }
+	out := append([]byte{}, j[:2]...)
+	out = append(out, seg(exif)...)
+	out = append(out, seg(xmp)...)
+	return append(out, j[2:]...)
+}
+
+func TestStripGPSMetadata(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "keep"})
+		e.ok(e.owner, `mutation { createBucket(input: {name: "strip", stripGpsMetadata: true}) { stripGpsMetadata } }`, nil)
+		photo := jpegWithGPS(solidJPEG(80, 60, color.RGBA{10, 20, 30, 255}))
+		check := func(id any, wantGPS bool) {
+			t.Helper()
+			got := e.stored(str(id))
+			if bytes.Contains(got, gpsMarker) != wantGPS || bytes.Contains(got, []byte("GPSLatitude")) != wantGPS {
+				t.Fatalf("location kept: %v, want %v", !wantGPS, wantGPS)
+			}
+			if len(got) != len(photo) {
+				t.Fatalf("size changed: %d → %d", len(photo), len(got))
+			}
+			if _, _, err := image.Decode(bytes.NewReader(got)); err != nil {
+				t.Fatalf("no longer a JPEG: %v", err)
+			}
+			f := e.ok(e.owner, `query($id: ID!) { file(id: $id) { checksumSha256 size } }`, map[string]any{"id": id})["file"].(map[string]any)
+			if f["checksumSha256"] != sha(got) {
+				t.Fatal("the checksum is not of the stored bytes")
+			}
+		}
+		// A multipart upload, in both kinds of bucket.
+		check(e.mustUpload(e.owner, "keep", upload{"a.jpg", "", photo}, nil)["id"], true)
+		check(e.mustUpload(e.owner, "strip", upload{"a.jpg", "", photo}, nil)["id"], false)
+		// An upload session: the client's checksum is of what it sent.
+		s := e.session(e.owner, map[string]any{"bucket": "strip", "name": "s.jpg", "size": len(photo), "mimeType": "image/jpeg", "checksumSha256": sha(photo)})
+		if code, _ := put(t, str(s["uploadUrl"]), photo); code != 200 {
+			t.Fatalf("PUT: %d", code)
+		}
+		check(e.ok(e.owner, completeSession, map[string]any{"id": s["id"]})["completeUploadSession"].(map[string]any)["id"], false)
+	})
+}

@@ -56,6 +56,7 @@ type CreateBucketInput struct {
 	// How long trashed files are kept, in seconds (default 604800, 7 days).
 	TrashRetentionSeconds *int  `json:"trashRetentionSeconds,omitempty"`
 	RejectMalformedMedia  *bool `json:"rejectMalformedMedia,omitempty"`
+	StripGpsMetadata      *bool `json:"stripGpsMetadata,omitempty"`
 }
 
 type CreateCommentInput struct {
@@ -155,6 +156,7 @@ type UpdateBucketInput struct {
 	QuotaBytes            graphql.Omittable[*int64] `json:"quotaBytes,omitempty"`
 	TrashRetentionSeconds *int                      `json:"trashRetentionSeconds,omitempty"`
 	RejectMalformedMedia  *bool                     `json:"rejectMalformedMedia,omitempty"`
+	StripGpsMetadata      *bool                     `json:"stripGpsMetadata,omitempty"`
 }
 
 // Fields not given stay as they are; null clears altText, caption and copyright.

@@ -1,9 +1,11 @@
 -- What analysis learns about content (copied from a file's blob onto the
--- file so listings need no join), a bucket policy for malformed media, and
+-- file so listings need no join), bucket policies for malformed media and
+-- location data, and
 -- upload sessions: large uploads written by clients straight to storage.
 ALTER TABLE blobs ADD COLUMN blurhash text, ADD COLUMN dominant_color text, ADD COLUMN page_count integer;
 ALTER TABLE files ADD COLUMN blurhash text, ADD COLUMN dominant_color text, ADD COLUMN page_count integer;
-ALTER TABLE buckets ADD COLUMN reject_malformed_media boolean NOT NULL DEFAULT false;
+ALTER TABLE buckets ADD COLUMN reject_malformed_media boolean NOT NULL DEFAULT false,
+    ADD COLUMN strip_gps_metadata boolean NOT NULL DEFAULT false;
 
 CREATE TABLE upload_sessions (
     id              text PRIMARY KEY,

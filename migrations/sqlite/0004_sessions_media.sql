@@ -1,5 +1,6 @@
 -- What analysis learns about content (copied from a file's blob onto the
--- file so listings need no join), a bucket policy for malformed media, and
+-- file so listings need no join), bucket policies for malformed media and
+-- location data, and
 -- upload sessions: large uploads written by clients straight to storage.
 ALTER TABLE blobs ADD COLUMN blurhash TEXT;
 -- split
@@ -14,6 +15,8 @@ ALTER TABLE files ADD COLUMN dominant_color TEXT;
 ALTER TABLE files ADD COLUMN page_count INTEGER;
 -- split
 ALTER TABLE buckets ADD COLUMN reject_malformed_media INTEGER NOT NULL DEFAULT 0;
+-- split
+ALTER TABLE buckets ADD COLUMN strip_gps_metadata INTEGER NOT NULL DEFAULT 0;
 -- split
 CREATE TABLE upload_sessions (
     id              TEXT PRIMARY KEY,
