@@ -230,7 +230,7 @@ func (s *Service) checkPlacements(ctx context.Context, tx Store, p *Principal, p
 		moving := pl.src.BucketID != b.ID
 		if copying || moving {
 			sn := Sniffed{MimeType: pl.src.MimeType, Type: pl.src.Type, Width: pl.src.Width, Height: pl.src.Height}
-			if err := s.checkContent(b, sn, pl.src.Size); err != nil {
+			if err := s.checkContent(b, sn, pl.src.Size, false); err != nil {
 				return withPrefix(err, pl.src.Name)
 			}
 			added[b.ID] += pl.src.Size

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 )
@@ -161,7 +160,7 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 	// The declared type stands in for the sniffed one until completion,
 	// which checks the content against both.
 	sn := Sniffed{MimeType: declared, Type: ClassifyMIME(declared)}
-	if err := s.checkSessionSize(b, sn, in.Size); err != nil {
+	if err := s.checkContent(b, sn, in.Size, true); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -203,26 +202,6 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 		return nil, err
 	}
 	return u, nil
-}
-
-// checkSessionSize applies the size limits to a session; the server's
-// MaxUploadSize (for requests through the API) does not apply, the
-// bucket's and type limits do.
-func (s *Service) checkSessionSize(b *Bucket, sn Sniffed, size int64) error {
-	if len(b.AllowedMimeTypes) > 0 && !slices.ContainsFunc(b.AllowedMimeTypes, func(p string) bool { return MatchMIME(p, sn.MimeType) }) {
-		return Errorf(EUNSUPPORTED, "bucket %q does not accept %s files; it accepts %s", b.Name, sn.MimeType, strings.Join(b.AllowedMimeTypes, ", "))
-	}
-	limit, what := cmp.Or(s.Config.MaxSessionSize, MaxSessionSize), "the server's limit for upload sessions"
-	if b.MaxFileSize != nil && *b.MaxFileSize < limit {
-		limit, what = *b.MaxFileSize, fmt.Sprintf("bucket %q's limit", b.Name)
-	}
-	if tl, ok := b.TypeLimits[sn.Type]; ok && tl < limit {
-		limit, what = tl, fmt.Sprintf("the limit for %s files", strings.ToLower(string(sn.Type)))
-	}
-	if size > limit {
-		return Errorf(ETOOLARGE, "the file is %s; %s is %s", humanBytes(size), what, humanBytes(limit))
-	}
-	return nil
 }
 
 // sessionPartSize picks a part size: at least least, a whole number of
@@ -477,10 +456,7 @@ func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession,
 	if err := checkDeclared(u.MimeType, sn.MimeType); err != nil {
 		return err
 	}
-	if err := s.checkSessionSize(b, sn, u.Size); err != nil {
-		return err
-	}
-	if err := s.checkPixels(sn); err != nil {
+	if err := s.checkContent(b, sn, u.Size, true); err != nil {
 		return err
 	}
 	hash := sha256.New()

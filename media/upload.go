@@ -178,7 +178,7 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	if size == 0 {
 		return nil, Invalid("file", "the file is empty")
 	}
-	if err := s.checkSize(b, TypeOther, size, false); err != nil {
+	if err := s.checkSize(b, TypeOther, size, false, false); err != nil {
 		return nil, err
 	}
 	head := make([]byte, min(size, SniffLimit))
@@ -210,7 +210,7 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	if err := checkDeclared(declared, sn.MimeType); err != nil {
 		return nil, err
 	}
-	if err := s.checkContent(b, sn, size); err != nil {
+	if err := s.checkContent(b, sn, size, false); err != nil {
 		return nil, err
 	}
 	// Two stores, one outcome: record the blob as pending, store the bytes,
@@ -371,16 +371,22 @@ func checkMetadata(field string, m map[string]any) (map[string]any, error) {
 	return m, nil
 }
 
-// checkSize applies the server's, the bucket's and (when known) the type's size limits.
-func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed bool) error {
+// checkSize applies the server's, the bucket's and (when known) the type's
+// size limits. Upload sessions (large files straight to storage) have the
+// server's session limit and only the bucket's own type limits; the default
+// type limits are for uploads through the API.
+func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed, session bool) error {
 	const serverLimit = "the server's upload limit"
 	limit, what := s.Config.MaxUploadSize, serverLimit
+	if session {
+		limit, what = cmp.Or(s.Config.MaxSessionSize, MaxSessionSize), "the server's limit for upload sessions"
+	}
 	if b.MaxFileSize != nil && *b.MaxFileSize < limit {
 		limit, what = *b.MaxFileSize, fmt.Sprintf("bucket %q's limit", b.Name)
 	}
 	if typed {
 		tl, ok := b.TypeLimits[t]
-		if !ok {
+		if !ok && !session {
 			tl, ok = DefaultTypeLimits[t]
 		}
 		if ok && tl < limit {
@@ -397,12 +403,13 @@ func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed bool) error
 	return nil
 }
 
-// checkContent applies the bucket's allow-list, the type's size limit and the pixel limit.
-func (s *Service) checkContent(b *Bucket, sn Sniffed, size int64) error {
+// checkContent applies the bucket's allow-list, the size limits for the
+// type and the pixel limit.
+func (s *Service) checkContent(b *Bucket, sn Sniffed, size int64, session bool) error {
 	if len(b.AllowedMimeTypes) > 0 && !slices.ContainsFunc(b.AllowedMimeTypes, func(p string) bool { return MatchMIME(p, sn.MimeType) }) {
 		return Errorf(EUNSUPPORTED, "bucket %q does not accept %s files; it accepts %s", b.Name, sn.MimeType, strings.Join(b.AllowedMimeTypes, ", "))
 	}
-	if err := s.checkSize(b, sn.Type, size, true); err != nil {
+	if err := s.checkSize(b, sn.Type, size, true, session); err != nil {
 		return err
 	}
 	return s.checkPixels(sn)

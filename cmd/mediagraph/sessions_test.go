@@ -185,6 +185,13 @@ func TestUploadSessionFailures(t *testing.T) {
 		e.fails("BAD_USER_INPUT", e.owner, createSession, map[string]any{"i": map[string]any{"bucket": "b", "name": "x", "size": 10, "mimeType": "image/png", "checksumSha256": "zz"}})
 		e.fails("BAD_USER_INPUT", e.owner, createSession, map[string]any{"i": map[string]any{"bucket": "b", "name": "../..", "size": 10, "mimeType": "image/png"}})
 		e.fails("NOT_FOUND", e.otherOrg(), createSession, map[string]any{"i": map[string]any{"bucket": "b", "name": "x", "size": 10, "mimeType": "image/png"}})
+		// The default type limits are for uploads through the API; a
+		// bucket's own type limits apply to sessions too.
+		e.createBucket(e.owner, map[string]any{"name": "films"})
+		e.createBucket(e.owner, map[string]any{"name": "clips", "typeLimits": []map[string]any{{"type": "VIDEO", "maxSize": 1 << 20}}})
+		film := e.session(e.owner, map[string]any{"bucket": "films", "name": "long.mp4", "size": 3 << 30, "mimeType": "video/mp4"})
+		e.ok(e.owner, `mutation($id: ID!) { abortUploadSession(id: $id) }`, map[string]any{"id": film["id"]})
+		e.fails("PAYLOAD_TOO_LARGE", e.owner, createSession, map[string]any{"i": map[string]any{"bucket": "clips", "name": "c.mp4", "size": 2 << 20, "mimeType": "video/mp4"}})
 		e.mustUpload(e.owner, "b", upload{"taken.bin", "", data}, nil)
 		e.fails("CONFLICT", e.owner, createSession, map[string]any{"i": map[string]any{"bucket": "b", "name": "taken.bin", "size": 10, "mimeType": "application/octet-stream"}})
 		big := e.session(e.owner, map[string]any{"bucket": "b", "name": "big.bin", "size": 15 << 20, "mimeType": "application/octet-stream"})
