@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -340,5 +341,24 @@ func BenchmarkThumbnail12MP(b *testing.B) {
 		if _, _, err := a.Thumbnail(context.Background(), "image/jpeg", bytes.NewReader(data), int64(len(data)), 320, 320); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestFFprobeFallback: formats the built-in parsers do not read go to
+// ffprobe when one is configured (a stand-in script here; Debian's ffmpeg
+// package provides the real one), and its absence changes nothing else.
+func TestFFprobeFallback(t *testing.T) {
+	script := t.TempDir() + "/ffprobe"
+	body := "#!/bin/sh\ncat >/dev/null\necho '{\"format\":{\"duration\":\"61.25\"},\"streams\":[{\"codec_type\":\"video\",\"width\":320,\"height\":240}]}'\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	adts := bytes.Repeat([]byte{0xFF, 0xF1, 0x50, 0x80, 0x02, 0x1F, 0xFC}, 100)
+	an := analyzeBytes(t, New(Config{FFprobe: script}), "video/x-msvideo", adts)
+	if an.Duration == nil || *an.Duration != 61.25 || *an.Width != 320 {
+		t.Fatalf("through ffprobe: %+v", an)
+	}
+	if an := analyzeBytes(t, New(Config{FFprobe: "-"}), "video/x-msvideo", adts); an.Duration != nil {
+		t.Fatalf("without ffprobe: %+v", an)
 	}
 }

@@ -224,6 +224,22 @@ func TestUploadSessionFailures(t *testing.T) {
 		if st := e.sessionByID(e.owner, s["id"])["state"]; st != "ABORTED" {
 			t.Fatalf("state after a bad checksum: %v", st)
 		}
+		// A store that took another size (the signed URLs refuse one; a
+		// store might not): completion checks the size and drops the bytes.
+		s = e.session(e.owner, map[string]any{"bucket": "b", "name": "size.bin", "size": len(data), "mimeType": "application/octet-stream"})
+		var key string
+		if err := e.m.DB.Bun().NewRaw("SELECT storage_key FROM upload_sessions WHERE id = ?", s["id"]).Scan(ctx, &key); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.m.Blobs.Put(ctx, key, bytes.NewReader(data[:999]), 999, ""); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.fails("BAD_USER_INPUT", e.owner, completeSession, map[string]any{"id": s["id"]}); r.Errors[0].Extensions["field"] != "size" {
+			t.Fatalf("size mismatch: %s", r.raw)
+		}
+		if _, err := e.m.Blobs.Stat(ctx, key); !media.IsNotFound(err) {
+			t.Fatalf("the wrong-sized object stayed: %v", err)
+		}
 		// Content that contradicts the declared type is refused on completion.
 		s = e.session(e.owner, map[string]any{"bucket": "b", "name": "lie.png", "size": len(data), "mimeType": "image/png"})
 		put(t, str(s["uploadUrl"]), data)
