@@ -97,8 +97,8 @@ type Bucket struct {
 	// StripGPSMetadata removes location data (EXIF GPS, XMP coordinates)
 	// from JPEGs as they are stored.
 	StripGPSMetadata bool
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // BucketUsage reports what a bucket holds. Bytes are counted per file: two

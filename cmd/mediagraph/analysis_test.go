@@ -250,7 +250,9 @@ func jpegWithGPS(j []byte) []byte {
 	t.Write(gpsMarker)
 	exif := append([]byte("Exif\x00\x00"), t.Bytes()...)
 	xmp := []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><rdf:Description exif:GPSLatitude=\"48,51.5N\"/></x:xmpmeta>")
-	seg := func(p []byte) []byte { return append([]byte{0xFF, 0xE1, byte((len(p) + 2) >> 8), byte(len(p) + 2)}, p...) }
+	seg := func(p []byte) []byte {
+		return append([]byte{0xFF, 0xE1, byte((len(p) + 2) >> 8), byte(len(p) + 2)}, p...)
+	}
 	out := append([]byte{}, j[:2]...)
 	out = append(out, seg(exif)...)
 	out = append(out, seg(xmp)...)
