@@ -320,6 +320,7 @@ func (s *Service) CompleteUploadSession(ctx context.Context, id ID, parts []Part
 		if keepOpen {
 			next = SessionOpen
 		}
+		u.FileID = nil // the file was not committed
 		if _, serr := s.Store.SetUploadSessionState(context.WithoutCancel(ctx), u, SessionCompleting, next, s.now()); serr != nil {
 			s.Logger.ErrorContext(ctx, "resetting an upload session", "session_id", u.ID, "err", serr)
 		}
