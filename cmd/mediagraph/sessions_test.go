@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +82,31 @@ func TestUploadSessionSinglePut(t *testing.T) {
 		if code, _ := put(t, str(s["uploadUrl"]), data); code != 200 {
 			t.Fatalf("PUT: %d", code)
 		}
-		f := e.ok(e.owner, completeSession, map[string]any{"id": s["id"]})["completeUploadSession"].(map[string]any)
+		// Two completions at once: one commits; the other waits its turn
+		// (CONFLICT) or, arriving later, gets the same file.
+		var wg sync.WaitGroup
+		results := make([]*resp, 2)
+		for i := range results {
+			wg.Add(1)
+			go func() { defer wg.Done(); results[i] = e.do(e.owner, completeSession, map[string]any{"id": s["id"]}) }()
+		}
+		wg.Wait()
+		var f map[string]any
+		for _, r := range results {
+			switch {
+			case len(r.Errors) == 0:
+				got := r.Data["completeUploadSession"].(map[string]any)
+				if f != nil && got["id"] != f["id"] {
+					t.Fatalf("two files from one session: %v %v", f["id"], got["id"])
+				}
+				f = got
+			case r.code() != "CONFLICT":
+				t.Fatalf("concurrent completion: %s", r.raw)
+			}
+		}
+		if f == nil {
+			t.Fatal("no completion succeeded")
+		}
 		if f["checksumSha256"] != sum || f["mimeType"] != "image/png" || f["path"] != "/big/" || f["name"] != "photo.png" ||
 			f["width"].(float64) != 300 || f["height"].(float64) != 200 || f["altText"] != "alt" || len(f["tags"].([]any)) != 1 ||
 			f["visibility"] != "PUBLIC" || f["metadata"].(map[string]any)["k"] != "v" {
