@@ -6,14 +6,13 @@ tool github.com/99designs/gqlgen
 
 require (
 	github.com/99designs/gqlgen v0.17.95
+	github.com/buckket/go-blurhash v1.1.0
 	github.com/gabriel-vasile/mimetype v1.4.16
 	github.com/graph-gophers/dataloader/v7 v7.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/vektah/gqlparser/v2 v2.5.64
 	golang.org/x/image v0.47.0
 )
-
-require github.com/buckket/go-blurhash v1.1.0 // indirect
 
 require (
 	github.com/agnivade/levenshtein v1.2.2 // indirect

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -156,15 +157,19 @@ type failingReader struct{}
 
 func (failingReader) ReadAt([]byte, int64) (int, error) { return 0, errors.New("storage is down") }
 
-type slowReader struct{ r io.ReaderAt }
+// blockingReader blocks every read until release is closed.
+type blockingReader struct {
+	r       io.ReaderAt
+	release chan struct{}
+}
 
-func (s slowReader) ReadAt(p []byte, off int64) (int, error) {
-	time.Sleep(time.Hour)
+func (s blockingReader) ReadAt(p []byte, off int64) (int, error) {
+	<-s.release
 	return s.r.ReadAt(p, off)
 }
 
 func TestHostileMedia(t *testing.T) {
-	a := New(Config{MaxPixels: 40_000_000, Timeout: 200 * time.Millisecond})
+	a := New(Config{MaxPixels: 40_000_000, Timeout: 200 * time.Millisecond, FFprobe: "-"})
 	ctx := context.Background()
 	noise := image.NewRGBA(image.Rect(0, 0, 64, 48))
 	for i := range noise.Pix {
@@ -210,26 +215,45 @@ func TestHostileMedia(t *testing.T) {
 	if _, err := a.Analyze(ctx, "image/jpeg", failingReader{}, 1000); err == nil {
 		t.Fatal("a failing reader was not reported")
 	}
-	// A store that hangs: the call ends at the timeout.
-	t0 := time.Now()
-	an, err = a.Analyze(ctx, "image/jpeg", slowReader{bytes.NewReader(good)}, int64(len(good)))
-	if err != nil || an.Problem == "" || time.Since(t0) > 5*time.Second {
-		t.Fatalf("slow reader: %+v %v after %s", an, err, time.Since(t0))
+	// A store that hangs: the call ends at the timeout, with an error (it
+	// says nothing about the content).
+	slow := blockingReader{bytes.NewReader(good), make(chan struct{})}
+	defer close(slow.release)
+	for _, mt := range []string{"image/jpeg", "video/mp4", "audio/mpeg", "application/pdf", media.MIMELottie, "image/svg+xml"} {
+		t0 := time.Now()
+		an, err = a.Analyze(ctx, mt, slow, int64(len(good)))
+		if !errors.Is(err, context.DeadlineExceeded) || an.Problem != "" || time.Since(t0) > 5*time.Second {
+			t.Fatalf("%s from a hanging store: %+v %v after %s", mt, an, err, time.Since(t0))
+		}
 	}
-	// Random bytes under every type: no panic, no error.
+	t0 := time.Now()
+	if _, _, err := a.Thumbnail(ctx, "image/jpeg", slow, int64(len(good)), 64, 64); media.ErrorCode(err) != media.EUNAVAILABLE || time.Since(t0) > 5*time.Second {
+		t.Fatalf("thumbnail from a hanging store: %v after %s", err, time.Since(t0))
+	}
+	// A caller that gives up gets its own context's error.
+	cctx, cancelCall := context.WithCancel(ctx)
+	go func() { time.Sleep(20 * time.Millisecond); cancelCall() }()
+	if _, err := New(Config{Timeout: time.Minute}).Analyze(cctx, "image/jpeg", slow, int64(len(good))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	// Random bytes under every type: no panic, no error (ffprobe is not
+	// asked here: it is slow to start 200 times).
+	a = New(Config{MaxPixels: 40_000_000, Timeout: 2 * time.Second, FFprobe: "-"})
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, mt := range []string{"image/jpeg", "image/png", "image/gif", "image/webp", "image/svg+xml", "audio/mpeg", "audio/wav",
-		"audio/flac", "audio/ogg", "video/mp4", "video/webm", "application/pdf", media.MIMELottie} {
+	for _, mt := range fuzzTypes {
 		for i := range 200 {
 			b := make([]byte, rng.IntN(4096))
 			for j := range b {
 				b[j] = byte(rng.Uint32())
 			}
-			if i%2 == 0 && len(b) > 16 { // a plausible start
-				copy(b, map[bool][]byte{true: []byte("RIFF\x00\x00\x00\x00WAVEfmt "), false: []byte("\x00\x00\x00\x18ftypmp42")}[i%4 == 0])
+			if i%2 == 0 { // a plausible start
+				copy(b, fuzzPrefixes[i/2%len(fuzzPrefixes)])
 			}
 			if _, err := a.Analyze(ctx, mt, bytes.NewReader(b), int64(len(b))); err != nil {
 				t.Fatalf("%s: %v", mt, err)
+			}
+			if _, _, err := a.Thumbnail(ctx, mt, bytes.NewReader(b), int64(len(b)), 64, 64); err != nil && media.ErrorCode(err) != media.EUNSUPPORTED && media.ErrorCode(err) != media.ETOOLARGE {
+				t.Fatalf("%s thumbnail: %v", mt, err)
 			}
 		}
 	}
@@ -261,7 +285,7 @@ func TestDurations(t *testing.T) {
 		t.Helper()
 		an := analyzeBytes(t, a, mimeType, b)
 		if an.Duration == nil || *an.Duration < want-0.01 || *an.Duration > want+0.01 {
-			t.Errorf("%s: duration %v, want %v (%s)", name, an.Duration, want, an.Problem)
+			t.Errorf("%s: duration %v, want %v (%s)", name, deref(an.Duration), want, an.Problem)
 		}
 		if w > 0 && (an.Width == nil || *an.Width != w || *an.Height != h) {
 			t.Errorf("%s: size %v×%v, want %d×%d", name, an.Width, an.Height, w, h)
@@ -285,11 +309,12 @@ func TestDurations(t *testing.T) {
 	check("ogg vorbis", "audio/ogg", cat(page(0, vorbis), page(96000, []byte("audio"))), 2, 0, 0)
 	opus := cat([]byte("OpusHead"), []byte{1, 2}, le16(312), le32(48000), make([]byte, 3))
 	check("ogg opus", "audio/ogg", cat(page(0, opus), page(48000*4+312, []byte("audio"))), 4, 0, 0)
-	// MP3: MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, constant bit rate: bytes × 8 / bit rate.
+	// MP3: MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, 417-byte frames without
+	// padding: the bytes over the frames' bit rate, 400 frames of 1152 samples.
 	frame := cat([]byte{0xFF, 0xFB, 0x90, 0x00}, make([]byte, 413))
-	check("mp3 cbr", "audio/mpeg", bytes.Repeat(frame, 400), float64(400*417*8)/128000, 0, 0)
+	check("mp3 cbr", "audio/mpeg", bytes.Repeat(frame, 400), 400*1152/44100.0, 0, 0)
 	// With a Xing header: 100 frames of 1152 samples at 44.1 kHz.
-	xing := cat([]byte{0xFF, 0xFB, 0x90, 0x00}, make([]byte, 32), []byte("Xing"), be32(1), be32(100), make([]byte, 373))
+	xing := cat([]byte{0xFF, 0xFB, 0x90, 0x00}, make([]byte, 32), []byte("Xing"), be32(1), be32(100), make([]byte, 369))
 	check("mp3 xing", "audio/mpeg", cat([]byte("ID3\x04\x00\x00\x00\x00\x00\x0a"), make([]byte, 10), xing, bytes.Repeat(frame, 3)), 100*1152.0/44100, 0, 0)
 	// MP4 with the moov after mdat: mvhd 1000 units/s × 12,500 = 12.5 s; a 1280×720 video track.
 	mvhd := box("mvhd", []byte{0, 0, 0, 0}, make([]byte, 8), be32(1000), be32(12500), make([]byte, 80))
@@ -362,3 +387,12 @@ func TestFFprobeFallback(t *testing.T) {
 		t.Fatalf("without ffprobe: %+v", an)
 	}
 }
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func fmtSscanf(s string, r, g, b *int) (int, error) { return fmt.Sscanf(s, "#%02x%02x%02x", r, g, b) }
