@@ -130,31 +130,39 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, con
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+"*")
+	if err := writeFile(p, func(tmp *os.File) error { return copyExactly(ctx, tmp, r, size) }); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// writeFile replaces dst atomically: fill writes a temporary file in dst's
+// folder, which is synced and renamed over dst only if fill succeeds, and
+// removed otherwise. Errors of fill come back as they are, the file
+// system's wrapped (errors.Is still sees fs.ErrNotExist).
+func writeFile(dst string, fill func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), tmpPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err = fill(tmp)
+	if err == nil {
+		if err = tmp.Sync(); err != nil {
+			err = fmt.Errorf("storage: %w", err)
 		}
-	}()
-	if err := copyExactly(ctx, tmp, r, size); err != nil {
-		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("storage: %w", err)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("storage: %w", cerr)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("storage: %w", err)
+	if err == nil {
+		if err = os.Rename(tmp.Name(), dst); err != nil {
+			err = fmt.Errorf("storage: %w", err)
+		}
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("storage: %w", err)
+	if err != nil {
+		os.Remove(tmp.Name())
 	}
-	done = true
-	return syncDir(filepath.Dir(p))
+	return err
 }
 
 // syncDir makes a rename in dir durable.

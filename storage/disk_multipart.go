@@ -229,45 +229,27 @@ func (d *Disk) servePart(w http.ResponseWriter, r *http.Request, key string, q u
 // dir, replacing any previous version atomically, and returns its ETag.
 // If the upload ends meanwhile (completed or aborted), it is NOT_FOUND.
 func writePart(ctx context.Context, dir string, number int, r io.Reader, size int64) (string, error) {
-	tmp, err := os.CreateTemp(dir, tmpPrefix+"*")
+	var sum [etagSize]byte
+	err := writeFile(filepath.Join(dir, partName(number)), func(tmp *os.File) error {
+		if _, err := tmp.Write(sum[:]); err != nil { // room for the MD5
+			return fmt.Errorf("storage: %w", err)
+		}
+		h := md5.New()
+		if err := copyExactly(ctx, io.MultiWriter(tmp, h), r, size); err != nil {
+			return err
+		}
+		h.Sum(sum[:0])
+		if _, err := tmp.WriteAt(sum[:], 0); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		return nil
+	})
 	if isNotExist(err) {
 		return "", uploadNotFound(err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("storage: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	var sum [etagSize]byte
-	if _, err := tmp.Write(sum[:]); err != nil { // room for the MD5
-		return "", fmt.Errorf("storage: %w", err)
-	}
-	h := md5.New()
-	if err := copyExactly(ctx, io.MultiWriter(tmp, h), r, size); err != nil {
 		return "", err
 	}
-	h.Sum(sum[:0])
-	if _, err := tmp.WriteAt(sum[:], 0); err != nil {
-		return "", fmt.Errorf("storage: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("storage: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("storage: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, partName(number))); err != nil {
-		if isNotExist(err) {
-			return "", uploadNotFound(err)
-		}
-		return "", fmt.Errorf("storage: %w", err)
-	}
-	done = true
 	if err := syncDir(dir); err != nil && !isNotExist(err) {
 		return "", err
 	}
@@ -436,35 +418,20 @@ func (d *Disk) join(ctx context.Context, p, claimed string, parts []media.Part) 
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+"*")
+	err := writeFile(p, func(tmp *os.File) error {
+		for _, want := range parts {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := appendPart(tmp, claimed, want.Number); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return err
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	for _, want := range parts {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := appendPart(tmp, claimed, want.Number); err != nil {
-			return err
-		}
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	done = true
 	return syncDir(filepath.Dir(p))
 }
 

@@ -10,10 +10,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"io"
-	"mime/multipart"
 	"net"
 	"net/http"
-	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,31 +175,7 @@ func (s *procServer) send(t *testing.T, req *http.Request) map[string]any {
 // fill, streaming the body (the client holds no copy of the file).
 func (s *procServer) uploadMultipart(t *testing.T, name string, size int64, fill func(w io.Writer)) {
 	t.Helper()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	ops := `{"query":"mutation($f: Upload!) { uploadFile(input: {bucket: \"bench\", name: \"` + name + `\", file: $f}) { id } }","variables":{"f":null}}`
-	var head bytes.Buffer
-	hw := multipart.NewWriter(&head)
-	_ = hw.SetBoundary(mw.Boundary())
-	_ = hw.WriteField("operations", ops)
-	_ = hw.WriteField("map", `{"0":["variables.f"]}`)
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", `form-data; name="0"; filename="`+name+`"`)
-	h.Set("Content-Type", "application/octet-stream")
-	_, _ = hw.CreatePart(h)
-	tail := "\r\n--" + mw.Boundary() + "--\r\n"
-	go func() {
-		_, _ = pw.Write(head.Bytes())
-		fill(pw)
-		_, _ = io.WriteString(pw, tail)
-		pw.Close()
-	}()
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", pr)
-	req.ContentLength = int64(head.Len()) + size + int64(len(tail))
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Apollo-Require-Preflight", "true")
-	req.Header.Set("Authorization", "Bearer "+s.key)
-	s.send(t, req)
+	s.send(t, streamingUpload(s.url, s.key, "bench", name, size, fill))
 }
 
 func mibps(bytes int64, d time.Duration) float64 { return float64(bytes) / (1 << 20) / d.Seconds() }

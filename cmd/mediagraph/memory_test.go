@@ -18,13 +18,13 @@ import (
 	"time"
 )
 
-// streamUpload sends a multipart GraphQL upload of size bytes made by
-// fill, without holding the file (the test's own memory stays small).
-func (e *env) streamUpload(name string, size int64, fill func(w io.Writer)) *resp {
-	e.t.Helper()
+// streamingUpload is a multipart GraphQL upload of size bytes made by fill
+// into bucket, to the server at base with key, streamed (the client never
+// holds the file).
+func streamingUpload(base, key, bucket, name string, size int64, fill func(w io.Writer)) *http.Request {
 	var head bytes.Buffer
 	mw := multipart.NewWriter(&head)
-	ops := `{"query":"mutation($f: Upload!) { uploadFile(input: {bucket: \"mem\", name: \"` + name + `\", file: $f}) { id size } }","variables":{"f":null}}`
+	ops := `{"query":"mutation($f: Upload!) { uploadFile(input: {bucket: \"` + bucket + `\", name: \"` + name + `\", file: $f}) { id size } }","variables":{"f":null}}`
 	_ = mw.WriteField("operations", ops)
 	_ = mw.WriteField("map", `{"0":["variables.f"]}`)
 	h := textproto.MIMEHeader{}
@@ -39,12 +39,17 @@ func (e *env) streamUpload(name string, size int64, fill func(w io.Writer)) *res
 		_, _ = io.WriteString(pw, tail)
 		pw.Close()
 	}()
-	req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", pr)
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", pr)
 	req.ContentLength = int64(head.Len()) + size + int64(len(tail))
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Apollo-Require-Preflight", "true")
-	req.Header.Set("Authorization", "Bearer "+e.owner)
-	return e.send(req)
+	req.Header.Set("Authorization", "Bearer "+key)
+	return req
+}
+
+func (e *env) streamUpload(name string, size int64, fill func(w io.Writer)) *resp {
+	e.t.Helper()
+	return e.send(streamingUpload(e.url, e.owner, "mem", name, size, fill))
 }
 
 // TestUploadMemoryIsBounded uploads many large files at once and checks
