@@ -332,13 +332,6 @@ func (d *DB) CountUsages(ctx context.Context, orgID, fileID media.ID) (int, erro
 	return int(n), wrap(err, "attachment")
 }
 
-// AttachedToPostBy reports whether a file is attached to a post userID authored.
-func (d *DB) AttachedToPostBy(ctx context.Context, orgID, fileID, userID media.ID) (bool, error) {
-	ok, err := d.idb.NewSelect().Model((*attachmentRow)(nil)).Where("a.org_id = ?", orgID).Where("a.file_id = ?", fileID).
-		Where("EXISTS (SELECT 1 FROM posts AS p WHERE p.id = a.target_id AND p.author_id = ?)", userID).Exists(ctx)
-	return ok, wrap(err, "attachment")
-}
-
 // CommentPages returns, for each post, its first limit comments (oldest
 // first) in one query.
 func (d *DB) CommentPages(ctx context.Context, orgID media.ID, postIDs []media.ID, limit int) (map[media.ID][]*media.Comment, error) {
@@ -361,6 +354,58 @@ func (d *DB) CommentPages(ctx context.Context, orgID media.ID, postIDs []media.I
 	for _, r := range rows {
 		out[r.PostID] = append(out[r.PostID], &media.Comment{ID: r.ID, OrgID: r.OrgID, PostID: r.PostID, AuthorID: r.AuthorID,
 			Body: r.Body, CreatedAt: r.CreatedAt.UTC()})
+	}
+	return out, nil
+}
+
+// ContentAuthor returns the author of a post, comment or message of orgID.
+// Returns NOT_FOUND.
+func (d *DB) ContentAuthor(ctx context.Context, orgID, id media.ID) (media.ID, error) {
+	var table string
+	switch id.Prefix() {
+	case media.PrefixPost:
+		table = "posts"
+	case media.PrefixComment:
+		table = "comments"
+	case media.PrefixMessage:
+		table = "messages"
+	default:
+		return "", media.Errorf(media.ENOTFOUND, "%s not found", id)
+	}
+	var author media.ID
+	err := d.idb.NewSelect().TableExpr(table).Column("author_id").Where("id = ?", id).Where("org_id = ?", orgID).
+		Scan(ctx, &author)
+	return author, wrap(err, "content")
+}
+
+// CountComments counts the comments of each post of orgID among postIDs.
+func (d *DB) CountComments(ctx context.Context, orgID media.ID, postIDs []media.ID) (map[media.ID]int, error) {
+	return d.countBy(ctx, "comments", "post_id", orgID, postIDs)
+}
+
+// CountMessages counts the messages of each conversation of orgID among ids.
+func (d *DB) CountMessages(ctx context.Context, orgID media.ID, conversationIDs []media.ID) (map[media.ID]int, error) {
+	return d.countBy(ctx, "messages", "conversation_id", orgID, conversationIDs)
+}
+
+// countBy counts the rows of table per value of column among ids, in one query.
+func (d *DB) countBy(ctx context.Context, table, column string, orgID media.ID, ids []media.ID) (map[media.ID]int, error) {
+	out := make(map[media.ID]int, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		Parent media.ID `bun:"parent"`
+		N      int      `bun:"n"`
+	}
+	err := d.idb.NewSelect().TableExpr(table).ColumnExpr("? AS parent, count(*) AS n", bun.Ident(column)).
+		Where("org_id = ?", orgID).Where("? IN (?)", bun.Ident(column), bun.In(ids)).
+		GroupExpr("?", bun.Ident(column)).Scan(ctx, &rows)
+	if err != nil {
+		return nil, wrap(err, table)
+	}
+	for _, r := range rows {
+		out[r.Parent] = r.N
 	}
 	return out, nil
 }

@@ -180,7 +180,7 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 //   - Types, MimeTypes: one of those values;
 //   - CreatedAfter/UpdatedAfter are inclusive (>=), CreatedBefore/
 //     UpdatedBefore exclusive (<), so that adjacent ranges do not overlap;
-//   - CreatedBy, Visibility: equal;
+//   - CreatedBy, Visibility, LegalHold: equal;
 //   - Trashed: EXCLUDE ("") keeps files not in the trash, ONLY those in it,
 //     INCLUDE both.
 func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuery {
@@ -260,6 +260,9 @@ func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuer
 	if f.Visibility != nil {
 		sq = sq.Where("f.visibility = ?", *f.Visibility)
 	}
+	if f.LegalHold != nil {
+		sq = sq.Where("f.legal_hold = ?", *f.LegalHold)
+	}
 	switch f.Trashed {
 	case media.TrashOnly:
 		sq = sq.Where("f.trashed_at IS NOT NULL")
@@ -317,12 +320,30 @@ func (d *DB) DeleteFile(ctx context.Context, orgID, id media.ID) ([]media.ID, er
 }
 
 // DeleteBucketFiles deletes every file of a bucket of orgID as DeleteFile
-// does, and returns the ids of the blobs they used.
+// does, and returns the ids of the blobs they used. If a file of the
+// bucket is under legal hold it deletes nothing and returns CONFLICT. The
+// bucket's files are locked first (PostgreSQL; SQLite serialises writers),
+// so a hold set concurrently either comes first and is seen, or waits and
+// then finds its file gone.
 func (d *DB) DeleteBucketFiles(ctx context.Context, orgID, bucketID media.ID) ([]media.ID, error) {
 	var ids []media.ID
 	err := d.atomic(ctx, func(d *DB) error {
+		if d.dialect == Postgres {
+			if _, err := d.idb.NewRaw("SELECT id FROM files WHERE org_id = ? AND bucket_id = ? FOR UPDATE", orgID, bucketID).
+				Exec(ctx); err != nil {
+				return wrap(err, "file")
+			}
+		}
+		held, err := d.idb.NewSelect().Model((*fileRow)(nil)).Where("f.org_id = ?", orgID).
+			Where("f.bucket_id = ?", bucketID).Where("f.legal_hold = ?", true).Count(ctx)
+		if err != nil {
+			return wrap(err, "file")
+		}
+		if held > 0 {
+			return media.Errorf(media.ECONFLICT, "the bucket holds %d files under legal hold; release them first", held)
+		}
 		var revBlobs, fileBlobs []media.ID
-		err := d.idb.NewRaw(`DELETE FROM file_revisions
+		err = d.idb.NewRaw(`DELETE FROM file_revisions
 WHERE org_id = ? AND file_id IN (SELECT id FROM files WHERE org_id = ? AND bucket_id = ?)
 RETURNING blob_id`, orgID, orgID, bucketID).Scan(ctx, &revBlobs)
 		if err != nil {

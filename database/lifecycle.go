@@ -94,11 +94,16 @@ func (d *DB) SetFileState(ctx context.Context, f *media.File) error {
 }
 
 // PurgeableFiles returns up to limit trashed files of every organization
-// whose purge time has come and that are not under legal hold.
-func (d *DB) PurgeableFiles(ctx context.Context, now time.Time, limit int) ([]*media.File, error) {
+// whose purge time has come and that are not under legal hold, ordered by
+// purge time and id, after the position after if it is set.
+func (d *DB) PurgeableFiles(ctx context.Context, now time.Time, after *media.FileKey, limit int) ([]*media.File, error) {
 	var rows []fileRow
-	err := d.selectFiles(&rows).Where("f.trashed_at IS NOT NULL").Where("f.purge_at <= ?", now).
-		Where("f.legal_hold = ?", false).OrderExpr("f.purge_at ASC, f.id ASC").Limit(int64(limit)).Scan(ctx)
+	q := d.selectFiles(&rows).Where("f.trashed_at IS NOT NULL").Where("f.purge_at <= ?", now).
+		Where("f.legal_hold = ?", false)
+	if after != nil {
+		q = q.Where("(f.purge_at, f.id) > (?, ?)", after.Time, after.ID)
+	}
+	err := q.OrderExpr("f.purge_at ASC, f.id ASC").Limit(int64(limit)).Scan(ctx)
 	return filesOf(rows, err)
 }
 

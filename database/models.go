@@ -61,19 +61,20 @@ type apiKeyRow struct {
 	CreatedAt  time.Time  `bun:"created_at"`
 	LastUsedAt *time.Time `bun:"last_used_at"`
 	RevokedAt  *time.Time `bun:"revoked_at"`
+	CreatedBy  *media.ID  `bun:"created_by"`
 
 	User *userRow `bun:"rel:belongs-to,join:user_id=id"`
 }
 
 func newAPIKeyRow(k *media.APIKey) *apiKeyRow {
 	return &apiKeyRow{ID: k.ID, OrgID: k.OrgID, UserID: k.UserID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash,
-		Scopes: nonNilSlice(k.Scopes), CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+		Scopes: nonNilSlice(k.Scopes), CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, CreatedBy: k.CreatedBy}
 }
 
 func (r *apiKeyRow) media() *media.APIKey {
 	return &media.APIKey{ID: r.ID, OrgID: r.OrgID, UserID: r.UserID, Name: r.Name, Prefix: r.Prefix, Hash: r.Hash,
 		Scopes: nonNilSlice(r.Scopes), CreatedAt: r.CreatedAt.UTC(), LastUsedAt: utcPtr(r.LastUsedAt),
-		RevokedAt: utcPtr(r.RevokedAt)}
+		RevokedAt: utcPtr(r.RevokedAt), CreatedBy: r.CreatedBy}
 }
 
 type bucketRow struct {
@@ -170,6 +171,8 @@ type fileRow struct {
 	UpdatedAt  time.Time        `bun:"updated_at"`
 	CreatedBy  *media.ID        `bun:"created_by"`
 	UpdatedBy  *media.ID        `bun:"updated_by"`
+	// UploadedInto is the post, comment or message the file was uploaded into.
+	UploadedInto *media.ID `bun:"uploaded_into"`
 	// TagList is the file's tags joined by commas (tags cannot contain
 	// one), when the query selected it (listings do).
 	TagList *string `bun:"tag_list,scanonly"`
@@ -181,7 +184,7 @@ func newFileRow(f *media.File) *fileRow {
 		Width: f.Width, Height: f.Height, Duration: f.Duration, MediaFacts: f.MediaFacts, Visibility: f.Visibility, AltText: f.AltText,
 		Caption: f.Caption, Copyright: f.Copyright, Metadata: nonNilMap(f.Metadata), Revision: f.Revision,
 		BlobID: f.BlobID, LegalHold: f.LegalHold, HoldReason: f.LegalHoldReason, TrashedAt: f.TrashedAt, PurgeAt: f.PurgeAt,
-		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, CreatedBy: f.CreatedBy, UpdatedBy: f.UpdatedBy}
+		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, CreatedBy: f.CreatedBy, UpdatedBy: f.UpdatedBy, UploadedInto: f.UploadedInto}
 }
 
 // media returns the file without its tags (nil: not loaded; see TagsByFileIDs).
@@ -192,7 +195,7 @@ func (r *fileRow) media() *media.File {
 		Caption: r.Caption, Copyright: r.Copyright, Metadata: nonNilMap(r.Metadata), Revision: r.Revision,
 		BlobID: r.BlobID, LegalHold: r.LegalHold, LegalHoldReason: r.HoldReason, TrashedAt: utcPtr(r.TrashedAt), PurgeAt: utcPtr(r.PurgeAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy,
-		Tags: splitTags(r.TagList)}
+		UploadedInto: r.UploadedInto, Tags: splitTags(r.TagList)}
 }
 
 func splitTags(list *string) []string {

@@ -55,6 +55,7 @@ type DirectiveRoot struct {
 type ComplexityRoot struct {
 	ApiKey struct {
 		CreatedAt  func(childComplexity int) int
+		CreatedBy  func(childComplexity int) int
 		ID         func(childComplexity int) int
 		LastUsedAt func(childComplexity int) int
 		Name       func(childComplexity int) int
@@ -111,9 +112,10 @@ type ComplexityRoot struct {
 	}
 
 	CommentConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	CommentEdge struct {
@@ -215,9 +217,10 @@ type ComplexityRoot struct {
 	}
 
 	MessageConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	MessageEdge struct {
@@ -374,6 +377,8 @@ type ComplexityRoot struct {
 
 type ApiKeyResolver interface {
 	User(ctx context.Context, obj *media.APIKey) (*media.User, error)
+
+	CreatedBy(ctx context.Context, obj *media.APIKey) (*media.User, error)
 }
 type BucketResolver interface {
 	TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error)
@@ -399,6 +404,7 @@ type CommentConnectionResolver interface {
 	Edges(ctx context.Context, obj *media.CommentPage) ([]*model.CommentEdge, error)
 	Nodes(ctx context.Context, obj *media.CommentPage) ([]*media.Comment, error)
 	PageInfo(ctx context.Context, obj *media.CommentPage) (*media.PageInfo, error)
+	TotalCount(ctx context.Context, obj *media.CommentPage) (int, error)
 }
 type ConversationResolver interface {
 	Members(ctx context.Context, obj *media.Conversation) ([]*media.User, error)
@@ -442,6 +448,7 @@ type MessageConnectionResolver interface {
 	Edges(ctx context.Context, obj *media.MessagePage) ([]*model.MessageEdge, error)
 	Nodes(ctx context.Context, obj *media.MessagePage) ([]*media.Message, error)
 	PageInfo(ctx context.Context, obj *media.MessagePage) (*media.PageInfo, error)
+	TotalCount(ctx context.Context, obj *media.MessagePage) (int, error)
 }
 type MutationResolver interface {
 	UploadFile(ctx context.Context, input model.UploadFileInput) (*media.File, error)
@@ -543,6 +550,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApiKey.CreatedAt(childComplexity), true
+	case "ApiKey.createdBy":
+		if e.ComplexityRoot.ApiKey.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.CreatedBy(childComplexity), true
 	case "ApiKey.id":
 		if e.ComplexityRoot.ApiKey.ID == nil {
 			break
@@ -805,6 +818,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CommentConnection.PageInfo(childComplexity), true
+	case "CommentConnection.totalCount":
+		if e.ComplexityRoot.CommentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CommentConnection.TotalCount(childComplexity), true
 
 	case "CommentEdge.cursor":
 		if e.ComplexityRoot.CommentEdge.Cursor == nil {
@@ -1284,6 +1303,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MessageConnection.PageInfo(childComplexity), true
+	case "MessageConnection.totalCount":
+		if e.ComplexityRoot.MessageConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageConnection.TotalCount(childComplexity), true
 
 	case "MessageEdge.cursor":
 		if e.ComplexityRoot.MessageEdge.Cursor == nil {
@@ -2332,11 +2357,15 @@ type Mutation {
   completeUploadSession(id: ID!, parts: [CompletedPartInput!]): File!
   "Abandon an open upload session and delete what was uploaded."
   abortUploadSession(id: ID!): Boolean!
-  "Change a file's name, folder, visibility, texts, metadata or tags. Fields not given stay as they are."
+  """
+  Change a file's name, folder, visibility, texts, metadata or tags. Fields not given stay as they are.
+  In RESTRICTED buckets only its uploader or an admin may; visibility needs its uploader or an admin anywhere.
+  """
   updateFile(id: ID!, input: UpdateFileInput!): File!
   """
   Delete a file permanently, at once, with its revisions and the bytes nothing else uses. Returns its id.
-  force will also detach it from the posts, comments and messages that use it, once those exist; a held file is never deleted.
+  Only its uploader, the author of what it was uploaded into, or an admin may. A file in use needs force,
+  which detaches it from the posts, comments and messages that use it; a held file is never deleted.
   """
   deleteFile(id: ID!, force: Boolean = false): ID!
 
@@ -2386,8 +2415,13 @@ type Mutation {
   "Remove a member; their API keys stop working at once. Their files stay."
   removeMember(userId: ID!): ID!
 
-  "Create an API key. The key is in the answer and never shown again."
+  """
+  Create an API key. The key is in the answer and never shown again. A key for oneself carries any of the
+  calling key's scopes; one for another member needs admin and a role higher than theirs, and never carries
+  content:read or content:write.
+  """
   createApiKey(input: CreateApiKeyInput!): CreatedApiKey!
+  "Revoke a key: one's own, or (admin) a key of a member whose role is lower than the caller's."
   revokeApiKey(id: ID!): ApiKey!
 }
 
@@ -2427,6 +2461,8 @@ type ApiKey implements Node {
   createdAt: Time!
   lastUsedAt: Time
   revokedAt: Time
+  "The admin who made this key for its user; null when the user made it (or the CLI did)."
+  createdBy: User
 }
 
 type CreatedApiKey {
@@ -2439,7 +2475,7 @@ input CreateApiKeyInput {
   name: String!
   "Scopes: media:read, media:create, media:update, media:delete, content:read, content:write, admin."
   scopes: [String!]!
-  "Make the key for another member of the organization (needs admin)."
+  "Make the key for another member of the organization (needs admin and a role higher than theirs)."
   userId: ID
 }
 
@@ -2678,6 +2714,8 @@ input FileFilter {
   attachedTo: ID
   trashed: TrashFilter = EXCLUDE
   visibility: Visibility
+  "Only files under legal hold (true) or not (false)."
+  legalHold: Boolean
 }
 
 enum FileOrderField {
@@ -2712,7 +2750,10 @@ input UploadFileInput {
   metadata: JSON
   "The bucket's default visibility if not given."
   visibility: Visibility
-  "If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT."
+  """
+  If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
+  with CONFLICT (needs media:update); the tags and texts given are applied to it too.
+  """
   replace: Boolean = false
   "Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now)."
   attachTo: ID
@@ -2734,7 +2775,10 @@ input CreateUploadSessionInput {
   copyright: String
   metadata: JSON
   visibility: Visibility
-  "If a file of this name is in the folder, add a revision to it instead of failing with CONFLICT."
+  """
+  If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
+  with CONFLICT (needs media:update); the tags and texts given are applied to it too.
+  """
   replace: Boolean = false
 }
 
@@ -2796,7 +2840,10 @@ input UploadFileBase64Input {
   copyright: String
   metadata: JSON
   visibility: Visibility
-  "If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT."
+  """
+  If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
+  with CONFLICT (needs media:update); the tags and texts given are applied to it too.
+  """
   replace: Boolean = false
 }
 
@@ -2905,6 +2952,8 @@ type CommentConnection {
   edges: [CommentEdge!]!
   nodes: [Comment!]!
   pageInfo: PageInfo!
+  "Every comment of the post, whatever the page."
+  totalCount: Int!
 }
 type CommentEdge {
   cursor: String!
@@ -2914,6 +2963,8 @@ type MessageConnection {
   edges: [MessageEdge!]!
   nodes: [Message!]!
   pageInfo: PageInfo!
+  "Every message of the conversation, whatever the page."
+  totalCount: Int!
 }
 type MessageEdge {
   cursor: String!
@@ -2981,6 +3032,8 @@ func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphq
 		return ec.fieldContext_ApiKey_lastUsedAt(ctx, field)
 	case "revokedAt":
 		return ec.fieldContext_ApiKey_revokedAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_ApiKey_createdBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
 }
@@ -3085,6 +3138,8 @@ func (ec *executionContext) childFields_CommentConnection(ctx context.Context, f
 		return ec.fieldContext_CommentConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_CommentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CommentConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CommentConnection", field.Name)
 }
@@ -3293,6 +3348,8 @@ func (ec *executionContext) childFields_MessageConnection(ctx context.Context, f
 		return ec.fieldContext_MessageConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_MessageConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_MessageConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MessageConnection", field.Name)
 }
@@ -5096,6 +5153,38 @@ func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ApiKey", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _ApiKey_createdBy(ctx context.Context, field graphql.CollectedField, obj *media.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApiKey().CreatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Bucket_id(ctx context.Context, field graphql.CollectedField, obj *media.Bucket) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6017,6 +6106,29 @@ func (ec *executionContext) fieldContext_CommentConnection_pageInfo(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CommentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *media.CommentPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CommentConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CommentConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CommentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CommentConnection", field, true, true, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _CommentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CommentEdge) (ret graphql.Marshaler) {
@@ -8004,6 +8116,29 @@ func (ec *executionContext) fieldContext_MessageConnection_pageInfo(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MessageConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *media.MessagePage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessageConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MessageConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessageConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MessageConnection", field, true, true, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _MessageEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MessageEdge) (ret graphql.Marshaler) {
@@ -13185,7 +13320,7 @@ func (ec *executionContext) unmarshalInputFileFilter(ctx context.Context, obj an
 		asMap["trashed"] = "EXCLUDE"
 	}
 
-	fieldsInOrder := [...]string{"path", "pathPrefix", "nameContains", "tagsAny", "tagsAll", "types", "mimeTypes", "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "createdBy", "attachedTo", "trashed", "visibility"}
+	fieldsInOrder := [...]string{"path", "pathPrefix", "nameContains", "tagsAny", "tagsAll", "types", "mimeTypes", "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "createdBy", "attachedTo", "trashed", "visibility", "legalHold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13297,6 +13432,13 @@ func (ec *executionContext) unmarshalInputFileFilter(ctx context.Context, obj an
 				return it, err
 			}
 			it.Visibility = data
+		case "legalHold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("legalHold"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LegalHold = data
 		}
 	}
 	return it, nil
@@ -14140,6 +14282,44 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "createdBy":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ApiKey_createdBy(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14942,6 +15122,44 @@ func (ec *executionContext) _CommentConnection(ctx context.Context, sel ast.Sele
 					}
 				}()
 				res = ec._CommentConnection_pageInfo(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "totalCount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._CommentConnection_totalCount(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -16467,6 +16685,44 @@ func (ec *executionContext) _MessageConnection(ctx context.Context, sel ast.Sele
 					}
 				}()
 				res = ec._MessageConnection_pageInfo(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "totalCount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._MessageConnection_totalCount(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}

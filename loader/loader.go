@@ -27,6 +27,10 @@ type Loaders struct {
 	Post         *dataloader.Loader[media.ID, *media.Post]
 	Conversation *dataloader.Loader[media.ID, *media.Conversation]
 	Usages       *dataloader.Loader[media.ID, []*media.Usage]
+	// CommentCount and MessageCount count a post's comments and a
+	// conversation's messages.
+	CommentCount *dataloader.Loader[media.ID, int]
+	MessageCount *dataloader.Loader[media.ID, int]
 
 	attach   *attachments
 	comments *dataloader.Loader[commentKey, []*media.Comment]
@@ -43,6 +47,8 @@ func New(svc *media.Service, wait time.Duration) *Loaders {
 		Post:         newLoader(svc.PostsByIDs, wait),
 		Conversation: newLoader(svc.ConversationsByIDs, wait),
 		Usages:       newLoader(svc.UsagesByFileIDs, wait),
+		CommentCount: newLoader(svc.CommentCounts, wait),
+		MessageCount: newLoader(svc.MessageCounts, wait),
 		attach:       newAttachments(svc, 4*wait),
 		comments:     newCommentPages(svc, 4*wait),
 	}

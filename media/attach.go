@@ -103,29 +103,21 @@ func collect[T any, PT interface {
 }
 
 // attach attaches files the caller can see to a target the caller may
-// attach to (CONTRACT rule 3: a post's author now; a message's conversation
-// member now).
-func (s *Service) attach(ctx context.Context, p *Principal, t Attachable, fileIDs []ID) error {
-	tg, err := s.resolveTarget(ctx, p, targetID(t))
+// attach to (CONTRACT rule 3: a post's or comment's author now; a
+// message's conversation member now), deciding on the target and files as
+// they are in the transaction s works in (see in).
+func (s *Service) attach(ctx context.Context, p *Principal, targetID ID, fileIDs []ID) error {
+	tg, err := s.editableTarget(ctx, p, targetID, "attach files to")
 	if err != nil {
 		return err
 	}
-	if !tg.editors() {
-		return Errorf(EFORBIDDEN, "only the author of %s may attach files to it", tg.id)
-	}
-	if len(fileIDs) > MaxPageSize {
-		return Invalid("fileIds", "at most %d files at once", MaxPageSize)
-	}
-	fs, err := s.FilesByIDs(ctx, fileIDs)
+	fs, err := s.attachable(ctx, fileIDs)
 	if err != nil {
 		return err
 	}
 	now := s.now()
 	as := make([]*Attachment, 0, len(fs))
-	for i, f := range fs {
-		if f == nil {
-			return Errorf(ENOTFOUND, "file %s not found", fileIDs[i])
-		}
+	for _, f := range fs {
 		if f.TrashedAt != nil {
 			return Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
 		}
@@ -135,16 +127,35 @@ func (s *Service) attach(ctx context.Context, p *Principal, t Attachable, fileID
 	return s.Store.Attach(ctx, as)
 }
 
-func targetID(t Attachable) ID {
-	switch v := t.(type) {
-	case *Post:
-		return v.ID
-	case *Comment:
-		return v.ID
-	case *Message:
-		return v.ID
+// editableTarget resolves a post, comment or message the caller may attach
+// files to or detach them from now. Returns NOT_FOUND, FORBIDDEN.
+func (s *Service) editableTarget(ctx context.Context, p *Principal, id ID, what string) (*target, error) {
+	tg, err := s.resolveTarget(ctx, p, id)
+	if err != nil {
+		return nil, err
 	}
-	return ""
+	if !tg.editors() {
+		return nil, Errorf(EFORBIDDEN, "only the author of %s may %s it", tg.id, what)
+	}
+	return tg, nil
+}
+
+// attachable loads files the caller can see, by id; NOT_FOUND names the
+// first one it cannot.
+func (s *Service) attachable(ctx context.Context, ids []ID) ([]*File, error) {
+	if len(ids) > MaxPageSize {
+		return nil, Invalid("fileIds", "at most %d files at once", MaxPageSize)
+	}
+	fs, err := s.FilesByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range fs {
+		if f == nil {
+			return nil, Errorf(ENOTFOUND, "file %s not found", ids[i])
+		}
+	}
+	return fs, nil
 }
 
 // AttachFiles attaches files to a post, comment or message and returns it.
@@ -152,32 +163,51 @@ func targetID(t Attachable) ID {
 // NOT_FOUND for a target or file the caller cannot see, CONFLICT for a
 // trashed file.
 func (s *Service) AttachFiles(ctx context.Context, targetID ID, fileIDs []ID) (Attachable, error) {
-	p, err := require(ctx, ScopeContentWrite)
-	if err != nil {
-		return nil, err
-	}
-	tg, err := s.resolveTarget(ctx, p, targetID)
-	if err != nil {
-		return nil, err
-	}
-	return tg.value, s.attach(ctx, p, tg.value, fileIDs)
+	return s.changeAttachments(ctx, targetID, func(ts *Service, p *Principal, tg *target) error {
+		return ts.attach(ctx, p, tg.id, fileIDs)
+	})
 }
 
 // DetachFiles removes files from a post, comment or message.
 // Returns FORBIDDEN, NOT_FOUND as AttachFiles.
 func (s *Service) DetachFiles(ctx context.Context, targetID ID, fileIDs []ID) (Attachable, error) {
+	return s.changeAttachments(ctx, targetID, func(ts *Service, p *Principal, tg *target) error {
+		if _, err := ts.editableTarget(ctx, p, tg.id, "detach files from"); err != nil {
+			return err
+		}
+		fs, err := ts.attachable(ctx, fileIDs)
+		if err != nil {
+			return err
+		}
+		ids := make([]ID, len(fs))
+		for i, f := range fs {
+			ids[i] = f.ID
+		}
+		return ts.Store.Detach(ctx, p.OrgID, tg.id, ids)
+	})
+}
+
+// changeAttachments resolves a target the caller sees and runs change in a
+// transaction; it returns the target.
+func (s *Service) changeAttachments(ctx context.Context, targetID ID, change func(ts *Service, p *Principal, tg *target) error) (Attachable, error) {
 	p, err := require(ctx, ScopeContentWrite)
 	if err != nil {
 		return nil, err
 	}
-	tg, err := s.resolveTarget(ctx, p, targetID)
+	var out Attachable
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		ts := s.in(tx)
+		tg, err := ts.resolveTarget(ctx, p, targetID)
+		if err != nil {
+			return err
+		}
+		out = tg.value
+		return change(ts, p, tg)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !tg.editors() {
-		return nil, Errorf(EFORBIDDEN, "only the author of %s may detach files from it", tg.id)
-	}
-	return tg.value, s.Store.Detach(ctx, p.OrgID, tg.id, validIDs(fileIDs, PrefixFile))
+	return out, nil
 }
 
 // UsagesByFileIDs loads, for each file, where it is used among the posts,

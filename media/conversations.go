@@ -13,8 +13,8 @@ type CommentInput struct {
 	Files         []UploadInput
 }
 
-// CreateComment comments on a post the caller can see, with attachments.
-// Returns NOT_FOUND for a post the caller cannot see, FORBIDDEN, BAD_USER_INPUT.
+// CreateComment comments on a post the caller can see, with attachments,
+// all or nothing. Returns NOT_FOUND for a post the caller cannot see, FORBIDDEN, BAD_USER_INPUT.
 func (s *Service) CreateComment(ctx context.Context, in CommentInput) (*Comment, error) {
 	p, post, err := s.postFor(ctx, ScopeContentWrite, in.PostID)
 	if err != nil {
@@ -24,10 +24,10 @@ func (s *Service) CreateComment(ctx context.Context, in CommentInput) (*Comment,
 		return nil, err
 	}
 	c := &Comment{ID: NewID(PrefixComment, s.now()), OrgID: p.OrgID, PostID: post.ID, AuthorID: p.UserID, Body: in.Body, CreatedAt: s.now()}
-	if err := s.Store.CreateComment(ctx, c); err != nil {
-		return nil, err
-	}
-	if err := s.attachNew(ctx, p, c, in.AttachmentIDs, in.Files); err != nil {
+	into := &target{value: c, id: c.ID, postID: &post.ID, editors: func() bool { return true }}
+	if err := s.createContent(ctx, p, into, in.AttachmentIDs, in.Files, func(tx Store) error {
+		return tx.CreateComment(ctx, c)
+	}); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -59,6 +59,7 @@ func (s *Service) CommentsByIDs(ctx context.Context, ids []ID) ([]*Comment, erro
 
 // CommentPage is a page of a post's comments, oldest first.
 type CommentPage struct {
+	PostID      ID
 	Comments    []*Comment
 	HasNextPage bool
 }
@@ -85,11 +86,45 @@ func (s *Service) Comments(ctx context.Context, post *Post, first int, after *st
 	if err != nil {
 		return nil, err
 	}
-	page := &CommentPage{Comments: cs}
+	page := &CommentPage{PostID: post.ID, Comments: cs}
 	if len(cs) > first {
 		page.Comments, page.HasNextPage = cs[:first], true
 	}
 	return page, nil
+}
+
+// CommentCounts counts the comments of posts the caller got as visible,
+// in key order (dataloaders).
+func (s *Service) CommentCounts(ctx context.Context, postIDs []ID) ([]int, error) {
+	p, err := require(ctx, ScopeContentRead)
+	if err != nil {
+		return nil, err
+	}
+	return counts(postIDs)(s.Store.CountComments(ctx, p.OrgID, postIDs))
+}
+
+// MessageCounts counts the messages of conversations the caller got as a
+// member, in key order (dataloaders).
+func (s *Service) MessageCounts(ctx context.Context, conversationIDs []ID) ([]int, error) {
+	p, err := require(ctx, ScopeContentRead)
+	if err != nil {
+		return nil, err
+	}
+	return counts(conversationIDs)(s.Store.CountMessages(ctx, p.OrgID, conversationIDs))
+}
+
+// counts arranges counts by id in the order of ids.
+func counts(ids []ID) func(map[ID]int, error) ([]int, error) {
+	return func(m map[ID]int, err error) ([]int, error) {
+		if err != nil {
+			return nil, err
+		}
+		out := make([]int, len(ids))
+		for i, id := range ids {
+			out[i] = m[id]
+		}
+		return out, nil
+	}
 }
 
 // CommentPages reads the first limit comments of each of a page of posts
@@ -196,8 +231,8 @@ type MessageInput struct {
 	Files          []UploadInput
 }
 
-// SendMessage posts a message, with attachments, to a conversation the
-// caller is a member of now. Returns NOT_FOUND otherwise.
+// SendMessage posts a message, with attachments (all or nothing), to a
+// conversation the caller is a member of now. Returns NOT_FOUND otherwise.
 func (s *Service) SendMessage(ctx context.Context, in MessageInput) (*Message, error) {
 	p, err := require(ctx, ScopeContentWrite)
 	if err != nil {
@@ -211,10 +246,10 @@ func (s *Service) SendMessage(ctx context.Context, in MessageInput) (*Message, e
 		return nil, err
 	}
 	m := &Message{ID: NewID(PrefixMessage, s.now()), OrgID: p.OrgID, ConversationID: c.ID, AuthorID: p.UserID, Body: in.Body, CreatedAt: s.now()}
-	if err := s.Store.CreateMessage(ctx, m); err != nil {
-		return nil, err
-	}
-	if err := s.attachNew(ctx, p, m, in.AttachmentIDs, in.Files); err != nil {
+	into := &target{value: m, id: m.ID, conversationID: &c.ID, editors: func() bool { return true }}
+	if err := s.createContent(ctx, p, into, in.AttachmentIDs, in.Files, func(tx Store) error {
+		return tx.CreateMessage(ctx, m)
+	}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -246,8 +281,9 @@ func (s *Service) MessagesByIDs(ctx context.Context, ids []ID) ([]*Message, erro
 
 // MessagePage is a page of a conversation's messages, oldest first.
 type MessagePage struct {
-	Messages    []*Message
-	HasNextPage bool
+	ConversationID ID
+	Messages       []*Message
+	HasNextPage    bool
 }
 
 // Messages lists a conversation's messages (the caller got c as a member).
@@ -264,7 +300,7 @@ func (s *Service) Messages(ctx context.Context, c *Conversation, first int, afte
 	if err != nil {
 		return nil, err
 	}
-	page := &MessagePage{Messages: ms}
+	page := &MessagePage{ConversationID: c.ID, Messages: ms}
 	if len(ms) > first {
 		page.Messages, page.HasNextPage = ms[:first], true
 	}

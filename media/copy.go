@@ -33,6 +33,8 @@ type placement struct {
 	src    *File
 	bucket *Bucket
 	path   string
+	// name is the name it takes there (see freeName).
+	name string
 }
 
 // CopyFiles copies files, with their content (no bytes are duplicated:
@@ -40,7 +42,7 @@ type placement struct {
 // a folder of the same or another bucket of the organization. Copying a
 // folder keeps its subfolders. All or nothing: every name is checked for
 // conflicts, and the target's policy and quota for every file, before
-// anything is written.
+// anything is written. The copies are the caller's.
 // Returns FORBIDDEN without media:create, NOT_FOUND, BAD_USER_INPUT,
 // CONFLICT for a taken name, UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE,
 // QUOTA_EXCEEDED.
@@ -89,14 +91,15 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 	default:
 		return nil, Invalid("ids", "give ids, or sourceBucket and sourcePath")
 	}
-	places, err := s.placements(ctx, p, srcs, in.TargetBucket, func(f *File) string { return relative[f.ID] })
-	if err != nil {
-		return nil, err
-	}
 	now := s.now()
-	out := make([]*File, 0, len(places))
+	out := make([]*File, 0, len(srcs))
 	err = s.Store.InTx(ctx, func(tx Store) error {
-		if err := s.checkPlacements(ctx, tx, p, places, true); err != nil {
+		ts := s.in(tx)
+		places, err := ts.placements(ctx, p, srcs, in.TargetBucket, func(f *File) string { return relative[f.ID] })
+		if err != nil {
+			return err
+		}
+		if err := ts.checkPlacements(ctx, p, places, true); err != nil {
 			return err
 		}
 		for _, pl := range places {
@@ -105,10 +108,10 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 				return err
 			}
 			c := *pl.src
-			c.ID, c.BucketID, c.Path, c.BlobID, c.Revision = NewID(PrefixFile, now), pl.bucket.ID, pl.path, blob.ID, 1
+			c.ID, c.BucketID, c.Path, c.Name, c.BlobID, c.Revision = NewID(PrefixFile, now), pl.bucket.ID, pl.path, pl.name, blob.ID, 1
 			c.Metadata = cloneMap(pl.src.Metadata)
 			c.Tags = slices.Clone(pl.src.Tags)
-			c.LegalHold, c.LegalHoldReason, c.TrashedAt, c.PurgeAt = false, nil, nil, nil
+			c.LegalHold, c.LegalHoldReason, c.TrashedAt, c.PurgeAt, c.UploadedInto = false, nil, nil, nil, nil
 			c.CreatedAt, c.UpdatedAt, c.CreatedBy, c.UpdatedBy = now, now, &p.UserID, &p.UserID
 			if err := tx.CreateFile(ctx, &c, newRevision(&c, p, now)); err != nil {
 				return err
@@ -124,9 +127,13 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 }
 
 // MoveFiles moves files to a folder of the same or another bucket, all or
-// nothing: names, policy and quota are checked for the whole batch first.
-// Returns FORBIDDEN without media:update, NOT_FOUND, CONFLICT for a taken
-// name or a file under legal hold moving buckets, and the policy errors.
+// nothing: names, policy and quota are checked for the whole batch first,
+// on rows locked for the move. Moving a file within its bucket changes a
+// descriptive field; moving it to another bucket changes who can see it
+// and takes it out of its bucket (CONTRACT §6).
+// Returns FORBIDDEN without media:update or those rights, NOT_FOUND,
+// CONFLICT for a taken name or a file under legal hold leaving its bucket,
+// and the policy errors.
 func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) {
 	p, err := require(ctx, ScopeMediaUpdate)
 	if err != nil {
@@ -136,23 +143,53 @@ func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) 
 	if err != nil {
 		return nil, err
 	}
-	srcs, err := s.batchFiles(ctx, p, in.IDs)
-	if err != nil {
-		return nil, err
-	}
-	places, err := s.placements(ctx, p, srcs, in.TargetBucket, func(*File) string { return target })
-	if err != nil {
+	if _, err := s.batchFiles(ctx, p, in.IDs); err != nil {
 		return nil, err
 	}
 	now := s.now()
-	out := make([]*File, 0, len(places))
+	out := make([]*File, 0, len(in.IDs))
 	err = s.Store.InTx(ctx, func(tx Store) error {
-		if err := s.checkPlacements(ctx, tx, p, places, false); err != nil {
+		ts := s.in(tx)
+		// Locks are taken in one order everywhere: buckets (by the
+		// placements' checks, below) after the files, each set by id.
+		ids := slices.Clone(in.IDs)
+		slices.Sort(ids)
+		locked := map[ID]*File{}
+		for _, id := range slices.Compact(ids) {
+			f, err := ts.lockFile(ctx, p, id, ActDescribe)
+			if err != nil {
+				return err
+			}
+			if f.TrashedAt != nil {
+				return Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
+			}
+			locked[id] = f
+		}
+		srcs := make([]*File, len(in.IDs))
+		for i, id := range in.IDs {
+			srcs[i] = locked[id]
+		}
+		places, err := ts.placements(ctx, p, srcs, in.TargetBucket, func(*File) string { return target })
+		if err != nil {
+			return err
+		}
+		for _, pl := range places {
+			if pl.bucket.ID == pl.src.BucketID {
+				continue
+			}
+			if err := ts.allow(ctx, p, pl.src, ActExpose); err != nil {
+				return err
+			}
+			if pl.src.LegalHold {
+				return legalHold(pl.src, "leave its bucket")
+			}
+		}
+		if err := ts.checkPlacements(ctx, p, places, false); err != nil {
 			return err
 		}
 		for _, pl := range places {
 			f := *pl.src
-			f.BucketID, f.Path, f.UpdatedAt, f.UpdatedBy = pl.bucket.ID, pl.path, now, &p.UserID
+			f.BucketID, f.Path, f.Name, f.UpdatedAt, f.UpdatedBy = pl.bucket.ID, pl.path, pl.name, now, &p.UserID
 			if err := tx.UpdateFile(ctx, &f, nil); err != nil {
 				return err
 			}
@@ -205,27 +242,34 @@ func (s *Service) placements(ctx context.Context, p *Principal, srcs []*File, ta
 				return nil, err
 			}
 		}
-		out[i] = placement{src: f, bucket: b, path: path(f)}
+		out[i] = placement{src: f, bucket: b, path: path(f), name: f.Name}
 	}
 	return out, nil
 }
 
-// checkPlacements checks a batch inside its transaction: target buckets
-// locked, each file allowed there (type, size, pixels; only when it changes
-// bucket, or always for copies), quota for the bytes added, and every
-// target name free and unique within the batch.
-func (s *Service) checkPlacements(ctx context.Context, tx Store, p *Principal, places []placement, copying bool) error {
+// checkPlacements checks a batch in the transaction s works in: target
+// buckets locked, each file allowed there (type, size, pixels; only when it
+// changes bucket, or always for copies), quota for the bytes added, and
+// every target name free (see freeName; the name a file gets is set on its
+// placement) and unique within the batch.
+func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []placement, copying bool) error {
 	added := map[ID]int64{}
 	buckets := map[ID]*Bucket{}
 	names := map[string]bool{}
+	order := make([]ID, 0, len(places))
 	for _, pl := range places {
-		if _, ok := buckets[pl.bucket.ID]; !ok {
-			b, err := tx.LockBucket(ctx, p.OrgID, pl.bucket.ID)
-			if err != nil {
-				return err
-			}
-			buckets[b.ID] = b
+		order = append(order, pl.bucket.ID)
+	}
+	slices.Sort(order)
+	for _, id := range slices.Compact(order) {
+		b, err := s.Store.LockBucket(ctx, p.OrgID, id)
+		if err != nil {
+			return err
 		}
+		buckets[id] = b
+	}
+	for i := range places {
+		pl := &places[i]
 		b := buckets[pl.bucket.ID]
 		moving := pl.src.BucketID != b.ID
 		if copying || moving {
@@ -238,17 +282,23 @@ func (s *Service) checkPlacements(ctx context.Context, tx Store, p *Principal, p
 		if !moving && !copying && pl.src.Path == pl.path {
 			continue // already there
 		}
-		key := string(b.ID) + "\x00" + pl.path + "\x00" + pl.src.Name
-		if names[key] {
-			return &Error{Code: ECONFLICT, Field: "ids", Message: fmt.Sprintf("two files named %q would land in %s", pl.src.Name, pl.path)}
+		self := pl.src.ID
+		if copying {
+			self = ""
 		}
-		names[key] = true
-		if err := s.checkNameFree(ctx, tx, b, pl.path, pl.src.Name); err != nil {
+		name, err := s.freeName(ctx, p, b.ID, pl.path, pl.name, self)
+		if err != nil {
 			return err
 		}
+		key := string(b.ID) + "\x00" + pl.path + "\x00" + name
+		if names[key] {
+			return &Error{Code: ECONFLICT, Field: "ids", Message: fmt.Sprintf("two files named %q would land in %s", name, pl.path)}
+		}
+		names[key] = true
+		pl.name = name
 	}
 	for id, n := range added {
-		if err := checkQuota(ctx, tx, buckets[id], n); err != nil {
+		if err := checkQuota(ctx, s.Store, buckets[id], n); err != nil {
 			return err
 		}
 	}

@@ -60,12 +60,10 @@ func (s *Service) authorize(ctx context.Context, req DownloadRequest, kind strin
 	p := PrincipalFrom(ctx)
 	member := false
 	if p != nil && p.OrgID == f.OrgID && p.Can(ScopeMediaRead) {
-		// A member reads what it may see: RESTRICTED buckets apply.
-		_, err := s.file(ctx, p, f.ID)
-		if err != nil && !IsNotFound(err) {
+		// A member reads what the policy lets it see (RESTRICTED buckets).
+		if member, err = s.sees(ctx, p, f); err != nil {
 			return nil, err
 		}
-		member = err == nil
 	}
 	switch {
 	case member:

@@ -13,54 +13,8 @@ func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 // Returns NOT_FOUND if it does not exist or is not visible to the caller,
 // exactly as for an id of another organization.
 func (s *Service) File(ctx context.Context, id ID) (*File, error) {
-	_, f, err := s.fileFor(ctx, ScopeMediaRead, id)
+	_, f, err := s.fileFor(ctx, id, ActRead)
 	return f, err
-}
-
-// fileFor returns the caller, which must hold scope, and a file of its
-// organization. Returns UNAUTHENTICATED, FORBIDDEN, NOT_FOUND.
-func (s *Service) fileFor(ctx context.Context, scope string, id ID) (*Principal, *File, error) {
-	p, err := require(ctx, scope)
-	if err != nil {
-		return nil, nil, err
-	}
-	f, err := s.file(ctx, p, id)
-	return p, f, err
-}
-
-// deletableFile is fileFor, and the caller may delete the file (rule 6).
-func (s *Service) deletableFile(ctx context.Context, scope string, id ID) (*Principal, *File, error) {
-	p, f, err := s.fileFor(ctx, scope, id)
-	if err == nil {
-		err = s.mayDelete(ctx, p, f)
-	}
-	return p, f, err
-}
-
-// file returns a file the caller may see (RESTRICTED buckets included),
-// trashed or not. Returns NOT_FOUND.
-func (s *Service) file(ctx context.Context, p *Principal, id ID) (*File, error) {
-	if !id.Valid(PrefixFile) {
-		return nil, Errorf(ENOTFOUND, "file %s not found", id)
-	}
-	fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: []ID{id}, Filter: FileFilter{Trashed: TrashInclude},
-		Audience: audienceOf(p), Limit: 1})
-	if err != nil {
-		return nil, err
-	}
-	if len(fs) == 0 {
-		return nil, Errorf(ENOTFOUND, "file %s not found", id)
-	}
-	return fs[0], nil
-}
-
-// audienceOf is whom file reads answer for: nil (everything in the
-// organization) for admins and owners, the user otherwise.
-func audienceOf(p *Principal) *Audience {
-	if p.Role.IsAdmin() {
-		return nil
-	}
-	return &Audience{UserID: p.UserID}
 }
 
 // FilesByIDs loads files for a batch of ids, in key order; nil where the
@@ -167,46 +121,73 @@ func (s *Service) Node(ctx context.Context, id ID) (Node, error) {
 }
 
 // DeleteFile deletes a file at once: its row, its revisions, and the bytes no
-// other revision uses.
-// Returns NOT_FOUND, FORBIDDEN unless the caller uploaded it or is an admin,
-// CONFLICT if it is under legal hold.
+// other revision uses. A file in use is only deleted with force, which
+// detaches it everywhere (CONTRACT rule 5); usages the caller cannot see
+// count too.
+// Returns NOT_FOUND, FORBIDDEN unless the caller may destroy it (CONTRACT
+// §6), CONFLICT if it is in use (without force) or under legal hold.
 func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error) {
-	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
+	p, err := require(ctx, ScopeMediaDelete)
 	if err != nil {
 		return "", err
 	}
-	if f.LegalHold {
-		return "", legalHold(f, "be deleted")
-	}
-	// CONTRACT rule 5: a file in use is only deleted with force, which
-	// detaches it everywhere (its attachments go with it). Usages the caller
-	// cannot see count too.
-	n, err := s.Store.CountUsages(ctx, p.OrgID, f.ID)
-	if err != nil {
-		return "", err
-	}
-	if n > 0 && !force {
-		places := "places"
-		if n == 1 {
-			places = "place"
-		}
-		return "", Errorf(ECONFLICT, "file %s is used in %d %s (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n, places)
-	}
-	return s.deleteFile(ctx, f)
-}
-
-func (s *Service) deleteFile(ctx context.Context, f *File) (ID, error) {
 	var blobIDs []ID
-	err := s.Store.InTx(ctx, func(tx Store) error {
-		var err error
-		blobIDs, err = tx.DeleteFile(ctx, f.OrgID, f.ID)
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		f, err := s.in(tx).lockFile(ctx, p, id, ActDestroy)
+		if err != nil {
+			return err
+		}
+		if f.LegalHold {
+			return legalHold(f, "be deleted")
+		}
+		n, err := tx.CountUsages(ctx, p.OrgID, f.ID)
+		if err != nil {
+			return err
+		}
+		if n > 0 && !force {
+			places := "places"
+			if n == 1 {
+				places = "place"
+			}
+			return Errorf(ECONFLICT, "file %s is used in %d %s (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n, places)
+		}
+		blobIDs, err = tx.DeleteFile(ctx, p.OrgID, f.ID)
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
 	s.releaseBlobs(ctx, blobIDs)
-	return f.ID, nil
+	return id, nil
+}
+
+// purgeFile deletes a file if it is still in the trash, not under legal
+// hold, and due (its purge time is before due; nil: any time), deciding on
+// the row locked as it is now: a restore or hold that won the race is kept.
+// It reports whether the file was deleted.
+func (s *Service) purgeFile(ctx context.Context, orgID, id ID, due *time.Time) (bool, error) {
+	var blobIDs []ID
+	deleted := false
+	err := s.Store.InTx(ctx, func(tx Store) error {
+		f, err := tx.LockFile(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if f.TrashedAt == nil || f.LegalHold || (due != nil && (f.PurgeAt == nil || f.PurgeAt.After(*due))) {
+			return nil
+		}
+		blobIDs, err = tx.DeleteFile(ctx, orgID, id)
+		deleted = err == nil
+		return err
+	})
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.releaseBlobs(ctx, blobIDs)
+	return deleted, nil
 }
 
 // releaseBlobs deletes the blobs among ids that nothing uses any more. Each

@@ -107,15 +107,18 @@ func normalizeScopes(field string, scopes []string) ([]string, error) {
 	return out, nil
 }
 
-// CreateAPIKey makes a new key. The secret is returned once and only its hash
-// is kept. A key never carries a scope its creator's key lacks, and admin only
-// for ADMIN or OWNER users.
-// Returns FORBIDDEN without the admin scope, NOT_FOUND for an unknown user,
-// BAD_USER_INPUT for bad names or scopes.
+// CreateAPIKey makes a new key. The secret is returned once and only its
+// hash is kept. A key for oneself may carry any of the calling key's
+// scopes (admin only for ADMIN or OWNER users). A key for another member
+// needs the admin scope and a role strictly higher than theirs; it never
+// carries content scopes (posts and messages are personal) and records who
+// made it (CONTRACT §6).
+// Returns FORBIDDEN, NOT_FOUND for an unknown user, BAD_USER_INPUT for bad
+// names or scopes.
 func (s *Service) CreateAPIKey(ctx context.Context, in CreateAPIKeyInput) (*CreatedAPIKey, error) {
-	p, err := require(ctx, ScopeAdmin)
-	if err != nil {
-		return nil, err
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return nil, Errorf(EUNAUTHENTICATED, "an API key is required: send Authorization: Bearer sk_…")
 	}
 	name := strings.TrimSpace(in.Name)
 	if name == "" || len(name) > 100 || strings.IndexFunc(name, isInvisible) >= 0 {
@@ -130,36 +133,52 @@ func (s *Service) CreateAPIKey(ctx context.Context, in CreateAPIKeyInput) (*Crea
 			return nil, &Error{Code: EFORBIDDEN, Field: "scopes", Message: "a key cannot grant the " + sc + " scope, which the calling key lacks"}
 		}
 	}
+	var createdBy *ID
 	userID := p.UserID
-	if in.UserID != nil {
-		userID = *in.UserID
+	if in.UserID != nil && *in.UserID != p.UserID {
+		if _, err := require(ctx, ScopeAdmin); err != nil {
+			return nil, err
+		}
+		userID, createdBy = *in.UserID, &p.UserID
 	}
-	users, err := s.Store.UsersByIDs(ctx, p.OrgID, []ID{userID})
+	users, err := s.Store.UsersByIDs(ctx, p.OrgID, validIDs([]ID{userID}, PrefixUser))
 	if err != nil {
 		return nil, err
 	}
 	if len(users) != 1 {
 		return nil, Errorf(ENOTFOUND, "user %s not found", userID)
 	}
-	return s.createKey(ctx, users[0], name, scopes)
+	if createdBy != nil {
+		if err := outranks(p, users[0].Role); err != nil {
+			return nil, err
+		}
+		for _, sc := range scopes {
+			if sc == ScopeContentRead || sc == ScopeContentWrite {
+				return nil, &Error{Code: EFORBIDDEN, Field: "scopes",
+					Message: "a key made for another member cannot carry " + sc + ": posts, comments and messages are personal"}
+			}
+		}
+	}
+	return s.createKey(ctx, users[0], name, scopes, createdBy)
 }
 
-func (s *Service) createKey(ctx context.Context, u *User, name string, scopes []string) (*CreatedAPIKey, error) {
+func (s *Service) createKey(ctx context.Context, u *User, name string, scopes []string, createdBy *ID) (*CreatedAPIKey, error) {
 	if slices.Contains(scopes, ScopeAdmin) && !u.Role.IsAdmin() {
 		return nil, &Error{Code: EINVALID, Field: "scopes", Message: "the admin scope needs a user with the ADMIN or OWNER role"}
 	}
 	secret := newSecret()
 	now := s.now()
 	k := &APIKey{ID: NewID(PrefixAPIKey, now), OrgID: u.OrgID, UserID: u.ID, Name: name,
-		Prefix: secret[:len(KeyPrefix)+6], Hash: HashKey(secret), Scopes: scopes, CreatedAt: now}
+		Prefix: secret[:len(KeyPrefix)+6], Hash: HashKey(secret), Scopes: scopes, CreatedAt: now, CreatedBy: createdBy}
 	if err := s.Store.CreateAPIKey(ctx, k); err != nil {
 		return nil, err
 	}
 	return &CreatedAPIKey{Key: secret, APIKey: k}, nil
 }
 
-// RevokeAPIKey revokes a key at once. Any key may revoke its own user's keys;
-// other users' keys need the admin scope.
+// RevokeAPIKey revokes a key at once. Any key may revoke its own user's
+// keys; other users' keys need the admin scope and a role strictly higher
+// than their user's.
 // Returns NOT_FOUND if the key does not exist in the caller's organization.
 func (s *Service) RevokeAPIKey(ctx context.Context, id ID) (*APIKey, error) {
 	p := PrincipalFrom(ctx)
@@ -176,6 +195,15 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id ID) (*APIKey, error) {
 	if k.UserID != p.UserID {
 		if _, err := require(ctx, ScopeAdmin); err != nil {
 			return nil, err
+		}
+		users, err := s.Store.UsersByIDs(ctx, p.OrgID, []ID{k.UserID})
+		if err != nil {
+			return nil, err
+		}
+		if len(users) == 1 {
+			if err := outranks(p, users[0].Role); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := s.Store.RevokeAPIKey(ctx, p.OrgID, id, s.now()); err != nil {
@@ -228,7 +256,7 @@ func (s *Service) Bootstrap(ctx context.Context, orgName, email string, scopes [
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := s.createKey(ctx, u, "cli", scopes)
+	key, err := s.createKey(ctx, u, "cli", scopes, nil)
 	if err != nil {
 		return nil, nil, err
 	}

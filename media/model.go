@@ -32,6 +32,9 @@ type APIKey struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	// CreatedBy is the admin who made the key for its user; nil when the
+	// user made it (or the CLI did).
+	CreatedBy *ID
 }
 
 // CreatedAPIKey is a new key and its secret, which is shown only once.
@@ -146,6 +149,10 @@ type File struct {
 	UpdatedAt       time.Time
 	CreatedBy       *ID
 	UpdatedBy       *ID
+	// UploadedInto is the post, comment or message the file was uploaded
+	// into, if any: its author may destroy the file (CONTRACT §6).
+	// Attaching an existing file records nothing here.
+	UploadedInto *ID
 }
 
 // BlobState tracks a blob through the two-store write.

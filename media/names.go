@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Name and path limits.
@@ -36,7 +38,10 @@ func isInvisible(r rune) bool {
 // MaxNameBytes bytes (cut before the extension, on a rune boundary).
 // Returns BAD_USER_INPUT if nothing usable is left.
 func SanitizeName(field, name string) (string, error) {
-	name = strings.ToValidUTF8(name, "")
+	// One spelling per name: "é" typed as one code point or as "e" and a
+	// combining accent is the same name (Unicode NFC, as macOS and the web
+	// send either).
+	name = norm.NFC.String(strings.ToValidUTF8(name, ""))
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
@@ -72,8 +77,8 @@ func truncateUTF8(s string, n int) string {
 }
 
 // NormalizePath returns a folder path in canonical form: starting and ending
-// with "/", no empty, "." or ".." segments, no control characters. "" and "/"
-// are the root. Returns BAD_USER_INPUT for paths it will not store.
+// with "/", no empty, "." or ".." segments, no control characters, in
+// Unicode NFC. "" and "/" are the root. Returns BAD_USER_INPUT for paths it will not store.
 func NormalizePath(field, p string) (string, error) {
 	if p == "" || p == "/" {
 		return "/", nil
@@ -81,6 +86,7 @@ func NormalizePath(field, p string) (string, error) {
 	if !utf8.ValidString(p) || len(p) > MaxPathBytes {
 		return "", Invalid(field, "a path must be valid UTF-8 and at most %d bytes", MaxPathBytes)
 	}
+	p = norm.NFC.String(p)
 	if strings.ContainsRune(p, '\\') {
 		return "", Invalid(field, `a path uses "/" as separator, not "\"`)
 	}
@@ -111,7 +117,7 @@ func NormalizeTags(field string, tags []string) ([]string, error) {
 	out := make([]string, 0, len(tags))
 	seen := map[string]bool{}
 	for _, t := range tags {
-		t = strings.ToLower(strings.TrimSpace(t))
+		t = norm.NFC.String(strings.ToLower(strings.TrimSpace(t)))
 		if t == "" {
 			continue
 		}

@@ -68,61 +68,50 @@ func (s *Service) CreatePost(ctx context.Context, in PostInput) (*Post, error) {
 	now := s.now()
 	post := &Post{ID: NewID(PrefixPost, now), OrgID: p.OrgID, AuthorID: p.UserID, Title: *in.Title, Body: body,
 		Visibility: vis, CreatedAt: now, UpdatedAt: now}
-	if err := s.Store.CreatePost(ctx, post); err != nil {
-		return nil, err
-	}
-	if err := s.attachNew(ctx, p, post, in.AttachmentIDs, in.Files); err != nil {
-		_ = s.Store.DeletePost(context.WithoutCancel(ctx), p.OrgID, post.ID)
+	into := &target{value: post, id: post.ID, postID: &post.ID, editors: func() bool { return true }}
+	if err := s.createContent(ctx, p, into, in.AttachmentIDs, in.Files, func(tx Store) error {
+		return tx.CreatePost(ctx, post)
+	}); err != nil {
 		return nil, err
 	}
 	return post, nil
 }
 
-// attachNew attaches existing files and uploads new ones to freshly created
-// content; on failure the uploads are deleted again.
-func (s *Service) attachNew(ctx context.Context, p *Principal, target Attachable, ids []ID, uploads []UploadInput) error {
-	var uploaded []*File
-	undo := func() {
-		for _, f := range uploaded {
-			_, _ = s.deleteFile(ctx, f)
+// createContent creates a post, comment or message (create writes its
+// row) with its attachments: the files named and the files uploaded into
+// it, all in one transaction. Nothing is left behind if a part fails.
+func (s *Service) createContent(ctx context.Context, p *Principal, into *target, ids []ID, files []UploadInput,
+	create func(tx Store) error) error {
+	if len(files) > 0 {
+		if _, err := require(ctx, ScopeMediaCreate); err != nil {
+			return err
 		}
 	}
-	for i := range uploads {
-		in := uploads[i]
-		in.AttachTo = nil
-		f, err := s.uploadForAttachment(ctx, in)
-		if err != nil {
-			undo()
-			return withPrefix(err, "files")
+	for i := range files {
+		files[i].AttachTo = nil
+	}
+	ups, err := s.stageAll(ctx, p, files, into)
+	if err != nil {
+		return withPrefix(err, "files")
+	}
+	_, err = s.commitAll(ctx, p, ups, func(ts *Service, fs []*File) error {
+		if err := create(ts.Store); err != nil {
+			return err
 		}
-		uploaded = append(uploaded, f)
-		ids = append(ids, f.ID)
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	if err := s.attach(ctx, p, target, ids); err != nil {
-		undo()
-		return err
-	}
-	return nil
-}
-
-// uploadForAttachment uploads into the named bucket or the attachments bucket.
-func (s *Service) uploadForAttachment(ctx context.Context, in UploadInput) (*File, error) {
-	if in.Bucket == "" {
-		if err := s.ensureAttachmentsBucket(ctx); err != nil {
-			return nil, err
+		for _, f := range fs {
+			ids = append(ids, f.ID)
 		}
-		in.Bucket = AttachmentsBucket
-	}
-	return s.Upload(ctx, in)
+		if len(ids) == 0 {
+			return nil
+		}
+		return ts.attach(ctx, p, into.id, ids)
+	})
+	return err
 }
 
 // ensureAttachmentsBucket makes the organization's built-in RESTRICTED
 // attachments bucket if it does not exist yet.
-func (s *Service) ensureAttachmentsBucket(ctx context.Context) error {
-	p := PrincipalFrom(ctx)
+func (s *Service) ensureAttachmentsBucket(ctx context.Context, p *Principal) error {
 	if _, err := s.Store.BucketByName(ctx, p.OrgID, AttachmentsBucket); !IsNotFound(err) {
 		return err
 	}

@@ -5,20 +5,21 @@ import (
 	"io"
 )
 
-// addRevision makes a stored blob the new content of f (locked in tx): a new
-// revision numbered after the current one, checked against the bucket's
-// quota. dropPrevious also deletes the previous revision and returns its
-// blob in released, for release after the commit. dup reports that blob was
-// a duplicate of stored content and must be discarded after the commit.
-func (s *Service) addRevision(ctx context.Context, tx Store, p *Principal, b *Bucket, f *File, blob *Blob,
+// addRevision makes a stored blob the new content of f, a file locked in
+// the transaction s works in (see in): a new revision numbered after the
+// current one, checked against the bucket's quota. dropPrevious also
+// deletes the previous revision and returns its blob in released, for
+// release after the commit. dup reports that blob was a duplicate of
+// stored content and must be discarded after the commit.
+func (s *Service) addRevision(ctx context.Context, p *Principal, b *Bucket, f *File, blob *Blob,
 	dropPrevious bool) (out *File, dup bool, released ID, err error) {
 	if f.TrashedAt != nil {
 		return nil, false, "", Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
 	}
-	if err := checkQuota(ctx, tx, b, blob.Size); err != nil {
+	if err := checkQuota(ctx, s.Store, b, blob.Size); err != nil {
 		return nil, false, "", err
 	}
-	id, dup, err := settle(ctx, tx, blob)
+	id, dup, err := settle(ctx, s.Store, blob)
 	if err != nil {
 		return nil, false, "", err
 	}
@@ -26,11 +27,11 @@ func (s *Service) addRevision(ctx context.Context, tx Store, p *Principal, b *Bu
 	now := s.now()
 	f.BlobID, f.Revision, f.UpdatedAt, f.UpdatedBy = id, prev+1, now, &p.UserID
 	setContent(f, blob)
-	if err := tx.AddRevision(ctx, f, newRevision(f, p, now)); err != nil {
+	if err := s.Store.AddRevision(ctx, f, newRevision(f, p, now)); err != nil {
 		return nil, false, "", err
 	}
 	if dropPrevious {
-		if released, err = tx.DeleteRevision(ctx, f.OrgID, f.ID, prev); err != nil {
+		if released, err = s.Store.DeleteRevision(ctx, f.OrgID, f.ID, prev); err != nil {
 			return nil, false, "", err
 		}
 	}
@@ -39,17 +40,34 @@ func (s *Service) addRevision(ctx context.Context, tx Store, p *Principal, b *Bu
 
 // ReplaceContent gives a file new content as a new revision. With
 // keepPrevious false the previous revision is deleted and its bytes are
-// released if nothing else uses them. The new content is checked against
+// released if nothing else uses them, which destroys content: it needs the
+// rights of a delete too (CONTRACT §6). The new content is checked against
 // the bucket's policy like an upload.
-// Returns NOT_FOUND, FORBIDDEN without media:update, CONFLICT if the file is
-// in the trash or (keepPrevious false) under legal hold, and the upload errors.
+// Returns NOT_FOUND, FORBIDDEN without media:update (and, keepPrevious
+// false, media:delete and delete rights), CONFLICT if the file is in the
+// trash or (keepPrevious false) under legal hold, and the upload errors.
 func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, size int64, declared string, keepPrevious bool) (*File, error) {
-	p, f, err := s.fileFor(ctx, ScopeMediaUpdate, id)
+	p, f, err := s.fileFor(ctx, id, ActRevise)
 	if err != nil {
 		return nil, err
 	}
-	if !keepPrevious && f.LegalHold {
-		return nil, legalHold(f, "have its previous revision discarded")
+	checks := func(ts *Service, f *File) error {
+		if keepPrevious {
+			return nil
+		}
+		if _, err := require(ctx, ScopeMediaDelete); err != nil {
+			return err
+		}
+		if err := ts.allow(ctx, p, f, ActDestroy); err != nil {
+			return err
+		}
+		if f.LegalHold {
+			return legalHold(f, "have its previous revision discarded")
+		}
+		return nil
+	}
+	if err := checks(s, f); err != nil {
+		return nil, err
 	}
 	b, err := s.bucketOf(ctx, p, f)
 	if err != nil {
@@ -63,18 +81,22 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 	var released ID
 	dup := false
 	err = s.Store.InTx(ctx, func(tx Store) error {
+		ts := s.in(tx)
 		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
 		if err != nil {
 			return err
 		}
-		f, err := tx.LockFile(ctx, p.OrgID, id)
+		f, err := ts.lockFile(ctx, p, id, ActRevise)
 		if err != nil {
 			return err
 		}
-		if !keepPrevious && f.LegalHold {
-			return legalHold(f, "have its previous revision discarded")
+		if f.BucketID != b.ID {
+			return Errorf(ECONFLICT, "file %s moved to another bucket meanwhile; try again", id)
 		}
-		out, dup, released, err = s.addRevision(ctx, tx, p, b, f, blob, !keepPrevious)
+		if err := checks(ts, f); err != nil {
+			return err
+		}
+		out, dup, released, err = ts.addRevision(ctx, p, b, f, blob, !keepPrevious)
 		return err
 	})
 	if err != nil || dup {
@@ -94,18 +116,22 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 // Returns NOT_FOUND (file or revision), FORBIDDEN without media:update,
 // CONFLICT for a trashed file, QUOTA_EXCEEDED.
 func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, error) {
-	p, f, err := s.fileFor(ctx, ScopeMediaUpdate, id)
+	p, f, err := s.fileFor(ctx, id, ActRevise)
 	if err != nil {
 		return nil, err
 	}
 	var out *File
 	err = s.Store.InTx(ctx, func(tx Store) error {
+		ts := s.in(tx)
 		b, err := tx.LockBucket(ctx, p.OrgID, f.BucketID)
 		if err != nil {
 			return err
 		}
-		if f, err = tx.LockFile(ctx, p.OrgID, id); err != nil {
+		if f, err = ts.lockFile(ctx, p, id, ActRevise); err != nil {
 			return err
+		}
+		if f.BucketID != b.ID {
+			return Errorf(ECONFLICT, "file %s moved to another bucket meanwhile; try again", id)
 		}
 		r, err := tx.Revision(ctx, p.OrgID, id, n)
 		if IsNotFound(err) {
@@ -120,7 +146,7 @@ func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, err
 		}
 		// The blob is in use by revision n, so it is READY and settle
 		// finds it (and locks it) rather than marking anything.
-		out, _, _, err = s.addRevision(ctx, tx, p, b, f, blob, false)
+		out, _, _, err = ts.addRevision(ctx, p, b, f, blob, false)
 		return err
 	})
 	return out, err
@@ -128,25 +154,19 @@ func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, err
 
 // DeleteRevision deletes an old revision and releases its bytes if nothing
 // else uses them. The current revision cannot be deleted.
-// Returns NOT_FOUND, FORBIDDEN unless the caller uploaded the file or is an
-// admin, CONFLICT for the current revision or a file under legal hold.
+// Returns NOT_FOUND, FORBIDDEN unless the caller may destroy the file
+// (CONTRACT §6), CONFLICT for the current revision or a file under legal hold.
 func (s *Service) DeleteRevision(ctx context.Context, id ID, n int) (*File, error) {
-	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
-	if err != nil {
-		return nil, err
-	}
 	var blobID ID
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		if f, err = tx.LockFile(ctx, p.OrgID, id); err != nil {
-			return err
-		}
+	f, err := s.changeFile(ctx, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
 		switch {
 		case f.LegalHold:
 			return legalHold(f, "have revisions deleted")
 		case n == f.Revision:
 			return Errorf(ECONFLICT, "revision %d is the current content of file %s; restore or upload another revision first", n, id)
 		}
-		blobID, err = tx.DeleteRevision(ctx, p.OrgID, id, n)
+		var err error
+		blobID, err = tx.Store.DeleteRevision(ctx, p.OrgID, id, n)
 		if IsNotFound(err) {
 			return Invalid("revision", "file %s has no revision %d", id, n)
 		}
@@ -192,23 +212,3 @@ func (s *Service) bucketOf(ctx context.Context, p *Principal, f *File) (*Bucket,
 	return bs[0], nil
 }
 
-// mayDelete applies CONTRACT rule 6: only the uploader, the author of a post
-// the file is attached to, or an org admin or owner may delete a file (or
-// trash it, or delete its revisions).
-func (s *Service) mayDelete(ctx context.Context, p *Principal, f *File) error {
-	if p.Role.IsAdmin() || (f.CreatedBy != nil && *f.CreatedBy == p.UserID) {
-		return nil
-	}
-	author, err := s.Store.AttachedToPostBy(ctx, p.OrgID, f.ID, p.UserID)
-	if err != nil {
-		return err
-	}
-	if !author {
-		return Errorf(EFORBIDDEN, "only the uploader, the author of a post it is attached to, or an organization admin may delete this file")
-	}
-	return nil
-}
-
-func legalHold(f *File, what string) error {
-	return Errorf(ECONFLICT, "file %s is under legal hold and cannot %s", f.ID, what)
-}

@@ -59,7 +59,7 @@ type Service struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
-	thumbs thumbnailPool
+	thumbs *thumbnailPool
 }
 
 // thumbnailPool bounds thumbnail rendering and merges concurrent renders
@@ -79,7 +79,7 @@ func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Serv
 		workers = runtime.NumCPU()
 	}
 	return &Service{Store: store, Blobs: blobs, Config: cfg, Logger: logger, Now: time.Now,
-		thumbs: thumbnailPool{workers: make(chan struct{}, workers)}}
+		thumbs: &thumbnailPool{workers: make(chan struct{}, workers)}}
 }
 
 // now returns the current time in UTC at the precision the databases keep.

@@ -74,12 +74,17 @@ type SessionFile struct {
 	Replace      bool           `json:"replace,omitempty"`
 }
 
-// Multipart reports whether the session uses a multipart upload.
-func (u *UploadSession) Multipart() bool { return u.MultipartID != "" }
+// Multipart reports whether the client uploads the session in several
+// parts (method MULTIPART) rather than with one PUT. Either way the bytes
+// go through a multipart upload of the store, whose part URLs stop working
+// once it is completed or aborted: nothing can be written to the key after
+// the server has verified it, nor after the session ended.
+func (u *UploadSession) Multipart() bool { return u.PartCount() > 1 }
 
-// PartCount is the number of parts of a multipart session.
+// PartCount is the number of parts of the session's upload (1 for a
+// single PUT).
 func (u *UploadSession) PartCount() int {
-	if !u.Multipart() {
+	if u.PartSize <= 0 {
 		return 0
 	}
 	return int((u.Size + u.PartSize - 1) / u.PartSize)
@@ -176,7 +181,9 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 			return err
 		}
 		if !in.Replace {
-			if err := s.checkNameFree(ctx, tx, b, f.Path, f.Name); err != nil {
+			// Only a file the caller can see makes the name taken; the
+			// file gets a free name at completion otherwise (see freeName).
+			if _, err := s.in(tx).freeName(ctx, p, b.ID, f.Path, f.Name, ""); err != nil {
 				return err
 			}
 		}
@@ -187,11 +194,12 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 		if err := checkQuota(ctx, tx, b, open+in.Size); err != nil {
 			return err
 		}
+		u.PartSize = in.Size
 		if in.Size > cmp.Or(s.Config.SinglePutLimit, DefaultSinglePutLimit) {
 			u.PartSize = sessionPartSize(in.Size, max(cmp.Or(s.Config.SessionPartSize, DefaultSessionPartSize), MinPartSize))
-			if u.MultipartID, err = s.Blobs.CreateMultipart(ctx, u.StorageKey, declared); err != nil {
-				return err
-			}
+		}
+		if u.MultipartID, err = s.Blobs.CreateMultipart(ctx, u.StorageKey, declared); err != nil {
+			return err
 		}
 		return tx.CreateUploadSession(ctx, u)
 	})
@@ -231,12 +239,13 @@ func (s *Service) UploadSession(ctx context.Context, id ID) (*UploadSession, err
 	return u, err
 }
 
-// SessionUploadURL returns the URL to PUT a single-PUT session's bytes to.
+// SessionUploadURL returns the URL to PUT a single-PUT session's bytes to
+// (the URL of its only part).
 func (s *Service) SessionUploadURL(ctx context.Context, u *UploadSession) (*string, error) {
 	if u.Multipart() || u.State != SessionOpen {
 		return nil, nil
 	}
-	url, err := s.Blobs.PresignPut(ctx, u.StorageKey, u.Size, u.ExpiresAt.Sub(s.now()))
+	url, err := s.Blobs.PresignPart(ctx, u.StorageKey, u.MultipartID, 1, u.Size, u.ExpiresAt.Sub(s.now()))
 	return &url, err
 }
 
@@ -338,10 +347,8 @@ func (s *Service) completeSession(ctx context.Context, p *Principal, u *UploadSe
 		return nil, false, cmp.Or(err, error(Errorf(ENOTFOUND, "the session's bucket no longer exists")))
 	}
 	b := bs[0]
-	if u.Multipart() {
-		if err := s.joinParts(ctx, u, parts); err != nil {
-			return nil, !IsNotFound(err), err
-		}
+	if err := s.joinParts(ctx, u, parts); err != nil {
+		return nil, !IsNotFound(err), err
 	}
 	info, err := s.Blobs.Stat(ctx, u.StorageKey)
 	if IsNotFound(err) {
@@ -379,15 +386,26 @@ func (s *Service) completeSession(ctx context.Context, p *Principal, u *UploadSe
 	if nf.Visibility == "" {
 		nf.Visibility = b.DefaultVisibility
 	}
-	f, err = s.commitUpload(ctx, p, b, nf, blob, u.File.Replace, func(tx Store, f *File) error {
-		u.FileID = &f.ID
-		ok, err := tx.SetUploadSessionState(ctx, u, SessionCompleting, SessionCompleted, s.now())
+	sf := u.File
+	describe, err := uploadDescription(UploadInput{Tags: sf.Tags, AltText: sf.AltText, Caption: sf.Caption,
+		Copyright: sf.Copyright, Metadata: sf.Metadata})
+	if err != nil {
+		s.discardBlob(ctx, blob)
+		return nil, false, err
+	}
+	up := &staged{file: nf, bucket: b, blob: blob, replace: sf.Replace, describe: describe}
+	fs, err := s.commitAll(ctx, p, []*staged{up}, func(ts *Service, fs []*File) error {
+		u.FileID = &fs[0].ID
+		ok, err := ts.Store.SetUploadSessionState(ctx, u, SessionCompleting, SessionCompleted, s.now())
 		if err == nil && !ok {
 			err = Errorf(ECONFLICT, "upload session %s is no longer being completed", u.ID)
 		}
 		return err
 	})
-	return f, false, err
+	if err != nil {
+		return nil, false, err
+	}
+	return fs[0], false, nil
 }
 
 // joinParts completes the multipart upload after checking that the parts
@@ -402,6 +420,9 @@ func (s *Service) joinParts(ctx context.Context, u *UploadSession, given []Part)
 	}
 	if err != nil {
 		return err
+	}
+	if len(stored) == 0 {
+		return Invalid("id", "nothing was uploaded to this session yet")
 	}
 	if given == nil {
 		given = stored
@@ -597,7 +618,7 @@ func (s *Service) AbortUploadSession(ctx context.Context, id ID) error {
 func (s *Service) abortSessionUpload(ctx context.Context, u *UploadSession) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if u.Multipart() {
+	if u.MultipartID != "" {
 		if err := s.Blobs.AbortMultipart(ctx, u.StorageKey, u.MultipartID); err != nil {
 			s.Logger.WarnContext(ctx, "aborting a multipart upload; the sweeper will retry", "session_id", u.ID, "err", err)
 		}

@@ -84,7 +84,8 @@ type Store interface {
 	// DeleteFile deletes a file with its revisions and tags and returns the
 	// ids of the blobs its revisions used.
 	DeleteFile(ctx context.Context, orgID, id ID) ([]ID, error)
-	// DeleteBucketFiles deletes every file of a bucket as DeleteFile does.
+	// DeleteBucketFiles deletes every file of a bucket as DeleteFile does,
+	// or nothing (CONFLICT) if one of them is under legal hold.
 	DeleteBucketFiles(ctx context.Context, orgID, bucketID ID) ([]ID, error)
 	// LockFile reads a file and, on PostgreSQL, locks its row until the
 	// transaction ends, so content changes of one file take turns.
@@ -107,11 +108,14 @@ type Store interface {
 	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
 	// FileByName returns the live file with that name in a folder.
 	FileByName(ctx context.Context, orgID, bucketID ID, path, name string) (*File, error)
-	// SetFileState writes a file's trash and legal-hold state and updated_at/by.
+	// SetFileState writes a file's trash and legal-hold state and
+	// updated_at/by. Callers hold the file's lock (LockFile) and write the
+	// copy it returned, changed.
 	SetFileState(ctx context.Context, f *File) error
 	// PurgeableFiles returns trashed files (of every organization) whose
-	// purge time has come and that are not held.
-	PurgeableFiles(ctx context.Context, now time.Time, limit int) ([]*File, error)
+	// purge time has come and that are not held, by purge time and id,
+	// after the position after (nil: from the start).
+	PurgeableFiles(ctx context.Context, now time.Time, after *FileKey, limit int) ([]*File, error)
 	// BlobKeysExist reports which storage keys some blob row, or an OPEN
 	// or COMPLETING upload session, uses.
 	BlobKeysExist(ctx context.Context, keys []string) (map[string]bool, error)
@@ -141,6 +145,10 @@ type Store interface {
 	// Comments returns comments by ids (if not nil) or of one post, oldest
 	// first, after (created_at, id).
 	Comments(ctx context.Context, orgID ID, ids []ID, postID *ID, after *FileKey, limit int) ([]*Comment, error)
+	// CountComments counts each post's comments; CountMessages each
+	// conversation's messages (one query each).
+	CountComments(ctx context.Context, orgID ID, postIDs []ID) (map[ID]int, error)
+	CountMessages(ctx context.Context, orgID ID, conversationIDs []ID) (map[ID]int, error)
 	// CommentPages returns each post's first limit comments, in one query.
 	CommentPages(ctx context.Context, orgID ID, postIDs []ID, limit int) (map[ID][]*Comment, error)
 	CreateConversation(ctx context.Context, c *Conversation) error
@@ -164,8 +172,8 @@ type Store interface {
 	AttachmentCounts(ctx context.Context, q FileQuery, targets []ID) (map[ID]int, error)
 	// CountUsages counts every attachment of a file, visible or not.
 	CountUsages(ctx context.Context, orgID, fileID ID) (int, error)
-	// AttachedToPostBy reports whether a file is attached to a post of userID.
-	AttachedToPostBy(ctx context.Context, orgID, fileID, userID ID) (bool, error)
+	// ContentAuthor returns the author of a post, comment or message.
+	ContentAuthor(ctx context.Context, orgID, id ID) (ID, error)
 
 	// CreateUploadSession records a new upload session.
 	CreateUploadSession(ctx context.Context, u *UploadSession) error
@@ -217,6 +225,8 @@ type FileFilter struct {
 	AttachedTo    *ID         // a post, comment or message
 	Trashed       TrashFilter // "" means EXCLUDE
 	Visibility    *Visibility
+	// LegalHold keeps held (true) or not held (false) files.
+	LegalHold *bool
 }
 
 // FileOrderField is a column a listing can be ordered by.

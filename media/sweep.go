@@ -64,22 +64,32 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 	return r, nil
 }
 
+// purge deletes trashed files whose time has come. Each is decided on its
+// locked row (purgeFile): one restored or put on hold since it was listed
+// stays.
 func (s *Service) purge(ctx context.Context) (int, error) {
 	n := 0
+	now := s.now()
+	var after *FileKey
 	for {
-		fs, err := s.Store.PurgeableFiles(ctx, s.now(), 100)
+		fs, err := s.Store.PurgeableFiles(ctx, now, after, 100)
 		if err != nil {
 			return n, err
 		}
 		for _, f := range fs {
-			if _, err := s.deleteFile(ctx, f); err != nil && !IsNotFound(err) {
+			ok, err := s.purgeFile(ctx, f.OrgID, f.ID, &now)
+			if err != nil {
 				return n, err
 			}
-			n++
+			if ok {
+				n++
+			}
 		}
 		if len(fs) < 100 {
 			return n, nil
 		}
+		last := fs[len(fs)-1]
+		after = &FileKey{Time: *last.PurgeAt, ID: last.ID}
 	}
 }
 

@@ -12,49 +12,76 @@ const DefaultTrashRetention = 7 * 24 * time.Hour
 // Trash moves a file to the trash. It is purged after its bucket's
 // retention (default 7 days); until then restoreFile brings it back.
 // Trashing a trashed file changes nothing.
-// Returns NOT_FOUND, FORBIDDEN unless the caller uploaded it or is an admin,
-// CONFLICT if it is under legal hold.
+// Returns NOT_FOUND, FORBIDDEN unless the caller may destroy it (CONTRACT
+// §6), CONFLICT if it is under legal hold.
 func (s *Service) Trash(ctx context.Context, id ID) (*File, error) {
-	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
-	if err != nil {
-		return nil, err
-	}
-	if f.LegalHold {
-		return nil, legalHold(f, "be trashed")
-	}
-	if f.TrashedAt != nil {
-		return f, nil
-	}
-	b, err := s.bucketOf(ctx, p, f)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	purge := now.Add(TrashRetentionOf(b))
-	f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = &now, &purge, now, &p.UserID
-	return f, s.Store.SetFileState(ctx, f)
+	return s.changeFile(ctx, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
+		if f.LegalHold {
+			return legalHold(f, "be trashed")
+		}
+		if f.TrashedAt != nil {
+			return nil
+		}
+		b, err := tx.bucketOf(ctx, p, f)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		purge := now.Add(TrashRetentionOf(b))
+		f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = &now, &purge, now, &p.UserID
+		return tx.Store.SetFileState(ctx, f)
+	})
 }
 
-// Restore takes a file out of the trash, into the folder it was in.
-// Returns NOT_FOUND, FORBIDDEN, CONFLICT if its name is taken there now
-// (rename the other file, or this one after restoring it elsewhere).
+// Restore takes a file out of the trash, into the folder it was in. If a
+// file the caller cannot see has its name there now, it comes back under a
+// free name, as if that file did not exist.
+// Returns NOT_FOUND, FORBIDDEN, CONFLICT if a file the caller can see has
+// its name there now (rename or move that one first).
 func (s *Service) Restore(ctx context.Context, id ID) (*File, error) {
-	p, f, err := s.deletableFile(ctx, ScopeMediaDelete, id)
+	return s.changeFile(ctx, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
+		if f.TrashedAt == nil {
+			return nil
+		}
+		name, err := tx.freeName(ctx, p, f.BucketID, f.Path, f.Name, f.ID)
+		if err != nil {
+			return Errorf(ECONFLICT, "cannot restore: a file named %q now exists in %s; rename or move it first", f.Name, f.Path)
+		}
+		now := s.now()
+		if name != f.Name {
+			f.Name, f.UpdatedAt, f.UpdatedBy = name, now, &p.UserID
+			if err := tx.Store.UpdateFile(ctx, f, nil); err != nil {
+				return err
+			}
+		}
+		f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = nil, nil, now, &p.UserID
+		return tx.Store.SetFileState(ctx, f)
+	})
+}
+
+// changeFile runs change on a file locked for the action, in one
+// transaction, and returns the file as change left it. The policy is asked
+// of the locked row, and change decides on it: a concurrent change either
+// committed before (and is seen) or waits until this one has.
+func (s *Service) changeFile(ctx context.Context, id ID, a Action, change func(tx *Service, p *Principal, f *File) error) (*File, error) {
+	p, err := require(ctx, a.scope())
 	if err != nil {
 		return nil, err
 	}
-	if f.TrashedAt == nil {
-		return f, nil
-	}
-	now := s.now()
-	f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = nil, nil, now, &p.UserID
-	if err := s.Store.SetFileState(ctx, f); err != nil {
-		if ErrorCode(err) == ECONFLICT {
-			return nil, Errorf(ECONFLICT, "cannot restore: a file named %q now exists in %s; rename or move it first", f.Name, f.Path)
+	var out *File
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		ts := s.in(tx)
+		f, err := ts.lockFile(ctx, p, id, a)
+		if err != nil {
+			return err
 		}
+		out = f
+		return change(ts, p, f)
+	})
+	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return out, nil
 }
 
 // EmptyTrash purges every trashed file of a bucket (or of the
@@ -67,7 +94,7 @@ func (s *Service) EmptyTrash(ctx context.Context, bucket *string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	q := FileQuery{OrgID: p.OrgID, Filter: FileFilter{Trashed: TrashOnly},
+	q := FileQuery{OrgID: p.OrgID, Filter: FileFilter{Trashed: TrashOnly, LegalHold: new(false)},
 		Order: FileOrder{Field: OrderCreatedAt, Direction: Asc}, Limit: 100}
 	if bucket != nil {
 		b, err := s.bucketByName(ctx, p, *bucket)
@@ -83,13 +110,13 @@ func (s *Service) EmptyTrash(ctx context.Context, bucket *string) (int, error) {
 			return n, err
 		}
 		for _, f := range fs {
-			if f.LegalHold {
-				continue
-			}
-			if _, err := s.deleteFile(ctx, f); err != nil {
+			ok, err := s.purgeFile(ctx, p.OrgID, f.ID, nil)
+			if err != nil {
 				return n, err
 			}
-			n++
+			if ok {
+				n++
+			}
 		}
 		if len(fs) < q.Limit {
 			return n, nil
@@ -100,26 +127,23 @@ func (s *Service) EmptyTrash(ctx context.Context, bucket *string) (int, error) {
 }
 
 // SetLegalHold puts a file under legal hold, or releases it. While held it
-// cannot be trashed, deleted, purged, or lose revisions.
+// cannot be trashed, deleted, purged, lose revisions or leave its bucket.
 // Returns FORBIDDEN without admin, NOT_FOUND, BAD_USER_INPUT for a bad reason.
 func (s *Service) SetLegalHold(ctx context.Context, id ID, hold bool, reason *string) (*File, error) {
-	p, err := require(ctx, ScopeAdmin)
-	if err != nil {
+	if _, err := require(ctx, ScopeAdmin); err != nil {
 		return nil, err
 	}
 	if err := checkText("reason", reason); err != nil {
 		return nil, err
 	}
-	f, err := s.file(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	f.LegalHold, f.LegalHoldReason = hold, reason
-	if !hold {
-		f.LegalHoldReason = nil
-	}
-	f.UpdatedAt, f.UpdatedBy = s.now(), &p.UserID
-	return f, s.Store.SetFileState(ctx, f)
+	return s.changeFile(ctx, id, ActRead, func(tx *Service, p *Principal, f *File) error {
+		f.LegalHold, f.LegalHoldReason = hold, reason
+		if !hold {
+			f.LegalHoldReason = nil
+		}
+		f.UpdatedAt, f.UpdatedBy = s.now(), &p.UserID
+		return tx.Store.SetFileState(ctx, f)
+	})
 }
 
 // TrashRetentionOf returns how long a bucket keeps trashed files.

@@ -22,91 +22,144 @@ type FileUpdate struct {
 }
 
 // UpdateFile changes a file's description, name, folder or visibility.
-// updatedAt and updatedBy advance.
-// Returns NOT_FOUND, FORBIDDEN without media:update, BAD_USER_INPUT, and
-// CONFLICT if the new name is taken in the target folder.
+// updatedAt and updatedBy advance. The change is decided on the file's
+// locked row, and only the fields given are written.
+// Returns NOT_FOUND, FORBIDDEN without media:update or the rights of
+// CONTRACT §6 (descriptive changes in RESTRICTED buckets and visibility
+// need the uploader or an admin), BAD_USER_INPUT, and CONFLICT if the new
+// name is taken in the target folder by a file the caller can see.
 func (s *Service) UpdateFile(ctx context.Context, id ID, in FileUpdate) (*File, error) {
-	p, f, err := s.fileFor(ctx, ScopeMediaUpdate, id)
+	in, err := in.normalize()
 	if err != nil {
 		return nil, err
 	}
-	if in.Name != nil {
-		if f.Name, err = SanitizeName("name", *in.Name); err != nil {
-			return nil, err
+	var out *File
+	_, err = s.changeFile(ctx, id, ActDescribe, func(tx *Service, p *Principal, f *File) error {
+		if in.Visibility != nil && *in.Visibility != f.Visibility {
+			if err := tx.allow(ctx, p, f, ActExpose); err != nil {
+				return err
+			}
 		}
+		var err error
+		out, err = tx.applyUpdate(ctx, p, f, in)
+		return err
+	})
+	return out, err
+}
+
+// normalize checks an update and returns it with its name, path and tags
+// in canonical form. Returns BAD_USER_INPUT.
+func (in FileUpdate) normalize() (FileUpdate, error) {
+	var err error
+	if in.Name != nil {
+		n, err := SanitizeName("name", *in.Name)
+		if err != nil {
+			return in, err
+		}
+		in.Name = &n
 	}
 	if in.Path != nil {
-		if f.Path, err = NormalizePath("path", *in.Path); err != nil {
-			return nil, err
+		p, err := NormalizePath("path", *in.Path)
+		if err != nil {
+			return in, err
 		}
+		in.Path = &p
 	}
-	if in.Visibility != nil {
-		if !in.Visibility.Valid() {
-			return nil, Invalid("visibility", "visibility must be PUBLIC or PRIVATE")
-		}
-		f.Visibility = *in.Visibility
+	if in.Visibility != nil && !in.Visibility.Valid() {
+		return in, Invalid("visibility", "visibility must be PUBLIC or PRIVATE")
 	}
-	for _, t := range []struct {
-		field string
-		in    **string
-		out   **string
-	}{{"altText", in.AltText, &f.AltText}, {"caption", in.Caption, &f.Caption}, {"copyright", in.Copyright, &f.Copyright}} {
-		if t.in == nil {
-			continue
+	for field, v := range map[string]**string{"altText": in.AltText, "caption": in.Caption, "copyright": in.Copyright} {
+		if v != nil {
+			if err := checkText(field, *v); err != nil {
+				return in, err
+			}
 		}
-		if err := checkText(t.field, *t.in); err != nil {
-			return nil, err
-		}
-		*t.out = *t.in
 	}
 	if in.Metadata != nil {
 		if *in.Metadata == nil {
-			return nil, Invalid("metadata", "metadata must be a JSON object; send {} to clear it")
+			return in, Invalid("metadata", "metadata must be a JSON object; send {} to clear it")
 		}
-		if f.Metadata, err = checkMetadata("metadata", *in.Metadata); err != nil {
+		m, err := checkMetadata("metadata", *in.Metadata)
+		if err != nil {
+			return in, err
+		}
+		in.Metadata = &m
+	}
+	if in.Tags != nil && (in.AddTags != nil || in.RemoveTags != nil) {
+		return in, Invalid("tags", "give tags, or addTags/removeTags, not both")
+	}
+	if in.Tags, err = normalizeTagList("tags", in.Tags); err != nil {
+		return in, err
+	}
+	if in.AddTags, err = normalizeTagList("addTags", in.AddTags); err != nil {
+		return in, err
+	}
+	if in.RemoveTags, err = normalizeTagList("removeTags", in.RemoveTags); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+// normalizeTagList is NormalizeTags keeping nil (not given) apart from empty.
+func normalizeTagList(field string, tags []string) ([]string, error) {
+	if tags == nil {
+		return nil, nil
+	}
+	return NormalizeTags(field, tags)
+}
+
+// empty reports whether the update changes nothing.
+func (in FileUpdate) empty() bool {
+	return in.Name == nil && in.Path == nil && in.Visibility == nil && in.AltText == nil && in.Caption == nil &&
+		in.Copyright == nil && in.Metadata == nil && in.Tags == nil && in.AddTags == nil && in.RemoveTags == nil
+}
+
+// applyUpdate writes a normalized update onto f, a file locked in the
+// transaction s works in, and returns it. A new name or folder must be
+// free (see freeName).
+func (s *Service) applyUpdate(ctx context.Context, p *Principal, f *File, in FileUpdate) (*File, error) {
+	if in.Name != nil || in.Path != nil {
+		name, path := f.Name, f.Path
+		if in.Name != nil {
+			name = *in.Name
+		}
+		if in.Path != nil {
+			path = *in.Path
+		}
+		var err error
+		if f.Name, err = s.freeName(ctx, p, f.BucketID, path, name, f.ID); err != nil {
+			return nil, err
+		}
+		f.Path = path
+	}
+	if in.Visibility != nil {
+		f.Visibility = *in.Visibility
+	}
+	for _, t := range []struct{ in, out **string }{{in.AltText, &f.AltText}, {in.Caption, &f.Caption}, {in.Copyright, &f.Copyright}} {
+		if t.in != nil {
+			*t.out = *t.in
+		}
+	}
+	if in.Metadata != nil {
+		f.Metadata = *in.Metadata
+	}
+	var tags []string
+	switch {
+	case in.Tags != nil:
+		tags = in.Tags
+	case in.AddTags != nil || in.RemoveTags != nil:
+		out := slices.DeleteFunc(append(slices.Clone(f.Tags), in.AddTags...), func(t string) bool { return slices.Contains(in.RemoveTags, t) })
+		var err error
+		if tags, err = NormalizeTags("addTags", out); err != nil {
 			return nil, err
 		}
 	}
-	tags, err := s.newTags(ctx, f, in)
-	if err != nil {
-		return nil, err
-	}
 	f.UpdatedAt, f.UpdatedBy = s.now(), &p.UserID
 	if err := s.Store.UpdateFile(ctx, f, tags); err != nil {
-		if ErrorCode(err) == ECONFLICT {
-			return nil, nameTaken(f.Path, f.Name)
-		}
 		return nil, err
 	}
 	if tags != nil {
 		f.Tags = tags
 	}
 	return f, nil
-}
-
-// newTags returns the file's new tag list, or nil if the tags do not change.
-func (s *Service) newTags(ctx context.Context, f *File, in FileUpdate) ([]string, error) {
-	if in.Tags == nil && in.AddTags == nil && in.RemoveTags == nil {
-		return nil, nil
-	}
-	if in.Tags != nil && (in.AddTags != nil || in.RemoveTags != nil) {
-		return nil, Invalid("tags", "give tags, or addTags/removeTags, not both")
-	}
-	if in.Tags != nil {
-		return NormalizeTags("tags", in.Tags)
-	}
-	current, err := s.Store.TagsByFileIDs(ctx, f.OrgID, []ID{f.ID})
-	if err != nil {
-		return nil, err
-	}
-	add, err := NormalizeTags("addTags", in.AddTags)
-	if err != nil {
-		return nil, err
-	}
-	remove, err := NormalizeTags("removeTags", in.RemoveTags)
-	if err != nil {
-		return nil, err
-	}
-	out := slices.DeleteFunc(append(current[f.ID], add...), func(t string) bool { return slices.Contains(remove, t) })
-	return NormalizeTags("addTags", out)
 }

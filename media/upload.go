@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Field limits for descriptive text.
@@ -26,9 +28,12 @@ const (
 type UploadInput struct {
 	Bucket string
 	Path   string
-	// Name is the client's file name; it is sanitized before use and kept
-	// as given (cleaned of invisible characters) as the original name.
-	Name    string
+	// Name is the name the file gets; it is sanitized before use.
+	Name string
+	// OriginalName is the file name the client sent (a multipart part's
+	// filename), kept as given (cleaned of invisible characters) as the
+	// file's original name; "" means Name.
+	OriginalName string
 	Content io.Reader
 	// Size is the exact number of bytes Content yields.
 	Size int64
@@ -45,125 +50,6 @@ type UploadInput struct {
 	// caller must be allowed to attach to it now). Without Bucket, the file
 	// goes to the built-in RESTRICTED attachments bucket.
 	AttachTo *ID
-}
-
-// Upload stores a file: the content is sniffed, checked against the bucket's
-// policy, hashed while it streams to storage under a generated key, and the
-// file row is committed only once the bytes are stored. On any failure
-// nothing is left behind: no row, and no bytes. Identical content already
-// stored in the organization is reused (the new copy of the bytes is
-// dropped). With Replace, a file of the same name in the folder gets a new
-// revision instead of a CONFLICT.
-// Returns FORBIDDEN without media:create, NOT_FOUND for an unknown bucket,
-// BAD_USER_INPUT, CONFLICT if the name is taken in that folder,
-// PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, QUOTA_EXCEEDED.
-func (s *Service) Upload(ctx context.Context, in UploadInput) (*File, error) {
-	p, err := require(ctx, ScopeMediaCreate)
-	if err != nil {
-		return nil, err
-	}
-	if in.AttachTo != nil {
-		return s.uploadAttached(ctx, p, in)
-	}
-	if in.Bucket == "" {
-		return nil, Invalid("bucket", "name a bucket, or attachTo a post, comment or message")
-	}
-	f, err := s.newFile(p, in)
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.bucketByName(ctx, p, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	f.BucketID = b.ID
-	if in.Visibility == nil {
-		f.Visibility = b.DefaultVisibility
-	}
-	blob, err := s.storeContent(ctx, p, b, in.Content, in.Size, in.DeclaredType)
-	if err != nil {
-		return nil, err
-	}
-	return s.commitUpload(ctx, p, b, f, blob, in.Replace, nil)
-}
-
-// commitUpload makes a stored blob the content of a new file f in bucket
-// b, or with replace of the file of that name if there is one (a new
-// revision), in one transaction that also runs then (if not nil). The
-// blob is discarded if the commit fails or identical content was stored
-// already. Returns CONFLICT if the name is taken, QUOTA_EXCEEDED.
-func (s *Service) commitUpload(ctx context.Context, p *Principal, b *Bucket, f *File, blob *Blob, replace bool,
-	then func(tx Store, f *File) error) (*File, error) {
-	var out *File
-	dup := false
-	err := s.Store.InTx(ctx, func(tx Store) error {
-		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
-		if err != nil {
-			return err
-		}
-		existing, err := tx.FileByName(ctx, p.OrgID, b.ID, f.Path, f.Name)
-		switch {
-		case err == nil && replace:
-			if existing, err = tx.LockFile(ctx, p.OrgID, existing.ID); err != nil {
-				return err
-			}
-			out, dup, _, err = s.addRevision(ctx, tx, p, b, existing, blob, false)
-		case err == nil:
-			return nameTaken(f.Path, f.Name)
-		case !IsNotFound(err):
-			return err
-		default:
-			if err := checkQuota(ctx, tx, b, blob.Size); err != nil {
-				return err
-			}
-			if f.BlobID, dup, err = settle(ctx, tx, blob); err != nil {
-				return err
-			}
-			setContent(f, blob)
-			out = f
-			err = tx.CreateFile(ctx, f, newRevision(f, p, s.now()))
-		}
-		if err == nil && then != nil {
-			err = then(tx, out)
-		}
-		return err
-	})
-	if err != nil || dup {
-		s.discardBlob(ctx, blob)
-	}
-	if err != nil {
-		if ErrorCode(err) == ECONFLICT && !strings.Contains(ErrorMessage(err), f.Name) {
-			err = nameTaken(f.Path, f.Name) // lost a race with another upload of the same name
-		}
-		return nil, err
-	}
-	return out, nil
-}
-
-// uploadAttached uploads a file and attaches it to content. The right to
-// attach is checked before any byte is stored, and again when attaching; if
-// attaching fails, the file is deleted.
-func (s *Service) uploadAttached(ctx context.Context, p *Principal, in UploadInput) (*File, error) {
-	if _, err := require(ctx, ScopeContentWrite); err != nil {
-		return nil, err
-	}
-	tg, err := s.resolveTarget(ctx, p, *in.AttachTo)
-	if err != nil {
-		return nil, withField(err, "attachTo")
-	}
-	if !tg.editors() {
-		return nil, Errorf(EFORBIDDEN, "only the author of %s may upload files to it", tg.id)
-	}
-	in.AttachTo = nil
-	f, err := s.uploadForAttachment(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.attach(ctx, p, tg.value, []ID{f.ID}); err != nil {
-		_, _ = s.deleteFile(ctx, f)
-		return nil, err
-	}
-	return f, nil
 }
 
 // storeContent checks content against a bucket's policy and stores it under
@@ -281,28 +167,6 @@ func newRevision(f *File, p *Principal, now time.Time) *Revision {
 		CreatedAt: now, CreatedBy: &uid}
 }
 
-// UploadMany uploads several files, all or nothing: if one fails, the files
-// uploaded before it are deleted again and the error is returned.
-func (s *Service) UploadMany(ctx context.Context, ins []UploadInput) ([]*File, error) {
-	if len(ins) == 0 {
-		return nil, Invalid("inputs", "give at least one file")
-	}
-	var done []*File
-	for i, in := range ins {
-		f, err := s.Upload(ctx, in)
-		if err != nil {
-			for _, d := range done {
-				if _, derr := s.deleteFile(ctx, d); derr != nil {
-					s.Logger.ErrorContext(ctx, "undoing a batch upload", "file_id", d.ID, "err", derr)
-				}
-			}
-			return nil, withPrefix(err, fmt.Sprintf("file %d", i+1))
-		}
-		done = append(done, f)
-	}
-	return done, nil
-}
-
 // newFile validates the descriptive part of an upload.
 func (s *Service) newFile(p *Principal, in UploadInput) (*File, error) {
 	name, err := SanitizeName("name", in.Name)
@@ -340,9 +204,9 @@ func (s *Service) newFile(p *Principal, in UploadInput) (*File, error) {
 			return -1
 		}
 		return r
-	}, strings.ToValidUTF8(in.Name, ""))
+	}, strings.ToValidUTF8(cmp.Or(in.OriginalName, in.Name), ""))
 	return &File{ID: NewID(PrefixFile, now), OrgID: p.OrgID, Path: path, Name: name,
-		OriginalName: truncateUTF8(original, MaxPathBytes), Visibility: vis,
+		OriginalName: truncateUTF8(norm.NFC.String(original), MaxPathBytes), Visibility: vis,
 		AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright, Metadata: meta, Tags: tags,
 		Revision: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: &uid, UpdatedBy: &uid}, nil
 }
@@ -421,17 +285,6 @@ func (s *Service) checkPixels(sn Sniffed) error {
 		if px := int64(*sn.Width) * int64(*sn.Height); px > s.Config.MaxImagePixels {
 			return Errorf(ETOOLARGE, "the image is %d×%d pixels; the limit is %d megapixels", *sn.Width, *sn.Height, s.Config.MaxImagePixels/1_000_000)
 		}
-	}
-	return nil
-}
-
-func (s *Service) checkNameFree(ctx context.Context, tx Store, b *Bucket, path, name string) error {
-	taken, err := tx.FileNameTaken(ctx, b.ID, path, name)
-	if err != nil {
-		return err
-	}
-	if taken {
-		return nameTaken(path, name)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func uploadInput(in *model.UploadFileInput) media.UploadInput {
 	if in.Name != nil {
 		name = *in.Name
 	}
-	return media.UploadInput{Bucket: deref(in.Bucket), Path: deref(in.Path), Name: name, AttachTo: in.AttachTo,
+	return media.UploadInput{Bucket: deref(in.Bucket), Path: deref(in.Path), Name: name, OriginalName: in.File.Filename, AttachTo: in.AttachTo,
 		Content: in.File.File, Size: in.File.Size, DeclaredType: in.File.ContentType,
 		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
 		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}

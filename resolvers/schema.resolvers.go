@@ -21,6 +21,11 @@ func (r *apiKeyResolver) User(ctx context.Context, obj *media.APIKey) (*media.Us
 	return userOf(ctx, &obj.UserID)
 }
 
+// CreatedBy is the resolver for the createdBy field.
+func (r *apiKeyResolver) CreatedBy(ctx context.Context, obj *media.APIKey) (*media.User, error) {
+	return userOf(ctx, obj.CreatedBy)
+}
+
 // TypeLimits is the resolver for the typeLimits field.
 func (r *bucketResolver) TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error) {
 	return typeLimits(obj), nil
@@ -107,13 +112,18 @@ func (r *commentConnectionResolver) PageInfo(ctx context.Context, obj *media.Com
 	return contentPageInfo(keysOf(obj.Comments, commentKey), obj.HasNextPage, false), nil
 }
 
+// TotalCount is the resolver for the totalCount field.
+func (r *commentConnectionResolver) TotalCount(ctx context.Context, obj *media.CommentPage) (int, error) {
+	return loader.For(ctx).CommentCount.Load(ctx, obj.PostID)()
+}
+
 // Members is the resolver for the members field.
 func (r *conversationResolver) Members(ctx context.Context, obj *media.Conversation) ([]*media.User, error) {
-	us := make([]*media.User, 0, len(obj.MemberIDs))
-	for _, id := range obj.MemberIDs {
-		u, err := userOf(ctx, &id)
-		if err != nil {
-			return nil, err
+	found, errs := loader.For(ctx).User.LoadMany(ctx, obj.MemberIDs)()
+	us := make([]*media.User, 0, len(found))
+	for i, u := range found {
+		if errs != nil && errs[i] != nil {
+			return nil, errs[i]
 		}
 		if u != nil {
 			us = append(us, u)
@@ -253,6 +263,11 @@ func (r *messageConnectionResolver) Nodes(ctx context.Context, obj *media.Messag
 // PageInfo is the resolver for the pageInfo field.
 func (r *messageConnectionResolver) PageInfo(ctx context.Context, obj *media.MessagePage) (*media.PageInfo, error) {
 	return contentPageInfo(keysOf(obj.Messages, messageKey), obj.HasNextPage, false), nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *messageConnectionResolver) TotalCount(ctx context.Context, obj *media.MessagePage) (int, error) {
+	return loader.For(ctx).MessageCount.Load(ctx, obj.ConversationID)()
 }
 
 // UploadFile is the resolver for the uploadFile field.

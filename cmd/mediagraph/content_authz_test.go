@@ -216,7 +216,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{"m2", w.files["org"], true, media.EFORBIDDEN},  // neither uploader nor post author
 			{"m1", w.files["resW"], false, media.ECONFLICT}, // in use
 			{"outsider", w.files["org"], true, media.ENOTFOUND},
-			{"m1", str(m2file["id"]), true, ""}, // the author of the post it is attached to
+			{"m1", str(m2file["id"]), true, media.EFORBIDDEN}, // attaching someone's file to one's post grants nothing
 			{"m1", w.files["resW"], true, ""},   // force detaches and deletes
 			{"admin", w.files["res"], true, ""}, // admins may delete others' files
 		} {

@@ -289,13 +289,25 @@ func (e *env) createBucket(key string, input map[string]any) map[string]any {
 	return d["createBucket"].(map[string]any)
 }
 
-// newKey makes a key with scopes for a user (the owner if userID is "").
+// newKey makes a key with scopes for a user: for the owner (userID "")
+// through createApiKey; for another user as the operator's CLI does
+// (mediagraph keys create --user), since keys an admin makes for others
+// never carry content scopes.
 func (e *env) newKey(scopes []string, userID string) string {
 	e.t.Helper()
-	in := map[string]any{"name": "test", "scopes": scopes}
 	if userID != "" {
-		in["userId"] = userID
+		ctx := context.Background()
+		us, err := e.m.DB.UsersByIDs(ctx, e.org.ID, []media.ID{media.ID(userID)})
+		if err != nil || len(us) != 1 {
+			e.t.Fatalf("user %s: %v", userID, err)
+		}
+		key, _, err := e.m.Service.Bootstrap(ctx, e.org.Name, us[0].Email, scopes)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return key.Key
 	}
+	in := map[string]any{"name": "test", "scopes": scopes}
 	d := e.ok(e.owner, `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id prefix scopes } } }`, map[string]any{"i": in})
 	return d["createApiKey"].(map[string]any)["key"].(string)
 }

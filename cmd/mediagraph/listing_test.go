@@ -26,6 +26,9 @@ func TestUpdateFile(t *testing.T) {
 		q := `mutation($id: ID!, $i: UpdateFileInput!) { updateFile(id: $id, input: $i) { name path visibility altText caption metadata tags updatedAt updatedBy { email } } }`
 		memberID := e.member("mo@acme.test", media.RoleMember)
 		member := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaUpdate}, memberID)
+		// Visibility is the uploader's (or an admin's) to change.
+		e.fails(media.EFORBIDDEN, member, q, map[string]any{"id": f["id"], "i": map[string]any{"visibility": "PUBLIC"}})
+		e.ok(e.owner, q, map[string]any{"id": f["id"], "i": map[string]any{"visibility": "PUBLIC"}})
 		d := e.ok(member, q, map[string]any{"id": f["id"], "i": map[string]any{"name": "b\u202e.png", "path": "/new", "visibility": "PUBLIC",
 			"altText": nil, "caption": "cap", "metadata": map[string]any{"k": 1}, "addTags": []string{"Z"}, "removeTags": []string{"x"}}})
 		u := d["updateFile"].(map[string]any)

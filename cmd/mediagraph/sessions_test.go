@@ -250,21 +250,25 @@ func TestUploadSessionFailures(t *testing.T) {
 			t.Fatalf("state after a bad checksum: %v", st)
 		}
 		// A store that took another size (the signed URLs refuse one; a
-		// store might not): completion checks the size and drops the bytes.
+		// store might not): completion checks the part sizes, and the
+		// session stays open for the right bytes.
 		s = e.session(e.owner, map[string]any{"bucket": "b", "name": "size.bin", "size": len(data), "mimeType": "application/octet-stream"})
-		var key string
-		if err := e.m.DB.Bun().NewRaw("SELECT storage_key FROM upload_sessions WHERE id = ?", s["id"]).Scan(ctx, &key); err != nil {
+		var key, uploadID string
+		if err := e.m.DB.Bun().NewRaw("SELECT storage_key, multipart_id FROM upload_sessions WHERE id = ?", s["id"]).Scan(ctx, &key, &uploadID); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.m.Blobs.Put(ctx, key, bytes.NewReader(data[:999]), 999, ""); err != nil {
+		short, err := e.m.Blobs.PresignPart(ctx, key, uploadID, 1, 999, time.Minute)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if r := e.fails("BAD_USER_INPUT", e.owner, completeSession, map[string]any{"id": s["id"]}); r.Errors[0].Extensions["field"] != "size" {
+		put(t, short, data[:999])
+		if r := e.fails("BAD_USER_INPUT", e.owner, completeSession, map[string]any{"id": s["id"]}); r.Errors[0].Extensions["field"] != "parts" {
 			t.Fatalf("size mismatch: %s", r.raw)
 		}
-		if _, err := e.m.Blobs.Stat(ctx, key); !media.IsNotFound(err) {
-			t.Fatalf("the wrong-sized object stayed: %v", err)
+		if st := e.sessionByID(e.owner, s["id"])["state"]; st != "OPEN" {
+			t.Fatalf("state after a wrong-sized part: %v", st)
 		}
+		e.ok(e.owner, `mutation($id: ID!) { abortUploadSession(id: $id) }`, map[string]any{"id": s["id"]})
 		// Content that contradicts the declared type is refused on completion.
 		s = e.session(e.owner, map[string]any{"bucket": "b", "name": "lie.png", "size": len(data), "mimeType": "image/png"})
 		put(t, str(s["uploadUrl"]), data)

@@ -96,7 +96,8 @@ type CreateUploadSessionInput struct {
 	Copyright      *string           `json:"copyright,omitempty"`
 	Metadata       map[string]any    `json:"metadata,omitempty"`
 	Visibility     *media.Visibility `json:"visibility,omitempty"`
-	// If a file of this name is in the folder, add a revision to it instead of failing with CONFLICT.
+	// If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
+	// with CONFLICT (needs media:update); the tags and texts given are applied to it too.
 	Replace *bool `json:"replace,omitempty"`
 }
 
@@ -198,7 +199,8 @@ type UploadFileBase64Input struct {
 	Copyright  *string           `json:"copyright,omitempty"`
 	Metadata   map[string]any    `json:"metadata,omitempty"`
 	Visibility *media.Visibility `json:"visibility,omitempty"`
-	// If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT.
+	// If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
+	// with CONFLICT (needs media:update); the tags and texts given are applied to it too.
 	Replace *bool `json:"replace,omitempty"`
 }
 
@@ -217,7 +219,8 @@ type UploadFileInput struct {
 	Metadata  map[string]any `json:"metadata,omitempty"`
 	// The bucket's default visibility if not given.
 	Visibility *media.Visibility `json:"visibility,omitempty"`
-	// If a file of this name is in the folder, add a revision to it (its content only) instead of failing with CONFLICT.
+	// If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
+	// with CONFLICT (needs media:update); the tags and texts given are applied to it too.
 	Replace *bool `json:"replace,omitempty"`
 	// Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now).
 	AttachTo *media.ID `json:"attachTo,omitempty"`

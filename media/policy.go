@@ -1,0 +1,194 @@
+package media
+
+import (
+	"cmp"
+	"context"
+)
+
+// Action is what a caller wants to do with a file. CONTRACT.md §6 says who
+// may do each one; every entry point (GraphQL fields, uploads, sessions,
+// downloads, thumbnails, the sweeper) asks through fileFor, lockFile or
+// allow, and nowhere else decides.
+type Action int
+
+const (
+	// ActRead sees the file, its revisions, URLs, thumbnails and usages.
+	ActRead Action = iota
+	// ActRevise gives it new content as a new revision: replace on any
+	// upload route or session, replaceFileContent, restoreFileRevision.
+	ActRevise
+	// ActDescribe changes its name, texts, tags, metadata, or its folder
+	// within its bucket.
+	ActDescribe
+	// ActExpose changes who can see it: its visibility, or its bucket.
+	ActExpose
+	// ActDestroy trashes, restores, deletes it, deletes a revision, or
+	// drops the previous one (keepPrevious: false).
+	ActDestroy
+)
+
+// scope is the API key scope an action needs.
+func (a Action) scope() string {
+	switch a {
+	case ActRead:
+		return ScopeMediaRead
+	case ActDestroy:
+		return ScopeMediaDelete
+	}
+	return ScopeMediaUpdate
+}
+
+// fileFor is the policy asked before acting on a file: the caller holds
+// the action's scope (FORBIDDEN), sees the file (NOT_FOUND, exactly as for
+// an id that does not exist or belongs to another organization), and may
+// do the action to it (FORBIDDEN). Trashed files resolve too.
+func (s *Service) fileFor(ctx context.Context, id ID, a Action) (*Principal, *File, error) {
+	p, err := require(ctx, a.scope())
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.visibleFile(ctx, p, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, f, s.allow(ctx, p, f, a)
+}
+
+// lockFile is fileFor inside a transaction (s reads through it, see in):
+// the file's row is locked until the transaction ends and the policy is
+// asked of the row as it is now, so no concurrent change slips between
+// the check and the write.
+func (s *Service) lockFile(ctx context.Context, p *Principal, id ID, a Action) (*File, error) {
+	if !id.Valid(PrefixFile) {
+		return nil, fileNotFound(id)
+	}
+	f, err := s.Store.LockFile(ctx, p.OrgID, id)
+	if IsNotFound(err) {
+		return nil, fileNotFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := s.sees(ctx, p, f); err != nil || !ok {
+		return nil, cmp.Or(err, fileNotFound(id))
+	}
+	return f, s.allow(ctx, p, f, a)
+}
+
+// visibleFile returns a file of the caller's organization that the caller
+// can see (RESTRICTED buckets, CONTRACT rule 2), trashed or not.
+// Returns NOT_FOUND.
+func (s *Service) visibleFile(ctx context.Context, p *Principal, id ID) (*File, error) {
+	if !id.Valid(PrefixFile) {
+		return nil, fileNotFound(id)
+	}
+	fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: []ID{id}, Filter: FileFilter{Trashed: TrashInclude},
+		Audience: audienceOf(p), Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(fs) == 0 {
+		return nil, fileNotFound(id)
+	}
+	return fs[0], nil
+}
+
+// sees reports whether the caller can see f, a file of its organization.
+func (s *Service) sees(ctx context.Context, p *Principal, f *File) (bool, error) {
+	if f.OrgID != p.OrgID {
+		return false, nil
+	}
+	if audienceOf(p) == nil || (f.CreatedBy != nil && *f.CreatedBy == p.UserID) {
+		return true, nil
+	}
+	fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: []ID{f.ID}, Filter: FileFilter{Trashed: TrashInclude},
+		Audience: audienceOf(p), Limit: 1})
+	return len(fs) == 1, err
+}
+
+// allow decides whether the caller may do a to f, a file it can see
+// (CONTRACT §6), and answers FORBIDDEN with the rule when not. Admins and
+// owners may do everything; reading and new revisions need only the file
+// to be visible; descriptive changes in RESTRICTED buckets, visibility and
+// bucket changes need the uploader; destroying needs the uploader or the
+// author of the post, comment or message the file was uploaded into.
+func (s *Service) allow(ctx context.Context, p *Principal, f *File, a Action) error {
+	if p.Role.IsAdmin() {
+		return nil
+	}
+	uploader := f.CreatedBy != nil && *f.CreatedBy == p.UserID
+	switch {
+	case a == ActRead, a == ActRevise, uploader:
+		return nil
+	case a == ActDescribe:
+		bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, []ID{f.BucketID})
+		if err != nil {
+			return err
+		}
+		if len(bs) == 1 && bs[0].Access != AccessRestricted {
+			return nil
+		}
+		return Errorf(EFORBIDDEN, "in a RESTRICTED bucket only the uploader or an admin may change file %s", f.ID)
+	case a == ActExpose:
+		return Errorf(EFORBIDDEN, "only the uploader or an admin may change who can see file %s or move it to another bucket", f.ID)
+	case a == ActDestroy:
+		if f.UploadedInto != nil {
+			author, err := s.Store.ContentAuthor(ctx, p.OrgID, *f.UploadedInto)
+			if err != nil && !IsNotFound(err) {
+				return err
+			}
+			if err == nil && author == p.UserID {
+				return nil
+			}
+		}
+		return Errorf(EFORBIDDEN, "only the uploader, the author of what it was uploaded into, or an admin may delete or trash file %s", f.ID)
+	}
+	return Errorf(EFORBIDDEN, "not allowed")
+}
+
+// audienceOf is whom file reads answer for: nil (everything in the
+// organization) for admins and owners, the user otherwise.
+func audienceOf(p *Principal) *Audience {
+	if p.Role.IsAdmin() {
+		return nil
+	}
+	return &Audience{UserID: p.UserID}
+}
+
+// in returns the Service reading and writing through st (a transaction's
+// Store), so that checks made inside a transaction see what it wrote and
+// take its locks. On SQLite the transaction holds the only connection:
+// inside InTx every query must go through it.
+func (s *Service) in(st Store) *Service {
+	c := *s
+	c.Store = st
+	return &c
+}
+
+func fileNotFound(id ID) error { return Errorf(ENOTFOUND, "file %s not found", id) }
+
+// roleRank orders roles: OWNER > ADMIN > MEMBER.
+func roleRank(r Role) int {
+	switch r {
+	case RoleOwner:
+		return 3
+	case RoleAdmin:
+		return 2
+	case RoleMember:
+		return 1
+	}
+	return 0
+}
+
+// outranks reports whether the caller's role is strictly higher than r:
+// what acting on another user's keys needs.
+func outranks(p *Principal, r Role) error {
+	if roleRank(p.Role) > roleRank(r) {
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "only a user whose role is higher than %s may do this for them", r)
+}
+
+func legalHold(f *File, what string) error {
+	return Errorf(ECONFLICT, "file %s is under legal hold and cannot %s", f.ID, what)
+}
