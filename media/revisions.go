@@ -211,4 +211,3 @@ func (s *Service) bucketOf(ctx context.Context, p *Principal, f *File) (*Bucket,
 	}
 	return bs[0], nil
 }
-

@@ -34,7 +34,7 @@ type UploadInput struct {
 	// filename), kept as given (cleaned of invisible characters) as the
 	// file's original name; "" means Name.
 	OriginalName string
-	Content io.Reader
+	Content      io.Reader
 	// Size is the exact number of bytes Content yields.
 	Size int64
 	// DeclaredType is the client's claim about the content, if any.

@@ -217,8 +217,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{"m1", w.files["resW"], false, media.ECONFLICT}, // in use
 			{"outsider", w.files["org"], true, media.ENOTFOUND},
 			{"m1", str(m2file["id"]), true, media.EFORBIDDEN}, // attaching someone's file to one's post grants nothing
-			{"m1", w.files["resW"], true, ""},   // force detaches and deletes
-			{"admin", w.files["res"], true, ""}, // admins may delete others' files
+			{"m1", w.files["resW"], true, ""},                 // force detaches and deletes
+			{"admin", w.files["res"], true, ""},               // admins may delete others' files
 		} {
 			r := e.do(w.keys[c.actor], del, map[string]any{"id": c.file, "force": c.force})
 			if r.code() != c.code {
