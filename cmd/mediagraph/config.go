@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,9 +41,15 @@ type Config struct {
 	// FFprobe is the ffprobe binary for audio and video formats the built-in
 	// parsers do not read: "" finds it on PATH, "-" turns it off.
 	FFprobe string
+
+	// envErrors lists environment settings that did not parse.
+	envErrors []string
 }
 
 // bind registers every setting on fs, with defaults from the environment.
+// A setting in the environment that does not parse is an error (see
+// envErrors): the server refuses to start rather than run with a default
+// the operator did not choose.
 func (c *Config) bind(fs *flag.FlagSet) {
 	str := func(p *string, name, env, def, usage string) {
 		if v, ok := os.LookupEnv(env); ok {
@@ -49,11 +57,40 @@ func (c *Config) bind(fs *flag.FlagSet) {
 		}
 		fs.StringVar(p, name, def, usage+" ("+env+")")
 	}
-	i64 := func(p *int64, name, env string, def int64, usage string) {
-		if v, err := strconv.ParseInt(os.Getenv(env), 10, 64); err == nil {
-			def = v
+	num := func(p any, name, env string, def any, usage string) {
+		usage += " (" + env + ")"
+		v, set := os.LookupEnv(env)
+		set = set && strings.TrimSpace(v) != ""
+		var err error
+		switch p := p.(type) {
+		case *int64:
+			d := def.(int64)
+			if set {
+				d, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			}
+			fs.Int64Var(p, name, d, usage)
+		case *int:
+			d := def.(int)
+			if set {
+				d, err = strconv.Atoi(strings.TrimSpace(v))
+			}
+			fs.IntVar(p, name, d, usage)
+		case *time.Duration:
+			d := def.(time.Duration)
+			if set {
+				d, err = time.ParseDuration(strings.TrimSpace(v))
+			}
+			fs.DurationVar(p, name, d, usage)
+		case *bool:
+			d := def.(bool)
+			if set {
+				d, err = strconv.ParseBool(strings.TrimSpace(v))
+			}
+			fs.BoolVar(p, name, d, usage)
 		}
-		fs.Int64Var(p, name, def, usage+" ("+env+")")
+		if err != nil {
+			c.envErrors = append(c.envErrors, fmt.Sprintf("%s=%q is not valid (%s)", env, v, usage))
+		}
 	}
 	str(&c.Addr, "addr", "MEDIAGRAPH_ADDR", "127.0.0.1:8080", "listen address")
 	str(&c.DataDir, "data-dir", "MEDIAGRAPH_DATA_DIR", "./data", "folder for the embedded database and blobs")
@@ -61,45 +98,27 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	str(&c.StorageURL, "storage-url", "STORAGE_URL", "", "s3://BUCKET?endpoint=…&region=…&path_style=true&checksum=when_required (default: the data folder)")
 	str(&c.PublicURL, "public-url", "MEDIAGRAPH_PUBLIC_URL", "", "the server's external base URL, for links it signs (default: http://ADDR)")
 	str(&c.SigningSecret, "signing-secret", "MEDIAGRAPH_SIGNING_SECRET", "", "secret for signed URLs; the same on every replica (default in dev: generated and kept in the data folder)")
-	str(&c.Dev, "dev", "MEDIAGRAPH_DEV", "auto", "development mode: playground, introspection, a dev key (auto: on when DATABASE_URL is unset)")
+	str(&c.Dev, "dev", "MEDIAGRAPH_DEV", "auto", "development mode: playground, introspection, a dev key (auto: on for the embedded SQLite and local folder on a loopback address)")
 	str(&c.LogFormat, "log-format", "MEDIAGRAPH_LOG_FORMAT", "text", "text or json")
 	str(&c.LogLevel, "log-level", "MEDIAGRAPH_LOG_LEVEL", "info", "debug, info, warn or error")
-	migrate := os.Getenv("MEDIAGRAPH_MIGRATE") != "false"
-	fs.BoolVar(&c.Migrate, "migrate", migrate, "apply migrations on start (MEDIAGRAPH_MIGRATE)")
-	i64(&c.MaxUploadSize, "max-upload-size", "MEDIAGRAPH_MAX_UPLOAD_SIZE", 100<<20, "largest file accepted, bytes")
-	i64(&c.MaxBodyBytes, "max-body-bytes", "MEDIAGRAPH_MAX_BODY_BYTES", 32<<20, "largest JSON request body, bytes (base64 uploads)")
-	i64(&c.MaxUploadMemory, "max-upload-memory", "MEDIAGRAPH_MAX_UPLOAD_MEMORY", 8<<20, "multipart requests up to this size are buffered in memory, larger ones on disk")
-	i64(&c.MaxImagePixels, "max-image-pixels", "MEDIAGRAPH_MAX_IMAGE_PIXELS", 64_000_000, "largest image accepted, in pixels")
-	sweep := 10 * time.Minute
-	if v, err := time.ParseDuration(os.Getenv("MEDIAGRAPH_SWEEP_INTERVAL")); err == nil {
-		sweep = v
-	}
-	fs.DurationVar(&c.SweepInterval, "sweep-interval", sweep, "how often the server purges expired trash and reconciles storage; 0 turns it off (MEDIAGRAPH_SWEEP_INTERVAL)")
-	loaderWait := time.Millisecond
-	if v, err := time.ParseDuration(os.Getenv("MEDIAGRAPH_LOADER_WAIT")); err == nil {
-		loaderWait = v
-	}
-	fs.DurationVar(&c.LoaderWait, "loader-wait", loaderWait, "how long dataloaders collect keys before a batch query (MEDIAGRAPH_LOADER_WAIT)")
-	ttl := 24 * time.Hour
-	if v, err := time.ParseDuration(os.Getenv("MEDIAGRAPH_UPLOAD_SESSION_TTL")); err == nil {
-		ttl = v
-	}
-	fs.DurationVar(&c.SessionTTL, "upload-session-ttl", ttl, "how long an upload session accepts bytes (MEDIAGRAPH_UPLOAD_SESSION_TTL)")
+	num(&c.Migrate, "migrate", "MEDIAGRAPH_MIGRATE", true, "apply migrations on start")
+	num(&c.MaxUploadSize, "max-upload-size", "MEDIAGRAPH_MAX_UPLOAD_SIZE", int64(100<<20), "largest file accepted, bytes")
+	num(&c.MaxBodyBytes, "max-body-bytes", "MEDIAGRAPH_MAX_BODY_BYTES", int64(32<<20), "largest JSON request body, bytes (base64 uploads)")
+	num(&c.MaxUploadMemory, "max-upload-memory", "MEDIAGRAPH_MAX_UPLOAD_MEMORY", int64(8<<20), "multipart requests up to this size are buffered in memory, larger ones on disk")
+	num(&c.MaxImagePixels, "max-image-pixels", "MEDIAGRAPH_MAX_IMAGE_PIXELS", int64(64_000_000), "largest image accepted, in pixels")
+	num(&c.SweepInterval, "sweep-interval", "MEDIAGRAPH_SWEEP_INTERVAL", 10*time.Minute, "how often the server purges expired trash and reconciles storage; 0 turns it off")
+	num(&c.LoaderWait, "loader-wait", "MEDIAGRAPH_LOADER_WAIT", time.Millisecond, "how long dataloaders collect keys before a batch query")
+	num(&c.SessionTTL, "upload-session-ttl", "MEDIAGRAPH_UPLOAD_SESSION_TTL", 24*time.Hour, "how long an upload session accepts bytes")
 	str(&c.FFprobe, "ffprobe", "MEDIAGRAPH_FFPROBE", "", "ffprobe binary for audio/video formats the built-in parsers miss: empty finds it on PATH, - turns it off")
-	workers := runtime.NumCPU()
-	if v, err := strconv.Atoi(os.Getenv("MEDIAGRAPH_THUMBNAIL_WORKERS")); err == nil {
-		workers = v
-	}
-	fs.IntVar(&c.ThumbnailWorkers, "thumbnail-workers", workers, "most images decoded at once, for analysis and thumbnails (MEDIAGRAPH_THUMBNAIL_WORKERS)")
-	files := 20
-	if v, err := strconv.Atoi(os.Getenv("MEDIAGRAPH_MAX_UPLOAD_FILES")); err == nil {
-		files = v
-	}
-	fs.IntVar(&c.MaxUploadFiles, "max-upload-files", files, "most files in one multipart request (MEDIAGRAPH_MAX_UPLOAD_FILES)")
+	num(&c.ThumbnailWorkers, "thumbnail-workers", "MEDIAGRAPH_THUMBNAIL_WORKERS", runtime.NumCPU(), "most images decoded at once, for analysis and thumbnails")
+	num(&c.MaxUploadFiles, "max-upload-files", "MEDIAGRAPH_MAX_UPLOAD_FILES", 20, "most files in one multipart request")
 }
 
-// resolve fills derived defaults.
+// resolve checks the settings and fills derived defaults.
 func (c *Config) resolve() error {
+	if len(c.envErrors) > 0 {
+		return fmt.Errorf("invalid settings: %s", strings.Join(c.envErrors, "; "))
+	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "mediagraph.db")
 	}
@@ -130,10 +149,30 @@ func (c *Config) resolve() error {
 	return nil
 }
 
-// dev reports whether development mode is on.
+// dev reports whether development mode is on. auto turns it on only for
+// a server that cannot be production: the embedded SQLite database, the
+// local blob folder, and a loopback listen address.
 func (c *Config) dev() bool {
 	if c.Dev == "auto" {
-		return !strings.HasPrefix(c.DatabaseURL, "postgres")
+		return !strings.HasPrefix(c.DatabaseURL, "postgres") && !strings.HasPrefix(c.StorageURL, "s3:") && loopbackAddr(c.Addr)
 	}
 	return c.Dev == "true"
+}
+
+// loopbackAddr reports whether a listen address (host:port) is on the
+// loopback interface only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost reports whether host (a name or an IP, without a port) is
+// this machine: localhost, 127.0.0.0/8 or ::1.
+func loopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

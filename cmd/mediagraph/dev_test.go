@@ -72,6 +72,22 @@ func TestDevMode(t *testing.T) {
 	if !strings.Contains(string(body), `"role":"OWNER"`) || !strings.Contains(string(body), `"name":"Query"`) {
 		t.Fatalf("dev key or introspection: %s", body)
 	}
+	// The key goes only to pages loaded under a loopback host name: under
+	// another Host (DNS rebinding, a LAN address) the page comes without it.
+	for host, keyed := range map[string]bool{"localhost:8080": true, "[::1]:80": true, "127.0.0.2": true,
+		"evil.example:8080": false, "192.168.1.5": false, "localhost.evil.example": false} {
+		req, _ := http.NewRequest(http.MethodGet, url+"/", nil)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == 200 && strings.Contains(string(page), key) != keyed {
+			t.Errorf("Host %s: key in the page = %v, want %v", host, !keyed, keyed)
+		}
+	}
 	_ = m.HTTP.Close()
 	_ = m.Close()
 
@@ -79,5 +95,48 @@ func TestDevMode(t *testing.T) {
 	defer func() { _ = m2.HTTP.Close(); _ = m2.Close() }()
 	if strings.Contains(out2, "sk_") || m2.DevKey != key {
 		t.Fatalf("second start printed a key or lost it: %q", out2)
+	}
+}
+
+// TestDevModeAuto: auto turns development mode on only for the embedded
+// database and blob folder on a loopback address.
+func TestDevModeAuto(t *testing.T) {
+	for _, c := range []struct {
+		db, storage, addr string
+		dev               bool
+	}{
+		{"", "", "127.0.0.1:8080", true},
+		{"", "", "localhost:8080", true},
+		{"", "", "[::1]:8080", true},
+		{"", "", "0.0.0.0:8080", false},
+		{"", "", ":8080", false},
+		{"", "", "192.168.1.5:8080", false},
+		{"", "s3://b?endpoint=http://127.0.0.1:9000", "127.0.0.1:8080", false},
+		{"postgres://postgres@127.0.0.1/x", "", "127.0.0.1:8080", false},
+	} {
+		cfg := Config{Addr: c.addr, DataDir: t.TempDir(), DatabaseURL: c.db, StorageURL: c.storage, Dev: "auto",
+			MaxUploadSize: 1, MaxBodyBytes: 1, MaxUploadFiles: 1, MaxImagePixels: 1}
+		if err := cfg.resolve(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.dev() != c.dev {
+			t.Errorf("%+v: dev = %v", c, cfg.dev())
+		}
+	}
+}
+
+// TestMalformedSettings: a setting that does not parse stops the server
+// with a message naming it, instead of a silent default.
+func TestMalformedSettings(t *testing.T) {
+	for env, val := range map[string]string{"MEDIAGRAPH_MAX_UPLOAD_SIZE": "abc", "MEDIAGRAPH_SWEEP_INTERVAL": "10",
+		"MEDIAGRAPH_MIGRATE": "maybe", "MEDIAGRAPH_MAX_UPLOAD_FILES": "1.5"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, val)
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), env) {
+				t.Fatalf("serve with %s=%s: %v", env, val, err)
+			}
+		})
 	}
 }

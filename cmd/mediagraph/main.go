@@ -274,13 +274,7 @@ func (m *Main) Listen() error {
 		opts.Blobs = h
 	}
 	if scfg.Dev {
-		// Altair sends no CSRF preflight header of its own; without this one
-		// the server would refuse its multipart uploads.
-		headers := map[string]string{"Apollo-Require-Preflight": "true"}
-		if m.DevKey != "" {
-			headers["Authorization"] = "Bearer " + m.DevKey
-		}
-		opts.Playground = playground.Handler(playground.Options{Endpoint: "/graphql", Headers: headers, Title: "mediagraph"})
+		opts.Playground = devPlayground(m.DevKey)
 	}
 	m.HTTP = &http.Server{
 		Handler:           server.New(m.Service, scfg, m.Logger, opts),
@@ -290,6 +284,33 @@ func (m *Main) Listen() error {
 	}
 	m.Logger.Info("listening", "addr", "http://"+ln.Addr().String(), "dev", scfg.Dev, "playground", scfg.Dev)
 	return nil
+}
+
+// devPlayground is the playground of a development server, pre-filled with
+// the dev key only for pages loaded under a loopback host name: a page
+// reached under any other Host (a LAN address, or a DNS-rebinding attack
+// from a web page) gets the playground without the key.
+func devPlayground(key string) http.Handler {
+	// Altair sends no CSRF preflight header of its own; without this one
+	// the server would refuse its multipart uploads.
+	opts := playground.Options{Endpoint: "/graphql", Title: "mediagraph", Headers: map[string]string{"Apollo-Require-Preflight": "true"}}
+	public := playground.Handler(opts)
+	if key == "" {
+		return public
+	}
+	opts.Headers = map[string]string{"Apollo-Require-Preflight": "true", "Authorization": "Bearer " + key}
+	keyed := playground.Handler(opts)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if loopbackHost(host) {
+			keyed.ServeHTTP(w, r)
+			return
+		}
+		public.ServeHTTP(w, r)
+	})
 }
 
 // Serve serves on the listener until the server shuts down.
