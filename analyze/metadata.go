@@ -29,32 +29,15 @@ func orientation(format string, head []byte) int {
 
 // jpegOrientation reads the EXIF orientation from a JPEG's APP1 segment.
 func jpegOrientation(b []byte) int {
-	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
-		return 1
-	}
-	for i := 2; i+4 <= len(b); {
-		if b[i] != 0xFF {
-			return 1
-		}
-		marker := b[i+1]
-		if marker == 0xFF { // fill byte
-			i++
-			continue
-		}
-		if marker == 0xDA || marker == 0xD9 { // start of scan: no EXIF after it
-			return 1
-		}
-		n := int(binary.BigEndian.Uint16(b[i+2:]))
-		if n < 2 || i+2+n > len(b) {
-			return 1
-		}
-		seg := b[i+4 : i+2+n]
+	o := 1
+	media.JPEGSegments(b, func(marker byte, seg []byte) bool {
 		if marker == 0xE1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
-			return tiffOrientation(seg[6:])
+			o = tiffOrientation(seg[6:])
+			return false
 		}
-		i += 2 + n
-	}
-	return 1
+		return true
+	})
+	return o
 }
 
 // tiffOrientation reads tag 0x0112 of the first directory of a TIFF

@@ -5,6 +5,39 @@ import (
 	"encoding/binary"
 )
 
+// JPEGSegments calls fn with the marker and payload of each metadata
+// segment at the start of a JPEG (b holds its first bytes), in order,
+// until fn returns false, the image data starts, or b ends. Fill bytes
+// (0xFF runs) between segments are skipped. The payloads are slices of
+// b. It is the one reader of JPEG metadata: analysis (orientation) and
+// location stripping both walk segments with it.
+func JPEGSegments(b []byte, fn func(marker byte, payload []byte) bool) {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+		return
+	}
+	for i := 2; i+4 <= len(b); {
+		if b[i] != 0xFF {
+			return
+		}
+		marker := b[i+1]
+		if marker == 0xFF { // fill byte
+			i++
+			continue
+		}
+		if marker == 0xDA || marker == 0xD9 { // start of scan or end of image
+			return
+		}
+		n := int(binary.BigEndian.Uint16(b[i+2:]))
+		if n < 2 || i+2+n > len(b) {
+			return
+		}
+		if !fn(marker, b[i+4:i+2+n]) {
+			return
+		}
+		i += 2 + n
+	}
+}
+
 // stripJPEGLocation removes location data from the metadata at the start
 // of a JPEG, in place (the file keeps its size and everything else): the
 // EXIF GPS directory's entries and the values they point to are zeroed,
@@ -12,23 +45,8 @@ import (
 // hold the JPEG's metadata segments (they come before the image data and
 // are at most 64 KiB each). It reports whether anything was removed.
 func stripJPEGLocation(head []byte) bool {
-	if len(head) < 4 || head[0] != 0xFF || head[1] != 0xD8 {
-		return false
-	}
 	changed := false
-	for i := 2; i+4 <= len(head); {
-		if head[i] != 0xFF {
-			return changed
-		}
-		marker := head[i+1]
-		if marker == 0xDA || marker == 0xD9 {
-			return changed
-		}
-		n := int(binary.BigEndian.Uint16(head[i+2:]))
-		if n < 2 || i+2+n > len(head) {
-			return changed
-		}
-		seg := head[i+4 : i+2+n]
+	JPEGSegments(head, func(marker byte, seg []byte) bool {
 		if marker == 0xE1 {
 			switch {
 			case bytes.HasPrefix(seg, []byte("Exif\x00\x00")):
@@ -40,8 +58,8 @@ func stripJPEGLocation(head []byte) bool {
 				changed = true
 			}
 		}
-		i += 2 + n
-	}
+		return true
+	})
 	return changed
 }
 

@@ -228,8 +228,9 @@ func (e *env) signedQuery(id any) string {
 var gpsMarker = bytes.Repeat([]byte{0x07, 0xCA, 0x9A, 0x3B}, 6)
 
 // jpegWithGPS adds an EXIF segment with a GPS latitude (and an XMP packet
-// with coordinates) to a JPEG.
-func jpegWithGPS(j []byte) []byte {
+// with coordinates) to a JPEG, after fill fill bytes (0xFF, which may
+// precede any marker).
+func jpegWithGPS(j []byte, fill int) []byte {
 	le := binary.LittleEndian
 	var t bytes.Buffer
 	t.WriteString("II")
@@ -254,6 +255,7 @@ func jpegWithGPS(j []byte) []byte {
 		return append([]byte{0xFF, 0xE1, byte((len(p) + 2) >> 8), byte(len(p) + 2)}, p...)
 	}
 	out := append([]byte{}, j[:2]...)
+	out = append(out, bytes.Repeat([]byte{0xFF}, fill)...)
 	out = append(out, seg(exif)...)
 	out = append(out, seg(xmp)...)
 	return append(out, j[2:]...)
@@ -263,7 +265,7 @@ func TestStripGPSMetadata(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		e.createBucket(e.owner, map[string]any{"name": "keep"})
 		e.ok(e.owner, `mutation { createBucket(input: {name: "strip", stripGpsMetadata: true}) { stripGpsMetadata } }`, nil)
-		photo := jpegWithGPS(solidJPEG(80, 60, color.RGBA{10, 20, 30, 255}))
+		photo := jpegWithGPS(solidJPEG(80, 60, color.RGBA{10, 20, 30, 255}), 0)
 		check := func(id any, wantGPS bool) {
 			t.Helper()
 			got := e.stored(str(id))
@@ -284,6 +286,12 @@ func TestStripGPSMetadata(t *testing.T) {
 		// A multipart upload, in both kinds of bucket.
 		check(e.mustUpload(e.owner, "keep", upload{"a.jpg", "", photo}, nil)["id"], true)
 		check(e.mustUpload(e.owner, "strip", upload{"a.jpg", "", photo}, nil)["id"], false)
+		// Fill bytes before the EXIF segment hide nothing.
+		filled := jpegWithGPS(solidJPEG(80, 60, color.RGBA{10, 20, 30, 255}), 3)
+		f := e.mustUpload(e.owner, "strip", upload{"filled.jpg", "", filled}, nil)
+		if got := e.stored(str(f["id"])); bytes.Contains(got, gpsMarker) || bytes.Contains(got, []byte("GPSLatitude")) {
+			t.Fatal("location kept in a JPEG with fill bytes")
+		}
 		// An upload session: the client's checksum is of what it sent.
 		s := e.session(e.owner, map[string]any{"bucket": "strip", "name": "s.jpg", "size": len(photo), "mimeType": "image/jpeg", "checksumSha256": sha(photo)})
 		if code, _ := put(t, str(s["uploadUrl"]), photo); code != 200 {
