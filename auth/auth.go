@@ -4,7 +4,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -19,9 +18,10 @@ type Authenticator interface {
 // Middleware authenticates "Authorization: Bearer sk_…". A request without
 // the header passes on without a principal (media answers UNAUTHENTICATED
 // where one is needed); a malformed, unknown or revoked key is refused at
-// once with 401 and a GraphQL-shaped error, so a client never mistakes a bad
-// key for an empty result. The key itself is never logged.
-func Middleware(a Authenticator, next http.Handler) http.Handler {
+// once through fail (with an UNAUTHENTICATED error, or UNAVAILABLE when
+// keys cannot be checked), so a client never mistakes a bad key for an
+// empty result. The key itself is never logged.
+func Middleware(a Authenticator, fail func(w http.ResponseWriter, r *http.Request, err error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
@@ -30,18 +30,15 @@ func Middleware(a Authenticator, next http.Handler) http.Handler {
 		}
 		scheme, key, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || key == "" {
-			WriteError(w, http.StatusUnauthorized, media.EUNAUTHENTICATED, "use Authorization: Bearer sk_…")
+			fail(w, r, media.Errorf(media.EUNAUTHENTICATED, "use Authorization: Bearer sk_…"))
 			return
 		}
 		p, err := a.Authenticate(r.Context(), strings.TrimSpace(key))
 		if err != nil {
-			code := media.ErrorCode(err)
-			status := http.StatusUnauthorized
-			msg := media.ErrorMessage(err)
-			if code != media.EUNAUTHENTICATED {
-				status, code, msg = http.StatusServiceUnavailable, media.EUNAVAILABLE, "the service is unavailable, please retry"
+			if media.ErrorCode(err) != media.EUNAUTHENTICATED {
+				err = media.Unavailable("the service", err)
 			}
-			WriteError(w, status, code, msg)
+			fail(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(media.WithPrincipal(r.Context(), p)))
@@ -61,12 +58,4 @@ func Optional(a Authenticator, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// WriteError writes a GraphQL-shaped error response with a status code.
-func WriteError(w http.ResponseWriter, status int, code, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
-		"message": message, "extensions": map[string]any{"code": code}}}})
 }

@@ -129,6 +129,9 @@ func (s *Service) Thumbnail(ctx context.Context, req ThumbnailRequest) (*Thumbna
 		defer cancel()
 		return s.renderThumbnail(rctx, d, key, w, h)
 	})
+	if ErrorCode(err) == ETOOLARGE {
+		return nil, Errorf(EUNSUPPORTED, "file %s has no thumbnail: it is too large to render", d.File.ID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,58 @@ func withRequestID(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
 	})
+}
+
+// statuses is the one table from error codes (CONTRACT §3) to the HTTP
+// statuses of answers the server makes itself: refused requests, downloads,
+// thumbnails. (A GraphQL response with errors beside data stays 200.)
+var statuses = map[string]int{
+	media.EUNAUTHENTICATED: http.StatusUnauthorized,
+	media.EFORBIDDEN:       http.StatusForbidden,
+	media.ENOTFOUND:        http.StatusNotFound,
+	media.EINVALID:         http.StatusBadRequest,
+	media.ECONFLICT:        http.StatusConflict,
+	media.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	media.EUNSUPPORTED:     http.StatusUnsupportedMediaType,
+	media.EQUOTA:           http.StatusInsufficientStorage,
+	media.EUNAVAILABLE:     http.StatusServiceUnavailable,
+	media.EINTERNAL:        http.StatusInternalServerError,
+}
+
+// statusOf is the HTTP status of an error code.
+func statusOf(code string) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers a request with err as a GraphQL-shaped error and the
+// status of its code. Internal errors are logged with the request id the
+// answer carries; their text is never shown.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeStatus(w, r, statusOf(media.ErrorCode(err)), err)
+}
+
+// writeStatus is writeError with a status of the transport's own (411 for
+// a missing Content-Length, say).
+func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
+	code, msg := media.ErrorCode(err), media.ErrorMessage(err)
+	ext := map[string]any{"code": code}
+	if code == media.EINTERNAL || code == media.EUNAVAILABLE {
+		id := RequestID(r.Context())
+		s.logger.ErrorContext(r.Context(), "request failed", "request_id", id, "path", r.URL.Path, "code", code, "err", err)
+		if code == media.EINTERNAL {
+			msg, ext["requestId"] = "internal error; quote request id "+id+" when reporting it", id
+		}
+	}
+	if f := media.ErrorField(err); f != "" {
+		ext["field"] = f
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": ext}}})
 }
 
 // internalError marks an error a resolver returned that is not a media.Error:

@@ -20,12 +20,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	d, err := s.media.Download(r.Context(), media.DownloadRequest{
 		ID: media.ID(r.PathValue("id")), Rev: q.Get("rev"), Exp: q.Get("exp"), Sig: q.Get("sig")})
 	if err != nil {
-		if media.IsNotFound(err) {
-			http.Error(w, "file not found", http.StatusNotFound)
-			return
-		}
-		s.logger.ErrorContext(r.Context(), "download", "request_id", RequestID(r.Context()), "err", err)
-		http.Error(w, "unavailable, please retry", http.StatusServiceUnavailable)
+		s.writeError(w, r, err)
 		return
 	}
 	h := w.Header()
@@ -40,8 +35,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	var content io.ReadSeekCloser = &blobSeeker{ctx: r.Context(), svc: s.media, d: d}
 	if f, ok, err := s.media.OpenSeeker(r.Context(), d); ok {
 		if err != nil {
-			s.logger.ErrorContext(r.Context(), "download", "request_id", RequestID(r.Context()), "err", err)
-			http.Error(w, "unavailable, please retry", http.StatusServiceUnavailable)
+			s.writeError(w, r, err)
 			return
 		}
 		content = f
@@ -70,16 +64,8 @@ func (s *Server) serveThumbnail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	t, err := s.media.Thumbnail(r.Context(), media.ThumbnailRequest{Box: r.PathValue("box"), DownloadRequest: media.DownloadRequest{
 		ID: media.ID(r.PathValue("id")), Rev: q.Get("rev"), Exp: q.Get("exp"), Sig: q.Get("sig")}})
-	switch {
-	case media.IsNotFound(err):
-		http.Error(w, "thumbnail not found", http.StatusNotFound)
-		return
-	case media.ErrorCode(err) == media.EUNSUPPORTED || media.ErrorCode(err) == media.ETOOLARGE:
-		http.Error(w, "this file has no thumbnail", http.StatusUnsupportedMediaType)
-		return
-	case err != nil:
-		s.logger.ErrorContext(r.Context(), "thumbnail", "request_id", RequestID(r.Context()), "err", err)
-		http.Error(w, "unavailable, please retry", http.StatusServiceUnavailable)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	h := w.Header()

@@ -18,7 +18,6 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/mediagraph/mediagraph/auth"
 	"github.com/mediagraph/mediagraph/media"
 )
 
@@ -42,7 +41,7 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 		mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mt != "multipart/form-data" {
 			if r.ContentLength > s.cfg.MaxBodyBytes {
-				tooLarge(w, s.cfg.MaxBodyBytes)
+				s.tooLarge(w, r, s.cfg.MaxBodyBytes)
 				return
 			}
 			held := r.ContentLength
@@ -56,30 +55,25 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 			body := &limitedBody{r: r.Body, n: s.cfg.MaxBodyBytes, limit: s.cfg.MaxBodyBytes}
 			r.Body = body
 			flags := &requestFlags{}
-			cw := &codeWriter{ResponseWriter: w, body: body, flags: flags}
+			cw := &codeWriter{ResponseWriter: w, body: body, flags: flags, tooLarge: func() { s.tooLarge(w, r, body.limit) }}
 			next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
 			cw.finish()
 			return
 		}
 		if !hasPreflight(r) {
-			auth.WriteError(w, http.StatusBadRequest, media.EINVALID,
-				"multipart requests need a preflight header: Apollo-Require-Preflight: true (CSRF protection)")
+			s.writeError(w, r, media.Invalid("", "multipart requests need a preflight header: Apollo-Require-Preflight: true (CSRF protection)"))
 			return
 		}
 		if r.ContentLength < 0 {
-			auth.WriteError(w, http.StatusLengthRequired, media.EINVALID, "multipart requests need a Content-Length header")
+			s.writeStatus(w, r, http.StatusLengthRequired, media.Invalid("", "multipart requests need a Content-Length header"))
 			return
 		}
 		if r.ContentLength > s.cfg.MaxUploadBytes {
-			tooLarge(w, s.cfg.MaxUploadBytes)
+			s.tooLarge(w, r, s.cfg.MaxUploadBytes)
 			return
 		}
 		if err := s.checkMultipartHead(r, params["boundary"]); err != nil {
-			status := http.StatusBadRequest
-			if media.ErrorCode(err) == media.ETOOLARGE {
-				status = http.StatusRequestEntityTooLarge
-			}
-			auth.WriteError(w, status, media.ErrorCode(err), media.ErrorMessage(err))
+			s.writeError(w, r, err)
 			return
 		}
 		if r.ContentLength < s.cfg.MaxUploadMemory {
@@ -100,7 +94,7 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 // memory; false means the client went away first (nothing to answer).
 func (s *Server) holdMemory(w http.ResponseWriter, r *http.Request, n int64) bool {
 	if err := s.buffered.Acquire(r.Context(), n); err != nil {
-		auth.WriteError(w, http.StatusServiceUnavailable, media.EUNAVAILABLE, "the server is busy; retry")
+		s.writeError(w, r, media.Errorf(media.EUNAVAILABLE, "the server is busy; retry"))
 		return false
 	}
 	return true
@@ -115,9 +109,8 @@ func hasPreflight(r *http.Request) bool {
 	return false
 }
 
-func tooLarge(w http.ResponseWriter, limit int64) {
-	auth.WriteError(w, http.StatusRequestEntityTooLarge, media.ETOOLARGE,
-		"the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
+func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
+	s.writeError(w, r, media.Errorf(media.ETOOLARGE, "the request body is larger than %d bytes", limit))
 }
 
 // checkMultipartHead reads the operations and map parts (which the spec puts
@@ -208,7 +201,8 @@ func (l *limitedBody) Close() error { return l.r.Close() }
 // variables, limits), which gqlgen answers with 200 on some paths.
 type codeWriter struct {
 	http.ResponseWriter
-	body    *limitedBody
+	body     *limitedBody
+	tooLarge func() // answers 413 for a body over its limit
 	flags   *requestFlags
 	status  int
 	buf     *bytes.Buffer
@@ -269,7 +263,7 @@ func (c *codeWriter) finish() {
 	}
 	if c.status == http.StatusRequestEntityTooLarge && c.body != nil && c.body.tripped {
 		c.Header().Del("Content-Length")
-		tooLarge(c.ResponseWriter, c.body.limit)
+		c.tooLarge()
 		return
 	}
 	var resp struct {

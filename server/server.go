@@ -112,7 +112,7 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 	}
 
 	gql := s.graphQL()
-	s.mux.Handle("/graphql", instrument("graphql", auth.Middleware(svc, s.guardGraphQL(gql))))
+	s.mux.Handle("/graphql", instrument("graphql", auth.Middleware(svc, s.writeError, s.guardGraphQL(gql))))
 	s.mux.Handle("GET /files/{id}/{name}", instrument("files", auth.Optional(svc, http.HandlerFunc(s.serveFile))))
 	s.mux.Handle("GET /files/{id}/thumbnail/{box}", instrument("thumbnails", auth.Optional(svc, http.HandlerFunc(s.serveThumbnail))))
 	if opts.Blobs != nil {

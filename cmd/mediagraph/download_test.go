@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mediagraph/mediagraph/media"
 )
 
 // get fetches a URL with optional headers and returns status, headers, body.
@@ -134,6 +138,47 @@ func TestDownloads(t *testing.T) {
 		_, h, _ = get(t, urlOf(svg["id"], nil), nil)
 		if h.Get("Content-Type") != "image/svg+xml" || !strings.Contains(h.Get("Content-Security-Policy"), "sandbox") {
 			t.Fatalf("svg headers: %v", h)
+		}
+	})
+}
+
+// brokenStore fails FileAnyOrg (the first read of a download) with err.
+type brokenStore struct {
+	media.Store
+	err error
+}
+
+func (b brokenStore) FileAnyOrg(context.Context, media.ID) (*media.File, error) { return nil, b.err }
+
+// TestDownloadErrorStatuses: one table maps error codes to HTTP statuses;
+// a bug is 500 with a request id, not 503 "retry", and an unreachable
+// database is 503.
+func TestDownloadErrorStatuses(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "b"})
+		f := e.mustUpload(e.owner, "b", upload{"a.png", "", pngBytes(2, 2)}, nil)
+		store := e.m.Service.Store
+		t.Cleanup(func() { e.m.Service.Store = store })
+		for _, c := range []struct {
+			err    error
+			status int
+			code   string
+		}{
+			{errors.New("a bug"), http.StatusInternalServerError, media.EINTERNAL},
+			{media.Unavailable("database", errors.New("connection refused")), http.StatusServiceUnavailable, media.EUNAVAILABLE},
+		} {
+			e.m.Service.Store = brokenStore{store, c.err}
+			status, body := e.download(e.owner, f["id"], 0)
+			if status != c.status || !strings.Contains(string(body), `"code":"`+c.code+`"`) || strings.Contains(string(body), "a bug") {
+				t.Errorf("%v: %d %s", c.err, status, body)
+			}
+			if c.code == media.EINTERNAL && !strings.Contains(string(body), "requestId") {
+				t.Errorf("no request id: %s", body)
+			}
+		}
+		e.m.Service.Store = store
+		if status, body := e.download(e.owner, "file_0000000000000000000000000z", 0); status != http.StatusNotFound || !strings.Contains(string(body), media.ENOTFOUND) {
+			t.Errorf("missing file: %d %s", status, body)
 		}
 	})
 }
