@@ -15,6 +15,8 @@ type world struct {
 	ids                     map[string]string // user name → id
 	files                   map[string]string // file name → id
 	postW, postP, conv, msg string
+	session                 string            // an upload session of m1
+	keyIDs                  map[string]string // actor → the id of a spare key of theirs
 }
 
 // newWorld sets up: an OWNER, an ADMIN, two MEMBERs (m1 uploads and
