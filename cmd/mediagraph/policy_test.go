@@ -34,7 +34,9 @@ type denial struct {
 var authzTable = map[string][]denial{
 	"uploadFile": {
 		{actor: "m2ro", file: "input.file", query: `mutation($input: UploadFileInput!) { uploadFile(input: $input) { id } }`,
-			vars: func(w *world) map[string]any { return map[string]any{"input": map[string]any{"bucket": "org", "file": nil}} }, code: media.EFORBIDDEN},
+			vars: func(w *world) map[string]any {
+				return map[string]any{"input": map[string]any{"bucket": "org", "file": nil}}
+			}, code: media.EFORBIDDEN},
 		{actor: "m2", file: "input.file", query: `mutation($input: UploadFileInput!) { uploadFile(input: $input) { id } }`,
 			vars: func(w *world) map[string]any {
 				return map[string]any{"input": map[string]any{"attachTo": w.postP, "file": nil}}
@@ -44,7 +46,9 @@ var authzTable = map[string][]denial{
 				return map[string]any{"input": map[string]any{"attachTo": w.postW, "file": nil}}
 			}, code: media.EFORBIDDEN},
 		{actor: "outsider", file: "input.file", query: `mutation($input: UploadFileInput!) { uploadFile(input: $input) { id } }`,
-			vars: func(w *world) map[string]any { return map[string]any{"input": map[string]any{"bucket": "org", "file": nil}} }, code: media.ENOTFOUND},
+			vars: func(w *world) map[string]any {
+				return map[string]any{"input": map[string]any{"bucket": "org", "file": nil}}
+			}, code: media.ENOTFOUND},
 	},
 	"uploadFiles": {
 		{actor: "outsider", file: "inputs.0.file", query: `mutation($inputs: [UploadFileInput!]!) { uploadFiles(inputs: $inputs) { id } }`,

@@ -99,9 +99,9 @@ func TestFailedRequestsUndoOnlyWhatTheyMade(t *testing.T) {
 		objects := len(e.objects())
 		batch := `mutation($inputs: [UploadFileInput!]!) { uploadFiles(inputs: $inputs) { id } }`
 		for _, second := range []map[string]any{
-			{"bucket": "tiny", "file": nil},          // over the quota: fails at commit
+			{"bucket": "tiny", "file": nil},                              // over the quota: fails at commit
 			{"attachTo": "post_0000000000000000000000000z", "file": nil}, // no such post: fails before
-			{"bucket": "org", "name": "x.png", "file": nil}, // the same name twice in one batch
+			{"bucket": "org", "name": "x.png", "file": nil},              // the same name twice in one batch
 		} {
 			r := e.multipart(m1, batch, map[string]any{"inputs": []any{map[string]any{"bucket": "org", "name": "x.png", "replace": true, "file": nil}, second}},
 				map[string]upload{"0": {"a.png", "", pngBytes(22, 7)}, "1": {"b.png", "", pngBytes(23, 9)}},
@@ -138,7 +138,7 @@ func TestFailedRequestsUndoOnlyWhatTheyMade(t *testing.T) {
 		}
 		var posts, comments, messages int
 		for table, n := range map[string]*int{"posts": &posts, "comments": &comments, "messages": &messages} {
-			if err := e.m.DB.Bun().NewRaw("SELECT count(*) FROM " + table).Scan(context.Background(), n); err != nil {
+			if err := e.m.DB.Bun().NewRaw("SELECT count(*) FROM "+table).Scan(context.Background(), n); err != nil {
 				t.Fatal(err)
 			}
 		}
