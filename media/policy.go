@@ -75,6 +75,32 @@ func (s *Service) lockFile(ctx context.Context, p *Principal, id ID, a Action) (
 	return f, s.allow(ctx, p, f, a)
 }
 
+// changeFile runs change on a file locked for the action, in one
+// transaction, and returns the file as change left it. The policy is asked
+// of the locked row, and change decides on it: a concurrent change either
+// committed before (and is seen) or waits until this one has. The caller
+// must hold scope.
+func (s *Service) changeFile(ctx context.Context, scope string, id ID, a Action, change func(tx *Service, p *Principal, f *File) error) (*File, error) {
+	p, err := require(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	var out *File
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		ts := s.in(tx)
+		f, err := ts.lockFile(ctx, p, id, a)
+		if err != nil {
+			return err
+		}
+		out = f
+		return change(ts, p, f)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // visibleFile returns a file of the caller's organization that the caller
 // can see (RESTRICTED buckets, CONTRACT rule 2), trashed or not.
 // Returns NOT_FOUND.

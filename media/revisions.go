@@ -158,7 +158,7 @@ func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, err
 // (CONTRACT §6), CONFLICT for the current revision or a file under legal hold.
 func (s *Service) DeleteRevision(ctx context.Context, id ID, n int) (*File, error) {
 	var blobID ID
-	f, err := s.changeFile(ctx, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
+	f, err := s.changeFile(ctx, ScopeMediaDelete, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
 		switch {
 		case f.LegalHold:
 			return legalHold(f, "have revisions deleted")

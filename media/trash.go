@@ -15,7 +15,7 @@ const DefaultTrashRetention = 7 * 24 * time.Hour
 // Returns NOT_FOUND, FORBIDDEN unless the caller may destroy it (CONTRACT
 // §6), CONFLICT if it is under legal hold.
 func (s *Service) Trash(ctx context.Context, id ID) (*File, error) {
-	return s.changeFile(ctx, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
+	return s.changeFile(ctx, ScopeMediaDelete, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
 		if f.LegalHold {
 			return legalHold(f, "be trashed")
 		}
@@ -39,13 +39,16 @@ func (s *Service) Trash(ctx context.Context, id ID) (*File, error) {
 // Returns NOT_FOUND, FORBIDDEN, CONFLICT if a file the caller can see has
 // its name there now (rename or move that one first).
 func (s *Service) Restore(ctx context.Context, id ID) (*File, error) {
-	return s.changeFile(ctx, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
+	return s.changeFile(ctx, ScopeMediaDelete, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
 		if f.TrashedAt == nil {
 			return nil
 		}
 		name, err := tx.freeName(ctx, p, f.BucketID, f.Path, f.Name, f.ID)
-		if err != nil {
+		if ErrorCode(err) == ECONFLICT {
 			return Errorf(ECONFLICT, "cannot restore: a file named %q now exists in %s; rename or move it first", f.Name, f.Path)
+		}
+		if err != nil {
+			return err
 		}
 		now := s.now()
 		if name != f.Name {
@@ -57,31 +60,6 @@ func (s *Service) Restore(ctx context.Context, id ID) (*File, error) {
 		f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = nil, nil, now, &p.UserID
 		return tx.Store.SetFileState(ctx, f)
 	})
-}
-
-// changeFile runs change on a file locked for the action, in one
-// transaction, and returns the file as change left it. The policy is asked
-// of the locked row, and change decides on it: a concurrent change either
-// committed before (and is seen) or waits until this one has.
-func (s *Service) changeFile(ctx context.Context, id ID, a Action, change func(tx *Service, p *Principal, f *File) error) (*File, error) {
-	p, err := require(ctx, a.scope())
-	if err != nil {
-		return nil, err
-	}
-	var out *File
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		ts := s.in(tx)
-		f, err := ts.lockFile(ctx, p, id, a)
-		if err != nil {
-			return err
-		}
-		out = f
-		return change(ts, p, f)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // EmptyTrash purges every trashed file of a bucket (or of the
@@ -130,13 +108,10 @@ func (s *Service) EmptyTrash(ctx context.Context, bucket *string) (int, error) {
 // cannot be trashed, deleted, purged, lose revisions or leave its bucket.
 // Returns FORBIDDEN without admin, NOT_FOUND, BAD_USER_INPUT for a bad reason.
 func (s *Service) SetLegalHold(ctx context.Context, id ID, hold bool, reason *string) (*File, error) {
-	if _, err := require(ctx, ScopeAdmin); err != nil {
-		return nil, err
-	}
 	if err := checkText("reason", reason); err != nil {
 		return nil, err
 	}
-	return s.changeFile(ctx, id, ActRead, func(tx *Service, p *Principal, f *File) error {
+	return s.changeFile(ctx, ScopeAdmin, id, ActRead, func(tx *Service, p *Principal, f *File) error {
 		f.LegalHold, f.LegalHoldReason = hold, reason
 		if !hold {
 			f.LegalHoldReason = nil

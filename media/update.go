@@ -34,7 +34,7 @@ func (s *Service) UpdateFile(ctx context.Context, id ID, in FileUpdate) (*File, 
 		return nil, err
 	}
 	var out *File
-	_, err = s.changeFile(ctx, id, ActDescribe, func(tx *Service, p *Principal, f *File) error {
+	_, err = s.changeFile(ctx, ScopeMediaUpdate, id, ActDescribe, func(tx *Service, p *Principal, f *File) error {
 		if in.Visibility != nil && *in.Visibility != f.Visibility {
 			if err := tx.allow(ctx, p, f, ActExpose); err != nil {
 				return err
