@@ -23,15 +23,13 @@ type Blobs interface {
 	Delete(ctx context.Context, key string) error
 	// List calls fn for every object whose key starts with prefix.
 	List(ctx context.Context, prefix string, fn func(BlobInfo) error) error
-	// PresignGet returns a URL that reads the object without other credentials until expiry.
-	PresignGet(ctx context.Context, key string, expires time.Duration) (string, error)
-	// PresignPut returns a URL that accepts one HTTP PUT of exactly size
-	// bytes as the object until expiry; a PUT of any other length is refused.
-	PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error)
 
 	// Multipart uploads that clients write straight to the store (upload
 	// sessions). Parts are numbered from 1; every part but the last must be
-	// at least MinPartSize bytes.
+	// at least MinPartSize bytes. A part URL is the only presigned URL a
+	// store hands out: it stops working when its upload is completed or
+	// aborted, whereas a URL that PUT a whole object would stay valid until
+	// it expired. Reads go through the server's own /files route.
 
 	// CreateMultipart starts a multipart upload of key and returns its id.
 	CreateMultipart(ctx context.Context, key, contentType string) (uploadID string, err error)

@@ -32,9 +32,10 @@ const (
 )
 
 // UploadSession is a large upload that the client writes straight to the
-// object store (one presigned PUT, or a multipart upload with presigned
-// part URLs); the server checks policy when it is created and verifies and
-// commits the content when it is completed.
+// object store, through the presigned part URLs of a multipart upload (one
+// part, PUT like a whole file, up to SinglePutLimit); the server checks
+// policy when it is created and verifies and commits the content when it
+// is completed.
 type UploadSession struct {
 	ID        ID
 	OrgID     ID

@@ -26,10 +26,11 @@ import (
 	"github.com/mediagraph/mediagraph/media"
 )
 
-// BlobRoute is where the server mounts a Disk's handler for presigned URLs.
+// BlobRoute is where the server mounts a Disk's handler for presigned part
+// URLs (see ServeHTTP).
 const BlobRoute = "/_blob/"
 
-// DefaultMaxPutSize is the largest body a Disk's presigned PUT accepts
+// DefaultMaxPutSize is the largest body a Disk's presigned part PUT accepts
 // unless SetMaxPutSize says otherwise (S3's limit for one PUT).
 const DefaultMaxPutSize = 5 << 30
 
@@ -39,10 +40,11 @@ const tmpPrefix = ".tmp-"
 
 // Disk keeps objects as files under a root folder. Keys map to relative
 // paths; a write goes to a temporary file that is renamed into place only
-// when complete, so readers never see half an object. Presigned URLs point
-// at the server's own /_blob/ route (see ServeHTTP), authorized by an HMAC.
-// Multipart uploads in progress live in the root's hidden .multipart folder
-// (see multipartDir), which no key reaches and List skips.
+// when complete, so readers never see half an object. Multipart uploads in
+// progress live in the root's hidden .multipart folder (see multipartDir),
+// which no key reaches and List skips; the presigned URLs of their parts
+// point at the server's own /_blob/ route (see ServeHTTP), authorized by an
+// HMAC. No URL reads an object or writes one whole.
 type Disk struct {
 	root   string
 	secret []byte
@@ -77,17 +79,18 @@ func NewDisk(dir string, secret []byte) (*Disk, error) {
 	return d, nil
 }
 
-// SetBaseURL sets the external base URL presigned URLs start with, such as
-// "https://media.example.com" (the server's public URL; BlobRoute is
-// appended). It is safe to call while the Disk is in use.
+// SetBaseURL sets the external base URL presigned part URLs start with,
+// such as "https://media.example.com" (the server's public URL; BlobRoute
+// is appended). It is safe to call while the Disk is in use.
 func (d *Disk) SetBaseURL(u string) {
 	d.mu.Lock()
 	d.base = strings.TrimRight(u, "/")
 	d.mu.Unlock()
 }
 
-// SetMaxPutSize sets the largest body a presigned PUT accepts; larger
-// requests get 413. It is safe to call while the Disk is in use.
+// SetMaxPutSize sets the largest size a part URL may be signed for and the
+// largest body a part PUT accepts; larger requests get 413. It is safe to
+// call while the Disk is in use.
 func (d *Disk) SetMaxPutSize(n int64) { d.maxPut.Store(n) }
 
 // validKey rejects keys that could leave the root, alias another key or
@@ -359,33 +362,7 @@ func (d *Disk) Ping(ctx context.Context) error {
 	return nil
 }
 
-// PresignGet returns a URL that reads the object until expiry.
-func (d *Disk) PresignGet(ctx context.Context, key string, expires time.Duration) (string, error) {
-	if !validKey(key) {
-		return "", fmt.Errorf("storage: invalid key %q", key)
-	}
-	exp := time.Now().Add(expires).Unix()
-	return d.blobURL(key, url.Values{"expires": {strconv.FormatInt(exp, 10)},
-		"sig": {d.sign("blob", http.MethodGet, key, strconv.FormatInt(exp, 10))}}), nil
-}
-
-// PresignPut returns a URL that accepts one PUT of exactly size bytes as
-// the object until expiry: the size is part of the signed URL, and the
-// handler refuses a request with another Content-Length.
-func (d *Disk) PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error) {
-	if !validKey(key) {
-		return "", fmt.Errorf("storage: invalid key %q", key)
-	}
-	if err := d.checkSize(size); err != nil {
-		return "", err
-	}
-	exp := time.Now().Add(expires).Unix()
-	sz, ex := strconv.FormatInt(size, 10), strconv.FormatInt(exp, 10)
-	return d.blobURL(key, url.Values{"size": {sz}, "expires": {ex},
-		"sig": {d.sign("put", http.MethodPut, key, sz, ex)}}), nil
-}
-
-// checkSize checks the size of a presigned PUT against the limit.
+// checkSize checks the size of a presigned part PUT against the limit.
 func (d *Disk) checkSize(size int64) error {
 	switch {
 	case size < 0:
@@ -403,9 +380,10 @@ func (d *Disk) blobURL(key string, q url.Values) string {
 	return base + BlobRoute + (&url.URL{Path: key}).EscapedPath() + "?" + q.Encode()
 }
 
-// sign is the HMAC of a URL's kind and fields. No field holds a NUL (keys
-// cannot, the others are numbers or upload ids), so the encoding is
-// unambiguous.
+// sign is the HMAC of a URL's kind ("part", the only one) and fields. The
+// kind keeps these signatures apart from any other use of the secret. No
+// field holds a NUL (keys cannot, the others are numbers or upload ids), so
+// the encoding is unambiguous.
 func (d *Disk) sign(kind string, fields ...string) string {
 	m := hmac.New(sha256.New, d.secret)
 	m.Write([]byte(kind))
@@ -427,68 +405,36 @@ func (d *Disk) signed(q url.Values, kind string, fields ...string) bool {
 	return hmac.Equal([]byte(q.Get("sig")), []byte(d.sign(kind, fields...)))
 }
 
-// ServeHTTP serves presigned URLs: GET and HEAD (with ranges, through
-// http.ServeContent), PUT of an object and PUT of a part of a multipart
-// upload. A PUT needs the Content-Length its URL was signed for (no larger
-// than the SetMaxPutSize limit) and stores the body atomically. It reads
-// the key from the full request path, so mount it at BlobRoute without
-// http.StripPrefix:
+// ServeHTTP serves presigned part URLs: a PUT of a part of a multipart
+// upload (see PresignPart), which needs the Content-Length its URL was
+// signed for (no larger than the SetMaxPutSize limit) and replaces the part
+// atomically. Nothing else is served: no object is read or written whole
+// through this route. It reads the key from the full request path, so
+// mount it at BlobRoute without http.StripPrefix:
 //
 //	mux.Handle(storage.BlobRoute, disk)
 //
-// A missing, expired, tampered or wrong-method signature answers 403, and
-// a missing object or upload 404, with no detail.
+// A path that is no valid key answers 403; any other method than PUT 405;
+// a PUT without a part URL's fields, or whose signature is missing,
+// expired or tampered with, 403; a PUT to an upload that does not exist
+// (any more) 404. None of these answers carries detail.
 func (d *Disk) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, ok := strings.CutPrefix(r.URL.Path, BlobRoute)
 	if !ok || !validKey(key) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	q := r.URL.Query()
-	switch {
-	case q.Has("upload"):
-		d.servePart(w, r, key, q)
-	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		if !d.signed(q, "blob", http.MethodGet, key) {
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		}
-		f, err := d.OpenSeeker(r.Context(), key)
-		if err != nil {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		defer f.Close()
-		fi, err := f.(*os.File).Stat()
-		if err != nil {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(w, r, "", fi.ModTime(), f)
-	case r.Method == http.MethodPut:
-		size, err := strconv.ParseInt(q.Get("size"), 10, 64)
-		if err != nil || size < 0 || !d.signed(q, "put", http.MethodPut, key, q.Get("size")) {
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		}
-		if !d.checkContentLength(w, r, size) {
-			return
-		}
-		err = d.Put(r.Context(), key, r.Body, r.ContentLength, r.Header.Get("Content-Type"))
-		switch {
-		case errors.Is(err, errShort) || errors.Is(err, errLong):
-			http.Error(w, "the body does not match its Content-Length", http.StatusBadRequest)
-		case err != nil:
-			http.Error(w, "upload failed", http.StatusInternalServerError)
-		default:
-			w.WriteHeader(http.StatusOK)
-		}
-	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT")
+	if r.Method != http.MethodPut {
+		w.Header().Set("Allow", http.MethodPut)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
 	}
+	q := r.URL.Query()
+	if !q.Has("upload") {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	d.servePart(w, r, key, q)
 }
 
 // checkContentLength answers the request with an error and returns false

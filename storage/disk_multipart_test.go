@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,10 +22,12 @@ import (
 )
 
 // TestDiskPartTokens: a part URL is refused (403) once any of its fields
-// is changed, or with another method; a refused PUT stores nothing.
+// is changed, and with another method (405); so is an object PUT URL
+// signed the way Disk once signed them, with a part's fields added. A
+// refused PUT stores nothing.
 func TestDiskPartTokens(t *testing.T) {
 	ctx := context.Background()
-	d, _ := newDisk(t)
+	d, _, base := newDiskServer(t)
 	id, err := d.CreateMultipart(ctx, "k/1", "")
 	if err != nil {
 		t.Fatal(err)
@@ -37,32 +41,42 @@ func TestDiskPartTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired, _ := d.PresignPart(ctx, "k/1", id, 2, 5, -time.Second)
-	put, _ := d.PresignPut(ctx, "k/1", 5, time.Minute)
+	_, put := craftObjectURLs(base, "k/1", 5)
 	for _, want := range []string{"upload=" + id, "part=2", "size=5", "expires=", "sig="} {
 		if !strings.Contains(u, want) {
 			t.Fatalf("%s lacks %s", u, want)
 		}
 	}
-	for name, c := range map[string]struct{ method, url string }{
-		"expired":        {http.MethodPut, expired},
-		"other upload":   {http.MethodPut, strings.Replace(u, id, id2, 1)},
-		"other part":     {http.MethodPut, strings.Replace(u, "part=2", "part=3", 1)},
-		"padded part":    {http.MethodPut, strings.Replace(u, "part=2", "part=02", 1)},
-		"other size":     {http.MethodPut, strings.Replace(u, "size=5", "size=6", 1)},
-		"longer expiry":  {http.MethodPut, strings.Replace(u, "expires=", "expires=9", 1)},
-		"other key":      {http.MethodPut, strings.Replace(u, "k/1", "k/2", 1)},
-		"tampered sig":   {http.MethodPut, u[:len(u)-1] + map[bool]string{true: "1", false: "0"}[u[len(u)-1] == '0']},
-		"no sig":         {http.MethodPut, strings.Split(u, "&sig=")[0]},
-		"no upload":      {http.MethodPut, strings.Replace(u, "upload="+id, "", 1)},
-		"as GET":         {http.MethodGet, u},
-		"as HEAD":        {http.MethodHead, u},
-		"as POST":        {http.MethodPost, u},
-		"PUT URL + part": {http.MethodPut, put + "&upload=" + id + "&part=2"},
-		"path in upload": {http.MethodPut, strings.Replace(u, "upload="+id, "upload=..%2F..%2Fx", 1)},
+	for name, c := range map[string]struct {
+		method, url string
+		want        int
+	}{
+		"expired":       {http.MethodPut, expired, 403},
+		"other upload":  {http.MethodPut, strings.Replace(u, id, id2, 1), 403},
+		"other part":    {http.MethodPut, strings.Replace(u, "part=2", "part=3", 1), 403},
+		"padded part":   {http.MethodPut, strings.Replace(u, "part=2", "part=02", 1), 403},
+		"other size":    {http.MethodPut, strings.Replace(u, "size=5", "size=6", 1), 403},
+		"no size":       {http.MethodPut, editQuery(t, u, func(q url.Values) { q.Del("size") }), 403},
+		"longer expiry": {http.MethodPut, strings.Replace(u, "expires=", "expires=9", 1), 403},
+		"other key":     {http.MethodPut, strings.Replace(u, "k/1", "k/2", 1), 403},
+		"tampered sig": {http.MethodPut, editQuery(t, u, func(q url.Values) {
+			sig := q.Get("sig")
+			q.Set("sig", sig[:len(sig)-1]+map[bool]string{true: "1", false: "0"}[strings.HasSuffix(sig, "0")])
+		}), 403},
+		"no sig":         {http.MethodPut, editQuery(t, u, func(q url.Values) { q.Del("sig") }), 403},
+		"no upload":      {http.MethodPut, strings.Replace(u, "upload="+id, "", 1), 403},
+		"as GET":         {http.MethodGet, u, 405},
+		"as HEAD":        {http.MethodHead, u, 405},
+		"as POST":        {http.MethodPost, u, 405},
+		"PUT URL + part": {http.MethodPut, put + "&upload=" + id + "&part=2", 403},
+		"path in upload": {http.MethodPut, strings.Replace(u, "upload="+id, "upload=..%2F..%2Fx", 1), 403},
 	} {
+		if c.method == http.MethodPut && c.url == u {
+			t.Fatalf("%s: the URL is unchanged", name)
+		}
 		res := do(t, c.method, c.url, strings.NewReader("evil!"), nil)
-		if res.StatusCode != http.StatusForbidden {
-			t.Errorf("%s: %d", name, res.StatusCode)
+		if res.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", name, res.StatusCode, c.want)
 		}
 	}
 	for _, up := range []string{id, id2} {
@@ -195,7 +209,7 @@ func assertNoUploads(t *testing.T, dir string) {
 // reaches them.
 func TestDiskUploadsHidden(t *testing.T) {
 	ctx := context.Background()
-	d, dir := newDisk(t)
+	d, dir, base := newDiskServer(t)
 	id, err := d.CreateMultipart(ctx, "h/1", "")
 	if err != nil {
 		t.Fatal(err)
@@ -224,8 +238,8 @@ func TestDiskUploadsHidden(t *testing.T) {
 		if _, err := d.Stat(ctx, key); err == nil {
 			t.Errorf("Stat(%s) succeeded", key)
 		}
-		if _, err := d.PresignGet(ctx, key, time.Minute); err == nil {
-			t.Errorf("PresignGet(%s) succeeded", key)
+		if _, err := d.PresignPart(ctx, key, id, 1, 5, time.Minute); err == nil {
+			t.Errorf("PresignPart(%s) succeeded", key)
 		}
 		if err := d.Delete(ctx, key); err == nil {
 			t.Errorf("Delete(%s) succeeded", key)
@@ -234,12 +248,50 @@ func TestDiskUploadsHidden(t *testing.T) {
 			t.Errorf("CreateMultipart(%s) succeeded", key)
 		}
 	}
-	// A GET URL of the key cannot be bent to the upload's files.
-	get, _ := d.PresignGet(ctx, "h/2", time.Minute)
-	for _, path := range []string{"/.multipart/" + id + "/upload", "/h/../.multipart/" + id + "/upload", "/h/%2e%2e/.multipart/" + id + "/upload"} {
-		if res := do(t, http.MethodGet, strings.Replace(get, "/h/2", path, 1), nil, nil); res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s: %d", path, res.StatusCode)
+	// No URL reaches the upload's files, with any method: neither the part
+	// URL bent to them, nor one signed for them (as no Disk would sign).
+	before := tree(t, dir)
+	for _, path := range []string{
+		".multipart/" + id + "/upload", ".multipart/" + id + "/part-00001", ".MULTIPART/" + id + "/upload",
+		"h/../.multipart/" + id + "/upload", "h/%2e%2e/.multipart/" + id + "/part-00001",
+	} {
+		bent := strings.Replace(u, "/h/1?", "/"+path+"?", 1)
+		if bent == u {
+			t.Fatalf("the key is not where expected in %s", u)
 		}
+		targets := []string{bent}
+		if !strings.Contains(path, "%") {
+			signed := craftPartURL(base, testSecret, path, id, 1, 5)
+			targets = append(targets, signed)
+			rec := httptest.NewRecorder()
+			d.ServeHTTP(rec, httptest.NewRequest(http.MethodPut, strings.TrimPrefix(signed, base), strings.NewReader("evil!")))
+			if rec.Code != http.StatusForbidden {
+				t.Errorf("a PUT signed for %s, unmounted: %d", path, rec.Code)
+			}
+		}
+		for _, target := range targets {
+			for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPut} {
+				var body io.Reader
+				if method == http.MethodPut {
+					body = strings.NewReader("evil!")
+				}
+				res := do(t, method, target, body, nil)
+				b, _ := io.ReadAll(res.Body)
+				if res.StatusCode < 400 || res.StatusCode > 499 {
+					t.Errorf("%s %s: %d", method, target, res.StatusCode)
+				}
+				if strings.Contains(string(b), "hello") || strings.Contains(string(b), "h/1") {
+					t.Errorf("%s %s: the answer leaks: %q", method, target, b)
+				}
+			}
+		}
+	}
+	if after := tree(t, dir); after != before {
+		t.Fatalf("refused requests changed the files:\n%s\n%s", before, after)
+	}
+	sum := md5.Sum([]byte("hello"))
+	if parts, err := d.ListParts(ctx, "h/1", id); err != nil || len(parts) != 1 || parts[0].Size != 5 || parts[0].ETag != `"`+hex.EncodeToString(sum[:])+`"` {
+		t.Fatalf("the upload changed: %+v %v", parts, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".multipart", id, "part-00001")); err != nil {
 		t.Fatalf("the part is not where expected: %v", err)
@@ -311,4 +363,17 @@ func TestDiskCompleteIsStreamed(t *testing.T) {
 		t.Fatalf("the second part starts with %v", b)
 	}
 	assertNoUploads(t, dir)
+}
+
+// editQuery returns u with its query changed by edit.
+func editQuery(t *testing.T, u string, edit func(url.Values)) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := pu.Query()
+	edit(q)
+	pu.RawQuery = q.Encode()
+	return pu.String()
 }

@@ -411,34 +411,10 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(media.BlobInfo) er
 	return nil
 }
 
-// PresignGet returns a URL that reads the object until expiry.
-func (s *S3) PresignGet(ctx context.Context, key string, expires time.Duration) (string, error) {
-	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(expires))
-	if err != nil {
-		return "", s.wrap(err)
-	}
-	return req.URL, nil
-}
-
-// maxPutSize is S3's limit on one PUT (an object or a part).
+// maxPutSize is S3's limit on one PUT (here, of a part).
 const maxPutSize = 5 << 30
 
-// PresignPut returns a URL that accepts one PUT of exactly size bytes as the
-// object until expiry. The Content-Length is a signed header, so the store
-// refuses a body of any other length (SignatureDoesNotMatch). A size of 0 is
-// the exception: the SDK signs no Content-Length of 0.
-func (s *S3) PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error) {
-	if err := checkPutSize(size); err != nil {
-		return "", err
-	}
-	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
-		ContentLength: aws.Int64(size)}, s3.WithPresignExpires(expires))
-	if err != nil {
-		return "", s.wrap(err)
-	}
-	return req.URL, nil
-}
-
+// checkPutSize checks the size of a presigned part PUT.
 func checkPutSize(size int64) error {
 	switch {
 	case size < 0:
@@ -472,7 +448,9 @@ func (s *S3) CreateMultipart(ctx context.Context, key, contentType string) (stri
 
 // PresignPart returns a URL that accepts PUTs of exactly size bytes as part
 // number of the upload until expiry; the response's ETag header is the
-// part's ETag. Like PresignPut, the Content-Length is signed.
+// part's ETag. The Content-Length is a signed header, so the store refuses
+// a body of any other length (SignatureDoesNotMatch). A size of 0 is the
+// exception: the SDK signs no Content-Length of 0.
 func (s *S3) PresignPart(ctx context.Context, key, uploadID string, number int, size int64, expires time.Duration) (string, error) {
 	if err := checkPartNumber(number); err != nil {
 		return "", err

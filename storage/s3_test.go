@@ -179,28 +179,24 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestS3PresignedURLsSignLength: presigned PUT and part URLs sign the
-// Content-Length and nothing a plain HTTP client would not send (no
-// checksum headers), whatever the checksum setting.
-func TestS3PresignedURLsSignLength(t *testing.T) {
+// TestS3PartURLsSignLength: part URLs sign the Content-Length and nothing
+// a plain HTTP client would not send (no checksum headers), whatever the
+// checksum setting, and PresignPart refuses what S3 would.
+func TestS3PartURLsSignLength(t *testing.T) {
 	for _, checksum := range []string{"when_required", "when_supported"} {
 		t.Run(checksum, func(t *testing.T) {
 			s, _, _ := newS3(t, checksum)
 			ctx := context.Background()
-			put, err := s.PresignPut(ctx, "k", 100, time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
 			id, err := s.CreateMultipart(ctx, "k", "video/mp4")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.AbortMultipart(ctx, "k", id)
-			part, err := s.PresignPart(ctx, "k", id, 7, media.MinPartSize, time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, u := range []string{put, part} {
+			for _, size := range []int64{100, media.MinPartSize} {
+				u, err := s.PresignPart(ctx, "k", id, 7, size, time.Minute)
+				if err != nil {
+					t.Fatal(err)
+				}
 				q, err := url.ParseQuery(u[strings.Index(u, "?")+1:])
 				if err != nil {
 					t.Fatal(err)
@@ -214,11 +210,16 @@ func TestS3PresignedURLsSignLength(t *testing.T) {
 					}
 				}
 			}
-			if _, err := s.PresignPart(ctx, "k", id, 0, 1, time.Minute); media.ErrorCode(err) != media.EINVALID {
-				t.Errorf("part 0: %v", err)
+			for _, n := range []int{0, -1, 10_001} {
+				if _, err := s.PresignPart(ctx, "k", id, n, 1, time.Minute); media.ErrorCode(err) != media.EINVALID {
+					t.Errorf("part %d: %v", n, err)
+				}
 			}
-			if _, err := s.PresignPut(ctx, "k", 5<<30+1, time.Minute); media.ErrorCode(err) != media.ETOOLARGE {
-				t.Errorf("a PUT over 5 GiB: %v", err)
+			if _, err := s.PresignPart(ctx, "k", id, 1, -1, time.Minute); media.ErrorCode(err) != media.EINVALID {
+				t.Errorf("a negative size: %v", err)
+			}
+			if _, err := s.PresignPart(ctx, "k", id, 1, 5<<30+1, time.Minute); media.ErrorCode(err) != media.ETOOLARGE {
+				t.Errorf("a part over 5 GiB: %v", err)
 			}
 		})
 	}

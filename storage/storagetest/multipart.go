@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -369,4 +370,87 @@ func testMultipartRefusals(t *testing.T, b media.Blobs) {
 	if _, err := b.Stat(ctx, "mpr/two"); !media.IsNotFound(err) {
 		t.Fatalf("an aborted upload stored its object: %v", err)
 	}
+}
+
+// testPartURLRefusals: a part URL changed in any field its signature
+// covers is refused and stores nothing, even when it then names another
+// upload that exists.
+func testPartURLRefusals(t *testing.T, b media.Blobs) {
+	ctx := context.Background()
+	const key, otherKey = "mpt/obj", "mpt/oth"
+	id, err := b.CreateMultipart(ctx, key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameKey, err := b.CreateMultipart(ctx, key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherID, err := b.CreateMultipart(ctx, otherKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := presignFor(t, b, key, id, 1, 10)
+	toOtherKey := strings.Replace(u, "/"+key+"?", "/"+otherKey+"?", 1)
+	if toOtherKey == u {
+		t.Fatalf("the key is not the end of the path of %s", u)
+	}
+	uploadParam := []string{"upload", "uploadId"} // Disk, S3
+	for name, bent := range map[string]string{
+		"tampered signature": editParam(t, u, []string{"sig", "X-Amz-Signature"}, func(v string) string {
+			return v[:len(v)-1] + map[bool]string{true: "1", false: "0"}[strings.HasSuffix(v, "0")]
+		}),
+		"another part":              editParam(t, u, []string{"part", "partNumber"}, func(string) string { return "2" }),
+		"another upload of the key": editParam(t, u, uploadParam, func(string) string { return url.QueryEscape(sameKey) }),
+		"another key and its upload": editParam(t, toOtherKey, uploadParam, func(string) string {
+			return url.QueryEscape(otherID)
+		}),
+		"another key": toOtherKey,
+	} {
+		if status, _, err := httpPut(bent, genBytes(0, 10)); !refused(status, err) {
+			t.Errorf("%s: %d %v", name, status, err)
+		}
+	}
+	for _, up := range []struct{ key, id string }{{key, id}, {key, sameKey}, {otherKey, otherID}} {
+		if parts, err := b.ListParts(ctx, up.key, up.id); err != nil || len(parts) != 0 {
+			t.Errorf("refused PUTs stored parts in %s: %+v %v", up.key, parts, err)
+		}
+	}
+	// The URL as it was signed works.
+	if _, _, err := httpPut(u, genBytes(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if parts, err := b.ListParts(ctx, key, id); err != nil || len(parts) != 1 || parts[0].Number != 1 || parts[0].Size != 10 {
+		t.Fatalf("after the genuine PUT: %+v %v", parts, err)
+	}
+	for _, up := range []struct{ key, id string }{{key, id}, {key, sameKey}, {otherKey, otherID}} {
+		if err := b.AbortMultipart(ctx, up.key, up.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ups := uploads(t, b, "mpt/"); len(ups) != 0 {
+		t.Fatalf("ListMultipart(mpt/) = %+v", ups)
+	}
+	for _, k := range []string{key, otherKey} {
+		if _, err := b.Stat(ctx, k); !media.IsNotFound(err) {
+			t.Fatalf("Stat(%s): %v", k, err)
+		}
+	}
+}
+
+// editParam returns u with the value of its first query parameter named
+// one of names (as it stands in u, escaped) replaced by edit's.
+func editParam(t *testing.T, u string, names []string, edit func(string) string) string {
+	t.Helper()
+	base, query, _ := strings.Cut(u, "?")
+	pairs := strings.Split(query, "&")
+	for i, p := range pairs {
+		name, val, _ := strings.Cut(p, "=")
+		if slices.Contains(names, name) {
+			pairs[i] = name + "=" + edit(val)
+			return base + "?" + strings.Join(pairs, "&")
+		}
+	}
+	t.Fatalf("%s has no parameter %v", u, names)
+	return ""
 }

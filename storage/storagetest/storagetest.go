@@ -22,8 +22,8 @@ import (
 )
 
 // Run runs the suite against one fresh, empty store from newBlobs. Its
-// subtests run in parallel, each on keys of its own. Presigned URLs are
-// fetched with net/http's default client.
+// subtests run in parallel, each on keys of its own. Presigned part URLs
+// are fetched with net/http's default client.
 func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 	ctx := context.Background()
 	b := newBlobs(t)
@@ -210,47 +210,6 @@ func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 		}
 	})
 
-	t.Run("presign", func(t *testing.T) {
-		t.Parallel()
-		put(t, "p/get", data[:1000])
-		u, err := b.PresignGet(ctx, "p/get", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := httpDo(t, http.MethodGet, u, nil, 200); !bytes.Equal(got, data[:1000]) {
-			t.Fatal("presigned GET bytes differ")
-		}
-		httpDo(t, http.MethodGet, strings.Replace(u, "p/get", "p/gex", 1), nil, 403)
-		// Both stores end their URLs with a hex signature: change its last digit.
-		flip := map[byte]string{'0': "1"}[u[len(u)-1]]
-		if flip == "" {
-			flip = "0"
-		}
-		httpDo(t, http.MethodGet, u[:len(u)-1]+flip, nil, 403)
-		mu, err := b.PresignGet(ctx, "p/missing", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		httpDo(t, http.MethodGet, mu, nil, 404)
-		pu, err := b.PresignPut(ctx, "p/put", 777, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The size is signed: a shorter or longer body is refused, and
-		// stores nothing.
-		httpDo(t, http.MethodPut, pu, data[:776], 403)
-		httpDo(t, http.MethodPut, pu, data[:778], 403)
-		mustNotFound(t, "p/put")
-		httpDo(t, http.MethodPut, pu, data[:777], 200)
-		if got := read(t, "p/put", 0, -1); !bytes.Equal(got, data[:777]) {
-			t.Fatal("presigned PUT bytes differ")
-		}
-		httpDo(t, http.MethodPut, pu, data[1:1001], 403)
-		if got := read(t, "p/put", 0, -1); !bytes.Equal(got, data[:777]) {
-			t.Fatal("a refused PUT changed the object")
-		}
-	})
-
 	t.Run("multipart", func(t *testing.T) {
 		t.Parallel()
 		testMultipart(t, b)
@@ -259,6 +218,11 @@ func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 	t.Run("multipart refusals", func(t *testing.T) {
 		t.Parallel()
 		testMultipartRefusals(t, b)
+	})
+
+	t.Run("part URL refusals", func(t *testing.T) {
+		t.Parallel()
+		testPartURLRefusals(t, b)
 	})
 
 	t.Run("ping", func(t *testing.T) {
@@ -286,29 +250,6 @@ func httpPut(u string, body []byte) (int, string, error) {
 		return res.StatusCode, "", fmt.Errorf("PUT: %d: %s", res.StatusCode, out)
 	}
 	return res.StatusCode, res.Header.Get("ETag"), nil
-}
-
-func httpDo(t *testing.T, method, u string, body []byte, want int) []byte {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, u, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	out, _ := io.ReadAll(res.Body)
-	// Stores differ in how they refuse (403 or 404, or 400): any 4xx will do.
-	if res.StatusCode != want && !(want >= 400 && res.StatusCode >= 400 && res.StatusCode < 500) {
-		t.Fatalf("%s: %d, want %d: %s", method, res.StatusCode, want, out)
-	}
-	return out
 }
 
 // generator yields the same pseudo-random bytes forever, whatever the
