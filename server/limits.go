@@ -9,14 +9,8 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
-
-	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
-	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/mediagraph/mediagraph/media"
 )
@@ -28,76 +22,52 @@ var preflightHeaders = []string{"Apollo-Require-Preflight", "X-Apollo-Operation-
 // guardGraphQL checks a /graphql request before gqlgen sees it: the body
 // size, and for multipart requests the CSRF preflight header, a declared
 // Content-Length, the size of the operations and map parts, and the number
-// of files. Malformed requests get a 4xx status and a coded error.
+// of files. Request bodies are read under the body budget (see bodyBudget).
+// Malformed requests get a 4xx status and a coded error.
 func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			flags := &requestFlags{}
-			cw := &codeWriter{ResponseWriter: w, flags: flags}
-			next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
-			cw.finish()
-			return
-		}
-		mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if mt != "multipart/form-data" {
-			if r.ContentLength > s.cfg.MaxBodyBytes {
-				s.tooLarge(w, r, s.cfg.MaxBodyBytes)
-				return
-			}
-			held := r.ContentLength
-			if held < 0 {
-				held = s.cfg.MaxBodyBytes
-			}
-			if !s.holdMemory(w, r, held) {
-				return
-			}
-			defer s.buffered.Release(held)
-			body := &limitedBody{r: r.Body, n: s.cfg.MaxBodyBytes, limit: s.cfg.MaxBodyBytes}
-			r.Body = body
-			flags := &requestFlags{}
-			cw := &codeWriter{ResponseWriter: w, body: body, flags: flags, tooLarge: func() { s.tooLarge(w, r, body.limit) }}
-			next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
-			cw.finish()
-			return
-		}
-		if !hasPreflight(r) {
-			s.writeError(w, r, media.Invalid("", "multipart requests need a preflight header: Apollo-Require-Preflight: true (CSRF protection)"))
-			return
-		}
-		if r.ContentLength < 0 {
-			s.writeStatus(w, r, http.StatusLengthRequired, media.Invalid("", "multipart requests need a Content-Length header"))
-			return
-		}
-		if r.ContentLength > s.cfg.MaxUploadBytes {
-			s.tooLarge(w, r, s.cfg.MaxUploadBytes)
-			return
-		}
-		if err := s.checkMultipartHead(r, params["boundary"]); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if r.ContentLength < s.cfg.MaxUploadMemory {
-			// gqlgen buffers this request's files in memory.
-			if !s.holdMemory(w, r, r.ContentLength) {
-				return
-			}
-			defer s.buffered.Release(r.ContentLength)
-		}
 		flags := &requestFlags{}
-		cw := &codeWriter{ResponseWriter: w, flags: flags}
+		cw := &codeWriter{ResponseWriter: w, flags: flags, srv: s, req: r}
+		if r.Method == http.MethodPost {
+			body := s.budget.meter(w, r)
+			defer body.release()
+			cw.meter = body
+			mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if mt != "multipart/form-data" {
+				if r.ContentLength > s.cfg.MaxBodyBytes {
+					s.tooLarge(w, r, s.cfg.MaxBodyBytes)
+					return
+				}
+				cw.limited = &limitedBody{r: r.Body, n: s.cfg.MaxBodyBytes, limit: s.cfg.MaxBodyBytes}
+				r.Body = cw.limited
+			} else {
+				switch {
+				case !hasPreflight(r):
+					s.writeError(w, r, media.Invalid("", "multipart requests need a preflight header: Apollo-Require-Preflight: true (CSRF protection)"))
+					return
+				case r.ContentLength < 0:
+					s.writeStatus(w, r, http.StatusLengthRequired, media.Invalid("", "multipart requests need a Content-Length header"))
+					return
+				case r.ContentLength > s.cfg.MaxUploadBytes:
+					s.tooLarge(w, r, s.cfg.MaxUploadBytes)
+					return
+				}
+				if err := s.checkMultipartHead(r, params["boundary"]); err != nil {
+					if !cw.answerBody() {
+						s.writeError(w, r, err)
+					}
+					return
+				}
+				if r.ContentLength >= s.cfg.MaxUploadMemory {
+					// gqlgen spills this request's files to temporary
+					// files: only the head read so far stays in memory.
+					body.stopMetering()
+				}
+			}
+		}
 		next.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), flagsKey{}, flags)))
 		cw.finish()
 	})
-}
-
-// holdMemory waits until n more bytes of request bodies may be held in
-// memory; false means the client went away first (nothing to answer).
-func (s *Server) holdMemory(w http.ResponseWriter, r *http.Request, n int64) bool {
-	if err := s.buffered.Acquire(r.Context(), n); err != nil {
-		s.writeError(w, r, media.Errorf(media.EUNAVAILABLE, "the server is busy; retry"))
-		return false
-	}
-	return true
 }
 
 func hasPreflight(r *http.Request) bool {
@@ -108,6 +78,14 @@ func hasPreflight(r *http.Request) bool {
 	}
 	return false
 }
+
+// maxOperationsBytes and maxMapBytes cap the operations and map parts of
+// a multipart request: they hold the query, variables and file paths; the
+// files come in their own parts.
+const (
+	maxOperationsBytes = 1 << 20
+	maxMapBytes        = 64 << 10
+)
 
 func (s *Server) tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
 	s.writeError(w, r, media.Errorf(media.ETOOLARGE, "the request body is larger than %d bytes", limit))
@@ -120,7 +98,8 @@ func (s *Server) checkMultipartHead(r *http.Request, boundary string) error {
 		return media.Invalid("", "the multipart request has no boundary")
 	}
 	var seen bytes.Buffer
-	mr := multipart.NewReader(io.TeeReader(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1<<20), &seen), boundary)
+	opsLimit := min(s.cfg.MaxBodyBytes, maxOperationsBytes)
+	mr := multipart.NewReader(io.TeeReader(io.LimitReader(r.Body, opsLimit+maxMapBytes+64<<10), &seen), boundary)
 	defer func() {
 		r.Body = struct {
 			io.Reader
@@ -132,9 +111,9 @@ func (s *Server) checkMultipartHead(r *http.Request, boundary string) error {
 	if err != nil || part.FormName() != "operations" {
 		return media.Invalid("operations", "the first part of a multipart request must be operations")
 	}
-	ops, err := io.ReadAll(io.LimitReader(part, s.cfg.MaxBodyBytes+1))
-	if err != nil || int64(len(ops)) > s.cfg.MaxBodyBytes {
-		return media.Errorf(media.ETOOLARGE, "the operations part is larger than %d bytes", s.cfg.MaxBodyBytes)
+	ops, err := io.ReadAll(io.LimitReader(part, opsLimit+1))
+	if err != nil || int64(len(ops)) > opsLimit {
+		return media.Errorf(media.ETOOLARGE, "the operations part is larger than %d bytes", opsLimit)
 	}
 	if !json.Valid(ops) {
 		return media.Invalid("operations", "the operations part is not valid JSON")
@@ -143,9 +122,9 @@ func (s *Server) checkMultipartHead(r *http.Request, boundary string) error {
 	if err != nil || part.FormName() != "map" {
 		return media.Invalid("map", "the second part of a multipart request must be map")
 	}
-	raw, err := io.ReadAll(io.LimitReader(part, 1<<20))
-	if err != nil {
-		return media.Invalid("map", "the map part could not be read")
+	raw, err := io.ReadAll(io.LimitReader(part, maxMapBytes+1))
+	if err != nil || len(raw) > maxMapBytes {
+		return media.Invalid("map", "the map part could not be read, or is larger than %d bytes", maxMapBytes)
 	}
 	var m map[string][]string
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -201,8 +180,10 @@ func (l *limitedBody) Close() error { return l.r.Close() }
 // variables, limits), which gqlgen answers with 200 on some paths.
 type codeWriter struct {
 	http.ResponseWriter
-	body     *limitedBody
-	tooLarge func() // answers 413 for a body over its limit
+	srv     *Server
+	req     *http.Request
+	limited *limitedBody // JSON bodies
+	meter   *meteredBody // POST bodies
 	flags   *requestFlags
 	status  int
 	buf     *bytes.Buffer
@@ -227,7 +208,7 @@ func (c *codeWriter) WriteHeader(status int) {
 	if c.written || c.buf != nil {
 		return
 	}
-	if c.body != nil && c.body.tripped {
+	if c.limited != nil && c.limited.tripped {
 		status = http.StatusRequestEntityTooLarge
 	} else if status == http.StatusOK && c.flags != nil && c.flags.userInput.Load() && !c.flags.resolver.Load() {
 		status = http.StatusUnprocessableEntity
@@ -261,9 +242,12 @@ func (c *codeWriter) finish() {
 	if c.buf == nil {
 		return
 	}
-	if c.status == http.StatusRequestEntityTooLarge && c.body != nil && c.body.tripped {
-		c.Header().Del("Content-Length")
-		c.tooLarge()
+	c.Header().Del("Content-Length")
+	if c.answerBody() {
+		return
+	}
+	if c.status == http.StatusRequestEntityTooLarge && c.limited != nil && c.limited.tripped {
+		c.srv.tooLarge(c.ResponseWriter, c.req, c.limited.limit)
 		return
 	}
 	var resp struct {
@@ -285,7 +269,6 @@ func (c *codeWriter) finish() {
 		}
 		if changed {
 			b, _ := json.Marshal(resp)
-			c.Header().Del("Content-Length")
 			c.ResponseWriter.WriteHeader(c.status)
 			_, _ = c.ResponseWriter.Write(b)
 			return
@@ -295,52 +278,20 @@ func (c *codeWriter) finish() {
 	_, _ = c.ResponseWriter.Write(c.buf.Bytes())
 }
 
-const errDepthLimit = "DEPTH_LIMIT_EXCEEDED"
-
-func init() { errcode.RegisterErrorType(errDepthLimit, errcode.KindProtocol) }
-
-// depthLimit refuses operations nested deeper than max fields.
-type depthLimit struct{ max int }
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = depthLimit{}
-
-func (depthLimit) ExtensionName() string                          { return "DepthLimit" }
-func (depthLimit) Validate(schema graphql.ExecutableSchema) error { return nil }
-
-func (d depthLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if depth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0, d.max) > d.max {
-		err := &gqlerror.Error{Message: "the operation is nested deeper than " + strconv.Itoa(d.max) + " levels"}
-		errcode.Set(err, errDepthLimit)
-		return err
+// answerBody answers a request whose body could not be read in full
+// because the server had no room for it (503, retry) or the client stopped
+// sending (408), and reports whether it did.
+func (c *codeWriter) answerBody() bool {
+	if c.meter == nil {
+		return false
 	}
-	return nil
-}
-
-func depth(set ast.SelectionSet, frags ast.FragmentDefinitionList, level, limit int) int {
-	if level > limit {
-		return level // deep enough to refuse; stop walking
+	switch busy, stalled := c.meter.state(); {
+	case busy:
+		c.srv.writeError(c.ResponseWriter, c.req, media.Errorf(media.EUNAVAILABLE, "the server is busy; retry"))
+	case stalled:
+		c.srv.writeStatus(c.ResponseWriter, c.req, http.StatusRequestTimeout, media.Invalid("", "the request body stopped arriving"))
+	default:
+		return false
 	}
-	deepest := level
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			if len(s.SelectionSet) == 0 {
-				d = level + 1
-			} else {
-				d = depth(s.SelectionSet, frags, level+1, limit)
-			}
-		case *ast.InlineFragment:
-			d = depth(s.SelectionSet, frags, level, limit)
-		case *ast.FragmentSpread:
-			if f := frags.ForName(s.Name); f != nil {
-				d = depth(f.SelectionSet, frags, level, limit)
-			}
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
+	return true
 }

@@ -11,19 +11,16 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/mediagraph/mediagraph/auth"
 	"github.com/mediagraph/mediagraph/graph"
 	"github.com/mediagraph/mediagraph/loader"
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/resolvers"
-	"golang.org/x/sync/semaphore"
 )
 
 // Config holds the HTTP limits.
@@ -40,16 +37,25 @@ type Config struct {
 	// MaxUploadFiles caps the files in one multipart request.
 	MaxUploadFiles int
 	// MaxBufferedBytes bounds the request bodies held in memory at once
-	// across all requests (JSON bodies, and multipart requests under
-	// MaxUploadMemory); requests wait for room. It is raised to fit one
-	// request of either limit.
+	// across all requests (JSON bodies, multipart requests under
+	// MaxUploadMemory, and the head of larger ones), counted as they
+	// arrive; one client may hold a quarter of it (at least one request of
+	// either limit). Reads wait up to BodyWait for room, then the request
+	// is refused as busy (503).
 	MaxBufferedBytes int64
-	// ComplexityLimit caps an operation's complexity (every field counts 1).
+	BodyWait         time.Duration
+	// BodyIdleTimeout cuts a request whose body stops arriving for that long.
+	BodyIdleTimeout time.Duration
+	// ComplexityLimit caps the fields an operation would resolve (a list's
+	// fields count once per element; see costLimit).
 	ComplexityLimit int
 	// DepthLimit caps how deeply fields nest.
 	DepthLimit int
 	// TokenLimit caps the tokens the parser reads from one query.
 	TokenLimit int
+	// QueryCacheBytes bounds the memory of cached parsed queries (and, an
+	// eighth of it, of persisted queries).
+	QueryCacheBytes int64
 	// LoaderWait is how long dataloaders collect keys before a batch.
 	LoaderWait time.Duration
 }
@@ -57,14 +63,17 @@ type Config struct {
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxBodyBytes:     32 << 20,
+		MaxBodyBytes:     16 << 20,
 		MaxUploadBytes:   110 << 20,
 		MaxUploadMemory:  8 << 20,
 		MaxUploadFiles:   20,
 		MaxBufferedBytes: 64 << 20,
-		ComplexityLimit:  5000,
+		BodyWait:         10 * time.Second,
+		BodyIdleTimeout:  15 * time.Second,
+		ComplexityLimit:  20000,
 		DepthLimit:       12,
 		TokenLimit:       15000,
+		QueryCacheBytes:  32 << 20,
 		LoaderWait:       loader.DefaultWait,
 	}
 }
@@ -75,8 +84,8 @@ type Server struct {
 	media  *media.Service
 	logger *slog.Logger
 	mux    *http.ServeMux
-	// buffered holds the bytes of request bodies buffered in memory.
-	buffered *semaphore.Weighted
+	// budget meters the request bodies held in memory.
+	budget *bodyBudget
 }
 
 // Options are the optional handlers a Server mounts.
@@ -91,8 +100,9 @@ type Options struct {
 
 // New returns a Server for svc.
 func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Server {
+	total := max(cfg.MaxBufferedBytes, cfg.MaxBodyBytes, cfg.MaxUploadMemory)
 	s := &Server{cfg: cfg, media: svc, logger: logger, mux: http.NewServeMux(),
-		buffered: semaphore.NewWeighted(max(cfg.MaxBufferedBytes, cfg.MaxBodyBytes, cfg.MaxUploadMemory))}
+		budget: newBodyBudget(total, max(cfg.MaxBodyBytes, cfg.MaxUploadMemory, total/4), cfg.BodyWait, cfg.BodyIdleTimeout)}
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -151,20 +161,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) graphQL() http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Media: s.media}}))
+	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Media: s.media}})
+	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: s.cfg.MaxUploadBytes, MaxMemory: s.cfg.MaxUploadMemory})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// Documents are cached once they passed the limits and validation,
+	// within a budget of bytes, not of entries.
+	docs := newDocCache(s.cfg.QueryCacheBytes)
+	srv.SetQueryCache(docs)
 	srv.SetParserTokenLimit(s.cfg.TokenLimit)
 	srv.SetDisableSuggestion(true)
 	if s.cfg.Dev {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	srv.Use(extension.FixedComplexityLimit(s.cfg.ComplexityLimit))
-	srv.Use(depthLimit{max: s.cfg.DepthLimit})
+	// Persisted queries first: they fill in the query the limits then see.
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache(s.cfg.QueryCacheBytes / 8)})
+	srv.Use(costLimit{schema: es.Schema(), maxNodes: int64(s.cfg.ComplexityLimit), maxDepth: s.cfg.DepthLimit,
+		tokenLimit: s.cfg.TokenLimit, cache: docs})
 	srv.SetErrorPresenter(presenter(s.logger))
 	srv.SetRecoverFunc(recoverFunc)
 	srv.AroundFields(markInternal)

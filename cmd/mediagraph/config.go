@@ -34,6 +34,8 @@ type Config struct {
 	MaxUploadFiles  int
 	MaxImagePixels  int64
 	SweepInterval   time.Duration
+	// BodyIdleTimeout cuts a request whose body stops arriving.
+	BodyIdleTimeout time.Duration
 	LoaderWait      time.Duration
 	SessionTTL      time.Duration
 	// ThumbnailWorkers bounds concurrent image decodes (analysis and thumbnails).
@@ -103,7 +105,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	str(&c.LogLevel, "log-level", "MEDIAGRAPH_LOG_LEVEL", "info", "debug, info, warn or error")
 	num(&c.Migrate, "migrate", "MEDIAGRAPH_MIGRATE", true, "apply migrations on start")
 	num(&c.MaxUploadSize, "max-upload-size", "MEDIAGRAPH_MAX_UPLOAD_SIZE", int64(100<<20), "largest file accepted, bytes")
-	num(&c.MaxBodyBytes, "max-body-bytes", "MEDIAGRAPH_MAX_BODY_BYTES", int64(32<<20), "largest JSON request body, bytes (base64 uploads)")
+	num(&c.MaxBodyBytes, "max-body-bytes", "MEDIAGRAPH_MAX_BODY_BYTES", int64(16<<20), "largest JSON request body, bytes (base64 uploads)")
+	num(&c.BodyIdleTimeout, "body-idle-timeout", "MEDIAGRAPH_BODY_IDLE_TIMEOUT", 15*time.Second, "a request whose body stops arriving for this long is cut")
 	num(&c.MaxUploadMemory, "max-upload-memory", "MEDIAGRAPH_MAX_UPLOAD_MEMORY", int64(8<<20), "multipart requests up to this size are buffered in memory, larger ones on disk")
 	num(&c.MaxImagePixels, "max-image-pixels", "MEDIAGRAPH_MAX_IMAGE_PIXELS", int64(64_000_000), "largest image accepted, in pixels")
 	num(&c.SweepInterval, "sweep-interval", "MEDIAGRAPH_SWEEP_INTERVAL", 10*time.Minute, "how often the server purges expired trash and reconciles storage; 0 turns it off")

@@ -82,7 +82,8 @@ func each(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func start(t *testing.T, b backend) *env {
+// start runs a fresh server on backend b; tweaks change its configuration.
+func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	m := &Main{Stdout: io.Discard, Stderr: testWriter{t}}
@@ -94,6 +95,9 @@ func start(t *testing.T, b backend) *env {
 		// the query-count tests assert exact counts.
 		LoaderWait: 10 * time.Millisecond}
 	b.setup(t, &m.Config)
+	for _, tweak := range tweaks {
+		tweak(&m.Config)
+	}
 	if err := m.Config.resolve(); err != nil {
 		t.Fatal(err)
 	}

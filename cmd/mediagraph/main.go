@@ -269,6 +269,9 @@ func (m *Main) Listen() error {
 	if m.Config.LoaderWait > 0 {
 		scfg.LoaderWait = m.Config.LoaderWait
 	}
+	if m.Config.BodyIdleTimeout > 0 {
+		scfg.BodyIdleTimeout = m.Config.BodyIdleTimeout
+	}
 	opts := server.Options{Registry: m.metrics()}
 	if h, ok := m.Blobs.(http.Handler); ok {
 		opts.Blobs = h

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mediagraph/mediagraph/media"
+)
+
+// Regression tests for the hostile-load findings of issue 11: requests
+// without a key that used to cost seconds of CPU or gigabytes of memory.
+// Each has a bound: of time (a generous one, against seconds to hours
+// before), of heap, or of work counted.
+
+// boundedDo posts a JSON request without a key and fails if no answer
+// comes within d.
+func (e *env) boundedDo(d time.Duration, query string) *resp {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("no answer within %s: %v", d, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := &resp{Status: res.StatusCode, raw: raw}
+	var out struct {
+		Data   map[string]any `json:"data"`
+		Errors []gqlError     `json:"errors"`
+	}
+	_ = json.Unmarshal(raw, &out)
+	r.Data, r.Errors = out.Data, out.Errors
+	return r
+}
+
+func reason(r *resp) string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	s, _ := r.Errors[0].Extensions["reason"].(string)
+	return s
+}
+
+// TestQueryCostIsBoundedBeforeValidation (findings 1 and 3): fragments
+// that double at every level, and nested pages that multiply, are refused
+// from one linear walk before anything else looks at them.
+func TestQueryCostIsBoundedBeforeValidation(t *testing.T) {
+	e := start(t, backends[0])
+	var b strings.Builder
+	b.WriteString("query { ...F40 }\nfragment F0 on Query { viewer { role } }\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "fragment F%d on Query { ...F%d ...F%d }\n", i, i-1, i-1)
+	}
+	if r := e.boundedDo(10*time.Second, b.String()); r.Status != 422 || reason(r) != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("2^40 fields through fragments: %d %s", r.Status, r.raw)
+	}
+	nested := `{ files(first: 40) { nodes { bucket { files(first: 40) { nodes { bucket { files(first: 40) { nodes { id name tags } } } } } } } } }`
+	if r := e.boundedDo(10*time.Second, nested); r.Status != 422 || reason(r) != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("nested pages: %d %s", r.Status, r.raw)
+	}
+	// What clients ask for passes (and answers UNAUTHENTICATED without a key).
+	if r := e.boundedDo(10*time.Second, `{ files(first: 100) { nodes { id name bucket { name } } totalCount } }`); r.code() != media.EUNAUTHENTICATED {
+		t.Fatalf("a page of files: %d %s", r.Status, r.raw)
+	}
+}
+
+// heapPeak runs fn and returns how far the live heap grew above where it
+// was before, sampled every 2 ms.
+func heapPeak(fn func()) int64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	base := int64(s[0].Value.Uint64())
+	var peak atomic.Int64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			metrics.Read(s)
+			if v := int64(s[0].Value.Uint64()) - base; v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(done)
+	<-stopped
+	return peak.Load()
+}
+
+// TestQueryCacheIsBoundedByBytes (finding 5): hundreds of large distinct
+// queries without a key do not pin the heap.
+func TestQueryCacheIsBoundedByBytes(t *testing.T) {
+	e := start(t, backends[0])
+	query := func(i int) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for j := range 1200 {
+			fmt.Fprintf(&b, " q%d_%d: viewer { role }", i, j)
+		}
+		b.WriteString(" }")
+		return b.String()
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range 300 {
+		if r := e.boundedDo(30*time.Second, query(i)); r.code() != media.EUNAUTHENTICATED {
+			t.Fatalf("query %d: %d %.300s", i, r.Status, r.raw)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("300 distinct %d-byte queries: the heap kept %.1f MiB", len(query(0)), float64(grew)/(1<<20))
+	if grew > 64<<20 {
+		t.Fatalf("the heap kept %.0f MiB after 300 distinct queries; the cache is bounded at 32 MiB", float64(grew)/(1<<20))
+	}
+}
+
+// TestSlowBodiesHoldNothing (finding 2): clients that announce large
+// bodies and send one byte take almost nothing from the shared memory
+// budget — others are served — and are cut once they stall.
+func TestSlowBodiesHoldNothing(t *testing.T) {
+	e := start(t, backends[0], func(c *Config) { c.BodyIdleTimeout = time.Second })
+	addr := e.m.Listener.Addr().String()
+	var conns []net.Conn
+	for range 20 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		// Each declares the largest JSON body allowed (4 MiB here): 80 MiB
+		// together, more than the 64 MiB budget.
+		fmt.Fprintf(c, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 4<<20)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server start reading them
+	if r := e.boundedDo(5*time.Second, `{ viewer { role } }`); r.code() != media.EUNAUTHENTICATED {
+		t.Fatalf("a request behind slow bodies: %d %s", r.Status, r.raw)
+	}
+	// The stalled ones are answered (408) and closed after the idle timeout.
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("slow client %d was not cut: %v", i, err)
+		}
+		if res.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("slow client %d: %d", i, res.StatusCode)
+		}
+		c.Close()
+	}
+}
+
+// TestMultipartHeadIsBounded (finding 4): multipart requests without a key
+// whose operations part is huge are refused after reading at most the
+// operations limit, and many at once do not grow the heap with their size.
+func TestMultipartHeadIsBounded(t *testing.T) {
+	e := start(t, backends[0])
+	const size = 30 << 20
+	chunk := bytes.Repeat([]byte("a"), 64<<10)
+	send := func() *http.Response {
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		go func() {
+			w, _ := mw.CreateFormField("operations")
+			_, _ = io.WriteString(w, `{"query": "{ viewer { role } }", "variables": {"x": "`)
+			for n := 0; n < size; n += len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					break
+				}
+			}
+			_, _ = io.WriteString(w, `"}}`)
+			_ = mw.Close()
+			pw.Close()
+		}()
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", pr)
+		req.ContentLength = size + 1024 // close enough: the server stops early
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Apollo-Require-Preflight", "true")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil // the server closed the connection after refusing
+		}
+		res.Body.Close()
+		return res
+	}
+	send() // warm up
+	grew := heapPeak(func() {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if res := send(); res != nil && res.StatusCode != http.StatusRequestEntityTooLarge {
+					t.Errorf("a 30 MiB operations part: %d", res.StatusCode)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	t.Logf("8 multipart requests with 30 MiB operations parts: the heap grew by at most %.1f MiB", float64(grew)/(1<<20))
+	if grew > 48<<20 {
+		t.Fatalf("the heap grew by %.0f MiB; the operations part is capped at 1 MiB", float64(grew)/(1<<20))
+	}
+}
