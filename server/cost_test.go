@@ -86,7 +86,7 @@ func TestByteCache(t *testing.T) {
 	c.Add(ctx, "a", strings.Repeat("x", 29)) // 30
 	c.Add(ctx, "b", strings.Repeat("x", 29)) // 60
 	c.Add(ctx, "c", strings.Repeat("x", 29)) // 90
-	if _, ok := c.Get(ctx, "a"); !ok {      // a is now the most recent
+	if _, ok := c.Get(ctx, "a"); !ok {       // a is now the most recent
 		t.Fatal("a evicted early")
 	}
 	c.Add(ctx, "d", strings.Repeat("x", 29)) // evicts b, the least recent
