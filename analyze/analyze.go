@@ -177,8 +177,13 @@ func (a *Analyzer) analyze(ctx context.Context, mimeType string, src *source) (m
 	case mimeType == media.MIMELottie:
 		return a.lottie(src)
 	case mimeType == "application/pdf":
-		an.PageCount = pdfPages(src)
-		return an, nil
+		release, err := a.acquire(ctx)
+		if err != nil {
+			return an, err
+		}
+		defer release()
+		an.PageCount = pdfPages(ctx, src)
+		return an, ctx.Err()
 	case mimeType == "image/svg+xml":
 		return svgSize(src), nil
 	case strings.HasPrefix(mimeType, "image/"):

@@ -343,6 +343,15 @@ func TestDocumentsAndLottie(t *testing.T) {
 	if an := analyzeBytes(t, a, "application/pdf", []byte("%PDF-1.5\n stream compressed ... %%EOF")); an.PageCount != nil {
 		t.Fatalf("pdf without a readable page tree: %+v", an)
 	}
+	// A MiB of /Count entries inside one dictionary: linear work (the
+	// analyzer's time limit is the bound; the quadratic scan took hours).
+	hostile := append([]byte("%PDF-1.7\n1 0 obj << /Type /Pages /Count 7 >> endobj\n2 0 obj << /Type /Pages "),
+		bytes.Repeat([]byte("/Count 9 "), 115_000)...)
+	hostile = append(hostile, ">> endobj\n%%EOF\n"...)
+	bounded := New(Config{Timeout: 10 * time.Second})
+	if an := analyzeBytes(t, bounded, "application/pdf", hostile); an.PageCount == nil || *an.PageCount != 7 {
+		t.Fatalf("hostile pdf: %+v", an)
+	}
 	lottie := []byte(`{"v":"5.7.4","fr":25,"ip":0,"op":50,"w":512,"h":256,"layers":[]}`)
 	an := analyzeBytes(t, a, media.MIMELottie, lottie)
 	if *an.Width != 512 || *an.Height != 256 || *an.Duration != 2 {

@@ -2,9 +2,11 @@ package analyze
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 
 	"github.com/mediagraph/mediagraph/media"
@@ -88,22 +90,30 @@ func skipValue(dec *json.Decoder) error {
 
 // pdfPages finds the largest /Count of a /Type /Pages dictionary in the
 // first and last MiB: nil when there is none (the page tree is in a
-// compressed object stream, say).
-func pdfPages(src *source) *int {
+// compressed object stream, say). The work is linear in the bytes read,
+// whatever the content: the dictionary around each /Count is found with a
+// binary search among the "<<" and ">>" of the window and is at most
+// pdfDictSpan on either side, and at most pdfMaxCounts are looked at. It
+// stops when ctx ends.
+func pdfPages(ctx context.Context, src *source) *int {
 	best := -1
 	scan := func(b []byte) {
-		for _, m := range pdfCount.FindAllSubmatchIndex(b, -1) {
+		opens, closes := indexAll(b, "<<"), indexAll(b, ">>")
+		for i, m := range pdfCount.FindAllSubmatchIndex(b, pdfMaxCounts) {
+			if i%256 == 0 && ctx.Err() != nil {
+				return
+			}
 			v, err := strconv.Atoi(string(b[m[2]:m[3]]))
-			if err != nil {
+			if err != nil || v <= best {
 				continue
 			}
 			// The dictionary around it must be the page tree's.
-			start := bytes.LastIndex(b[:m[0]], []byte("<<"))
-			end := bytes.Index(b[m[1]:], []byte(">>"))
-			if start < 0 || end < 0 {
+			k := sort.SearchInts(opens, m[0]) - 1
+			e := sort.SearchInts(closes, m[1])
+			if k < 0 || e == len(closes) || m[0]-opens[k] > pdfDictSpan || closes[e]-m[1] > pdfDictSpan {
 				continue
 			}
-			if pdfPagesType.Match(b[start:m[1]+end]) && v > best {
+			if pdfPagesType.Match(b[opens[k]:closes[e]]) {
 				best = v
 			}
 		}
@@ -117,6 +127,25 @@ func pdfPages(src *source) *int {
 		return nil
 	}
 	return &best
+}
+
+// A page tree dictionary is small; a file has a handful of them.
+const (
+	pdfDictSpan  = 2 << 10
+	pdfMaxCounts = 4096
+)
+
+// indexAll returns the offsets of every occurrence of sep in b, in order.
+func indexAll(b []byte, sep string) []int {
+	var out []int
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte(sep))
+		if i < 0 {
+			return out
+		}
+		out = append(out, off+i)
+		off += i + len(sep)
+	}
 }
 
 var (

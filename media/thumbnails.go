@@ -3,7 +3,6 @@ package media
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -48,14 +47,20 @@ func thumbnailBox(width, height *int) (w, h int, err error) {
 	return w, h, nil
 }
 
-// parseThumbnailBox reads "WxH" from a thumbnail URL; only allowed sizes pass.
+// parseThumbnailBox reads "WxH" from a thumbnail URL: only allowed sizes,
+// in their one canonical spelling ("256x0", never "0256x256", "+256x256"
+// or "-0x256"), so a box names one rendition and aliases cannot fill the
+// store.
 func parseThumbnailBox(s string) (w, h int, ok bool) {
 	ws, hs, found := strings.Cut(s, "x")
 	w, err1 := strconv.Atoi(ws)
 	h, err2 := strconv.Atoi(hs)
 	allowed := func(v int) bool { return v == 0 || slices.Contains(ThumbnailSizes, v) }
-	return w, h, found && err1 == nil && err2 == nil && allowed(w) && allowed(h) && w+h > 0
+	return w, h, found && err1 == nil && err2 == nil && allowed(w) && allowed(h) && w+h > 0 && boxName(w, h) == s
 }
+
+// boxName is the canonical spelling of a thumbnail box.
+func boxName(w, h int) string { return strconv.Itoa(w) + "x" + strconv.Itoa(h) }
 
 // ThumbnailURL returns the URL of a rendition of an image that fits in
 // width×height (rounded up to ThumbnailSizes), or nil when the file has
@@ -73,7 +78,7 @@ func (s *Service) ThumbnailURL(ctx context.Context, f *File, width, height, expi
 	if s.Analyzer == nil || f.Type != TypeImage || f.Blurhash == nil {
 		return nil, nil
 	}
-	box := fmt.Sprintf("%dx%d", w, h)
+	box := boxName(w, h)
 	base := s.Config.PublicURL + "/files/" + string(f.ID) + "/thumbnail/" + box
 	q, err := s.urlQuery(f, f.Revision, "thumb:"+box, expiresIn)
 	if err != nil {
@@ -110,14 +115,15 @@ func (s *Service) Thumbnail(ctx context.Context, req ThumbnailRequest) (*Thumbna
 	if !ok || s.Analyzer == nil {
 		return nil, Errorf(ENOTFOUND, "no such thumbnail")
 	}
-	d, err := s.authorize(ctx, req.DownloadRequest, "thumb:"+req.Box)
+	box := boxName(w, h)
+	d, err := s.authorize(ctx, req.DownloadRequest, "thumb:"+box)
 	if err != nil {
 		return nil, err
 	}
 	if ClassifyMIME(d.MimeType) != TypeImage {
 		return nil, Errorf(EUNSUPPORTED, "file %s is not an image", d.File.ID)
 	}
-	key := d.key + ".thumb-" + req.Box
+	key := d.key + ".thumb-" + box
 	if data, err := s.readThumbnail(ctx, key); err == nil {
 		return &Thumbnail{Download: d, Data: data, ContentType: http.DetectContentType(data)}, nil
 	} else if !IsNotFound(err) {

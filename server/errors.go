@@ -151,6 +151,10 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			if i := strings.Index(gqlErr.Message, " Did you mean"); i > 0 {
 				gqlErr.Message = gqlErr.Message[:i]
 			}
+			// gqlgen's own message repeats the whole body.
+			if strings.HasPrefix(gqlErr.Message, "json request body could not be decoded") {
+				gqlErr.Message = "the request body is not a JSON object with a query (and variables)"
+			}
 			ext := map[string]any{"code": media.EINVALID}
 			if c, ok := gqlErr.Extensions["code"]; ok && c != media.EINVALID {
 				ext["reason"] = c

@@ -2,10 +2,13 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mediagraph/mediagraph/media"
@@ -41,7 +44,92 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		content = f
 	}
 	defer content.Close()
+	coalesceRanges(r, d.Size)
 	http.ServeContent(w, r, "", d.ModTime, content)
+}
+
+// Ranges a download serves: overlapping or touching ranges are merged, and
+// when more than maxRanges remain, so are ranges closer than rangeGap (RFC
+// 9110 lets a server coalesce them); a request that still has more than
+// maxRanges gets the whole file instead. A Range header cannot turn one
+// download into thousands of reads of the store.
+const (
+	maxRanges = 16
+	rangeGap  = 64 << 10
+)
+
+// coalesceRanges rewrites r's Range header as sorted, merged ranges, or
+// drops it when too many remain. A header it cannot read is left for
+// http.ServeContent to judge.
+func coalesceRanges(r *http.Request, size int64) {
+	h := r.Header.Get("Range")
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || size <= 0 {
+		return
+	}
+	type span struct{ start, end int64 } // [start, end)
+	var spans []span
+	for _, part := range strings.Split(spec, ",") {
+		a, b, ok := strings.Cut(strings.TrimSpace(part), "-")
+		if !ok {
+			return
+		}
+		var sp span
+		switch {
+		case a == "": // the last b bytes
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || n <= 0 {
+				return
+			}
+			sp = span{max(size-n, 0), size}
+		default:
+			start, err := strconv.ParseInt(a, 10, 64)
+			if err != nil || start < 0 {
+				return
+			}
+			end := size
+			if b != "" {
+				e, err := strconv.ParseInt(b, 10, 64)
+				if err != nil || e < start {
+					return
+				}
+				end = min(e+1, size)
+			}
+			if start >= size {
+				continue // unsatisfiable; the others may be served
+			}
+			sp = span{start, end}
+		}
+		spans = append(spans, sp)
+	}
+	if len(spans) == 0 {
+		return // ServeContent answers 416
+	}
+	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(x.start, y.start) })
+	merge := func(gap int64) []span {
+		out := []span{spans[0]}
+		for _, sp := range spans[1:] {
+			if last := &out[len(out)-1]; sp.start <= last.end+gap {
+				last.end = max(last.end, sp.end)
+				continue
+			}
+			out = append(out, sp)
+		}
+		return out
+	}
+	merged := merge(0) // overlapping and touching ranges, always
+	if len(merged) > maxRanges {
+		merged = merge(rangeGap)
+	}
+	if len(merged) > maxRanges {
+		r.Header.Del("Range")
+		return
+	}
+	parts := make([]string, len(merged))
+	for i, sp := range merged {
+		parts[i] = strconv.FormatInt(sp.start, 10) + "-" + strconv.FormatInt(sp.end-1, 10)
+	}
+	r.Header.Set("Range", "bytes="+strings.Join(parts, ","))
 }
 
 // cacheHeaders lets caches keep PUBLIC revision-pinned content for good.
@@ -117,7 +205,16 @@ func (b *blobSeeker) Seek(offset int64, whence int) (int64, error) {
 	if offset < 0 {
 		return 0, errors.New("seek before start")
 	}
-	if offset != b.offset {
+	if skip := offset - b.offset; skip != 0 {
+		// A short way ahead on an open stream: read past it rather than
+		// ask the store again.
+		if b.rc != nil && skip > 0 && skip <= rangeGap {
+			n, err := io.CopyN(io.Discard, b.rc, skip)
+			b.offset += n
+			if err == nil {
+				return offset, nil
+			}
+		}
 		b.Close()
 		b.offset = offset
 	}

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"time"
@@ -58,6 +59,10 @@ type Config struct {
 	QueryCacheBytes int64
 	// LoaderWait is how long dataloaders collect keys before a batch.
 	LoaderWait time.Duration
+	// MetricsPublic serves /metrics to anyone; MetricsToken, if set, to
+	// requests with "Authorization: Bearer TOKEN" only. Neither: no /metrics.
+	MetricsPublic bool
+	MetricsToken  string
 }
 
 // DefaultConfig returns production defaults.
@@ -141,7 +146,11 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{}); cfg.MetricsToken != "" {
+		s.mux.Handle("GET /metrics", bearer(cfg.MetricsToken, metrics))
+	} else if cfg.MetricsPublic {
+		s.mux.Handle("GET /metrics", metrics)
+	}
 	if cfg.Dev && opts.Playground != nil {
 		// "/" without a method: "GET /" would conflict with "/_blob/".
 		s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -153,6 +162,18 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 		}))
 	}
 	return s
+}
+
+// bearer serves h only to requests that carry the token.
+func bearer(token string, h http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			http.Error(w, "metrics need the metrics token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP implements http.Handler.

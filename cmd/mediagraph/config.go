@@ -24,9 +24,14 @@ type Config struct {
 	PublicURL     string
 	SigningSecret string
 	Dev           string // "auto", "true" or "false"
-	Migrate       bool
-	LogFormat     string
-	LogLevel      string
+	// MetricsAddr serves /metrics on its own listener; MetricsToken guards
+	// /metrics on the main one. Without either, /metrics is served on the
+	// main address only when that is a loopback one.
+	MetricsAddr  string
+	MetricsToken string
+	Migrate      bool
+	LogFormat    string
+	LogLevel     string
 
 	MaxUploadSize   int64
 	MaxBodyBytes    int64
@@ -101,6 +106,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	str(&c.PublicURL, "public-url", "MEDIAGRAPH_PUBLIC_URL", "", "the server's external base URL, for links it signs (default: http://ADDR)")
 	str(&c.SigningSecret, "signing-secret", "MEDIAGRAPH_SIGNING_SECRET", "", "secret for signed URLs; the same on every replica (default in dev: generated and kept in the data folder)")
 	str(&c.Dev, "dev", "MEDIAGRAPH_DEV", "auto", "development mode: playground, introspection, a dev key (auto: on for the embedded SQLite and local folder on a loopback address)")
+	str(&c.MetricsAddr, "metrics-addr", "MEDIAGRAPH_METRICS_ADDR", "", "serve /metrics on this address only (default: on the main address when it is a loopback one)")
+	str(&c.MetricsToken, "metrics-token", "MEDIAGRAPH_METRICS_TOKEN", "", "serve /metrics on the main address to requests with Authorization: Bearer TOKEN")
 	str(&c.LogFormat, "log-format", "MEDIAGRAPH_LOG_FORMAT", "text", "text or json")
 	str(&c.LogLevel, "log-level", "MEDIAGRAPH_LOG_LEVEL", "info", "debug, info, warn or error")
 	num(&c.Migrate, "migrate", "MEDIAGRAPH_MIGRATE", true, "apply migrations on start")
@@ -145,6 +152,9 @@ func (c *Config) resolve() error {
 	case "auto", "true", "false":
 	default:
 		return fmt.Errorf("MEDIAGRAPH_DEV must be auto, true or false, not %q", c.Dev)
+	}
+	if c.SigningSecret != "" && len(c.SigningSecret) < 32 {
+		return fmt.Errorf("MEDIAGRAPH_SIGNING_SECRET must be at least 32 bytes (it keys the signatures of private URLs)")
 	}
 	if c.MaxUploadSize <= 0 || c.MaxBodyBytes <= 0 || c.MaxUploadMemory < 0 || c.MaxUploadFiles <= 0 || c.MaxImagePixels <= 0 {
 		return fmt.Errorf("size limits must be positive")

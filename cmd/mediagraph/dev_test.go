@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -72,6 +73,22 @@ func TestDevMode(t *testing.T) {
 	if !strings.Contains(string(body), `"role":"OWNER"`) || !strings.Contains(string(body), `"name":"Query"`) {
 		t.Fatalf("dev key or introspection: %s", body)
 	}
+	// The introspection query of GraphQL IDEs and code generators (its
+	// TypeRef fragment nests ofType seven deep) is not refused by the
+	// depth limit.
+	iq, _ := json.Marshal(map[string]any{"query": introspectionQuery})
+	req, _ = http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(iq))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"queryType":{"name":"Query"}`) || strings.Contains(string(body), `"errors"`) {
+		t.Fatalf("the standard introspection query: %d %.300s", res.StatusCode, body)
+	}
 	// The key goes only to pages loaded under a loopback host name: under
 	// another Host (DNS rebinding, a LAN address) the page comes without it.
 	for host, keyed := range map[string]bool{"localhost:8080": true, "[::1]:80": true, "127.0.0.2": true,
@@ -140,3 +157,28 @@ func TestMalformedSettings(t *testing.T) {
 		})
 	}
 }
+
+// introspectionQuery is graphql-js's getIntrospectionQuery(), which GraphiQL,
+// Altair, Apollo and codegen tools send.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}`

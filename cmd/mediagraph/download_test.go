@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,6 +181,63 @@ func TestDownloadErrorStatuses(t *testing.T) {
 		e.m.Service.Store = store
 		if status, body := e.download(e.owner, "file_0000000000000000000000000z", 0); status != http.StatusNotFound || !strings.Contains(string(body), media.ENOTFOUND) {
 			t.Errorf("missing file: %d %s", status, body)
+		}
+	})
+}
+
+// countingBlobs counts reads of the store.
+type countingBlobs struct {
+	media.Blobs
+	gets *atomic.Int64
+}
+
+func (c countingBlobs) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	c.gets.Add(1)
+	return c.Blobs.Get(ctx, key, off, n)
+}
+
+// TestManyRangesAreCoalesced (finding 8 of issue 11): a Range header with
+// thousands of ranges costs a bounded number of reads of the store.
+func TestManyRangesAreCoalesced(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "b"})
+		data := randomBytes(4<<20, 9)
+		f := e.mustUpload(e.owner, "b", upload{"r.bin", "", data}, nil)
+		blobs := e.m.Service.Blobs
+		t.Cleanup(func() { e.m.Service.Blobs = blobs })
+		var gets atomic.Int64
+		e.m.Service.Blobs = countingBlobs{blobs, &gets} // hides the disk's seekable files too
+		fetch := func(ranges []string) (int, http.Header, []byte) {
+			gets.Store(0)
+			return get(t, e.url+"/files/"+str(f["id"])+"/r.bin", map[string]string{"Authorization": "Bearer " + e.owner,
+				"Range": "bytes=" + strings.Join(ranges, ",")})
+		}
+		// 2,000 small ranges close together: one range, one read.
+		var close []string
+		for i := range 2000 {
+			close = append(close, fmt.Sprintf("%d-%d", 1000+i*250, 1000+i*250+9))
+		}
+		code, _, body := fetch(close)
+		if code != http.StatusPartialContent || !bytes.Equal(body, data[1000:1000+1999*250+10]) || gets.Load() > 1 {
+			t.Fatalf("2,000 close ranges: %d, %d bytes, %d reads", code, len(body), gets.Load())
+		}
+		// A few far apart: one read each.
+		var few []string
+		for i := range 5 {
+			few = append(few, fmt.Sprintf("%d-%d", i*600_000, i*600_000+99))
+		}
+		code, h, _ := fetch(few)
+		if code != http.StatusPartialContent || !strings.HasPrefix(h.Get("Content-Type"), "multipart/byteranges") || gets.Load() > 5 {
+			t.Fatalf("5 ranges: %d %s, %d reads", code, h.Get("Content-Type"), gets.Load())
+		}
+		// Too many far apart: the whole file, one read.
+		var many []string
+		for i := range 40 {
+			many = append(many, fmt.Sprintf("%d-%d", i*100_000, i*100_000+9))
+		}
+		code, _, body = fetch(many)
+		if code != http.StatusOK || !bytes.Equal(body, data) || gets.Load() > 1 {
+			t.Fatalf("40 ranges: %d, %d bytes, %d reads", code, len(body), gets.Load())
 		}
 	})
 }

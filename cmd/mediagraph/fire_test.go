@@ -230,3 +230,47 @@ func TestMultipartHeadIsBounded(t *testing.T) {
 		t.Fatalf("the heap grew by %.0f MiB; the operations part is capped at 1 MiB", float64(grew)/(1<<20))
 	}
 }
+
+// TestExposureGuards (finding 10): a short signing secret stops the
+// server; /metrics is public on a loopback address only, otherwise behind
+// a token or on its own address; a malformed body is not echoed back.
+func TestExposureGuards(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--signing-secret", "x"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "MEDIAGRAPH_SIGNING_SECRET") {
+		t.Fatalf("a 1-byte signing secret: %v", err)
+	}
+	status := func(url, auth string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	e := start(t, backends[0], func(c *Config) { c.MetricsToken = "metrics-token-123" })
+	if s := status(e.url+"/metrics", ""); s != http.StatusUnauthorized {
+		t.Errorf("/metrics without the token: %d", s)
+	}
+	if s := status(e.url+"/metrics", "Bearer metrics-token-123"); s != http.StatusOK {
+		t.Errorf("/metrics with the token: %d", s)
+	}
+	e = start(t, backends[0], func(c *Config) { c.MetricsAddr = "127.0.0.1:0" })
+	if s := status(e.url+"/metrics", ""); s != http.StatusNotFound {
+		t.Errorf("/metrics on the main address when it has its own: %d", s)
+	}
+	if s := status("http://"+e.m.MetricsListener.Addr().String()+"/metrics", ""); s != http.StatusOK {
+		t.Errorf("/metrics on its own address: %d", s)
+	}
+	// A body that is not JSON is refused without being repeated.
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(`{"query": "{ viewer { role } }", "password-in-the-body`))
+	req.Header.Set("Content-Type", "application/json")
+	r := e.send(req)
+	if r.Status != http.StatusBadRequest || strings.Contains(string(r.raw), "password-in-the-body") {
+		t.Fatalf("a malformed body: %d %s", r.Status, r.raw)
+	}
+}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mediagraph/mediagraph/analyze"
 	"github.com/mediagraph/mediagraph/database"
@@ -143,6 +144,8 @@ type Main struct {
 	Service  *media.Service
 	Listener net.Listener
 	HTTP     *http.Server
+	// MetricsListener serves /metrics when MetricsAddr is set.
+	MetricsListener net.Listener
 	// DevKey is the development key, when the server runs in dev mode and knows it.
 	DevKey string
 
@@ -272,7 +275,20 @@ func (m *Main) Listen() error {
 	if m.Config.BodyIdleTimeout > 0 {
 		scfg.BodyIdleTimeout = m.Config.BodyIdleTimeout
 	}
-	opts := server.Options{Registry: m.metrics()}
+	reg := m.metrics()
+	switch {
+	case m.Config.MetricsAddr != "":
+		if err := m.listenMetrics(reg); err != nil {
+			return err
+		}
+	case m.Config.MetricsToken != "":
+		scfg.MetricsToken = m.Config.MetricsToken
+	case loopbackAddr(m.Config.Addr):
+		scfg.MetricsPublic = true
+	default:
+		m.Logger.Warn("/metrics is not served: the listen address is not a loopback one; set MEDIAGRAPH_METRICS_ADDR or MEDIAGRAPH_METRICS_TOKEN")
+	}
+	opts := server.Options{Registry: reg}
 	if h, ok := m.Blobs.(http.Handler); ok {
 		opts.Blobs = h
 	}
@@ -314,6 +330,21 @@ func devPlayground(key string) http.Handler {
 		}
 		public.ServeHTTP(w, r)
 	})
+}
+
+// listenMetrics serves /metrics alone on MetricsAddr.
+func (m *Main) listenMetrics(reg *prometheus.Registry) error {
+	ln, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics address: %w", err)
+	}
+	m.MetricsListener = ln
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	m.Logger.Info("metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return nil
 }
 
 // Serve serves on the listener until the server shuts down.
@@ -390,8 +421,11 @@ func (m *Main) devKey(ctx context.Context) error {
 	return nil
 }
 
-// Close releases everything Open acquired.
+// Close releases everything Open (and Listen) acquired.
 func (m *Main) Close() error {
+	if m.MetricsListener != nil {
+		_ = m.MetricsListener.Close()
+	}
 	if m.DB != nil {
 		return m.DB.Close()
 	}
