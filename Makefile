@@ -4,7 +4,7 @@ GO ?= go
 VERSITYGW_VERSION := v1.8.0
 export GOFLAGS := -buildvcs=false
 
-.PHONY: run build test generate check-generated bench lint playground clean
+.PHONY: run build test generate check-generated bench fuzz soak lint playground clean
 
 ## run: start a development server (SQLite + ./data, playground at /, dev key printed)
 run: build
@@ -35,6 +35,16 @@ test: bin/versitygw playground
 bench: bin/versitygw playground
 	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 30m ./cmd/mediagraph | tee bench/results/bench.log
 	@echo "CPU profile: bench/results/list.cpu.pprof (go tool pprof -top …)"
+
+## fuzz: run every Go fuzz target for FUZZTIME each (crashers land in testdata/fuzz; `make test` replays them)
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 ## generate: regenerate gqlgen code after editing schema.graphqls
 generate:

@@ -38,10 +38,7 @@ func isInvisible(r rune) bool {
 // MaxNameBytes bytes (cut before the extension, on a rune boundary).
 // Returns BAD_USER_INPUT if nothing usable is left.
 func SanitizeName(field, name string) (string, error) {
-	// One spelling per name: "é" typed as one code point or as "e" and a
-	// combining accent is the same name (Unicode NFC, as macOS and the web
-	// send either).
-	name = norm.NFC.String(strings.ToValidUTF8(name, ""))
+	name = strings.ToValidUTF8(name, "")
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
@@ -51,6 +48,10 @@ func SanitizeName(field, name string) (string, error) {
 		}
 		return r
 	}, name)
+	// One spelling per name: "é" typed as one code point or as "e" and a
+	// combining accent is the same name (Unicode NFC, as macOS and the web
+	// send either). After the removals, which can bring marks together.
+	name = norm.NFC.String(name)
 	name = strings.TrimSpace(name)
 	name = strings.TrimRight(name, ". ") // Windows drops trailing dots and spaces
 	if name == "" || name == "." || name == ".." {
@@ -61,7 +62,9 @@ func SanitizeName(field, name string) (string, error) {
 		if i := strings.LastIndexByte(name, '.'); i > 0 && len(name)-i <= 16 {
 			ext = name[i:]
 		}
-		name = truncateUTF8(name[:len(name)-len(ext)], MaxNameBytes-len(ext)) + ext
+		// The cut may leave spaces or dots at the end of the stem or name.
+		stem := strings.TrimRight(truncateUTF8(name[:len(name)-len(ext)], MaxNameBytes-len(ext)), ". ")
+		name = norm.NFC.String(strings.TrimRight(stem+ext, ". "))
 	}
 	return name, nil
 }

@@ -184,6 +184,9 @@ func (w *costWalk) set(set ast.SelectionSet, typeName string) cost {
 }
 
 func (w *costWalk) field(f *ast.Field, typeName string) cost {
+	if len(f.SelectionSet) == 0 {
+		return cost{nodes: 1, depth: 1}
+	}
 	if strings.HasPrefix(f.Name, "__") {
 		// Introspection: counted, but not against the depth limit.
 		c := w.set(f.SelectionSet, "")
@@ -194,9 +197,6 @@ func (w *costWalk) field(f *ast.Field, typeName string) cost {
 		if def := t.Fields.ForName(f.Name); def != nil {
 			childType = def.Type.Name()
 		}
-	}
-	if len(f.SelectionSet) == 0 {
-		return cost{nodes: 1, depth: 1}
 	}
 	c := w.set(f.SelectionSet, childType)
 	n := w.pageSize(f, childType)
