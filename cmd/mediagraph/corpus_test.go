@@ -252,4 +252,3 @@ func (e *env) raw(c corpusRequest) (int, string) {
 	out, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(out)
 }
-
