@@ -36,6 +36,11 @@ bench: bin/versitygw playground
 	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 30m ./cmd/mediagraph | tee bench/results/bench.log
 	@echo "CPU profile: bench/results/list.cpu.pprof (go tool pprof -top …)"
 
+## soak: two replicas on PostgreSQL + versitygw under 200 clients, then PostgreSQL and S3 restarts and kill -9 of a
+## replica mid-upload (restarts the machine's PostgreSQL cluster; figures in docs/BENCHMARKS.md)
+soak: bin/versitygw
+	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_SOAK=1 $(GO) test -count=1 -run 'TestSoak$$' -v -timeout 30m ./cmd/mediagraph 2>&1 | grep -v '^time=' | tee bench/results/soak.log
+
 ## fuzz: run every Go fuzz target for FUZZTIME each (crashers land in testdata/fuzz; `make test` replays them)
 FUZZTIME ?= 30s
 fuzz:

@@ -39,6 +39,9 @@ type Config struct {
 	MaxUploadFiles  int
 	MaxImagePixels  int64
 	SweepInterval   time.Duration
+	// CleanupAge is how old abandoned blobs and unreferenced objects must be
+	// before the sweeper removes them (uploads in flight are younger).
+	CleanupAge time.Duration
 	// BodyIdleTimeout cuts a request whose body stops arriving.
 	BodyIdleTimeout time.Duration
 	LoaderWait      time.Duration
@@ -117,6 +120,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	num(&c.MaxUploadMemory, "max-upload-memory", "MEDIAGRAPH_MAX_UPLOAD_MEMORY", int64(8<<20), "multipart requests up to this size are buffered in memory, larger ones on disk")
 	num(&c.MaxImagePixels, "max-image-pixels", "MEDIAGRAPH_MAX_IMAGE_PIXELS", int64(64_000_000), "largest image accepted, in pixels")
 	num(&c.SweepInterval, "sweep-interval", "MEDIAGRAPH_SWEEP_INTERVAL", 10*time.Minute, "how often the server purges expired trash and reconciles storage; 0 turns it off")
+	num(&c.CleanupAge, "cleanup-age", "MEDIAGRAPH_CLEANUP_AGE", time.Hour, "how old unreferenced objects and abandoned uploads must be before the sweeper removes them")
 	num(&c.LoaderWait, "loader-wait", "MEDIAGRAPH_LOADER_WAIT", time.Millisecond, "how long dataloaders collect keys before a batch query")
 	num(&c.SessionTTL, "upload-session-ttl", "MEDIAGRAPH_UPLOAD_SESSION_TTL", 24*time.Hour, "how long an upload session accepts bytes")
 	str(&c.FFprobe, "ffprobe", "MEDIAGRAPH_FFPROBE", "", "ffprobe binary for audio/video formats the built-in parsers miss: empty finds it on PATH, - turns it off")

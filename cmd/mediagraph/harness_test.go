@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/mediagraph/mediagraph/internal/testenv"
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/storage"
@@ -355,49 +357,66 @@ func (e *env) checkInvariants() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	for _, v := range storeViolations(ctx, e.t, e.m.DB.Bun(), e.m.Blobs, time.Now().Add(time.Hour)) {
+		e.t.Errorf("invariant: %s", v)
+	}
+}
+
+// storeViolations lists where the database and the object store disagree:
+// a blob row without its bytes, a blob left PENDING since before
+// pendingBefore, a stored object (or thumbnail) no row owns, a multipart
+// upload no open session owns.
+func storeViolations(ctx context.Context, t testing.TB, db *bun.DB, blobs media.Blobs, pendingBefore time.Time) []string {
+	t.Helper()
 	type row struct {
-		ID         string `bun:"id"`
-		StorageKey string `bun:"storage_key"`
-		State      string `bun:"state"`
+		ID         string    `bun:"id"`
+		StorageKey string    `bun:"storage_key"`
+		State      string    `bun:"state"`
+		CreatedAt  time.Time `bun:"created_at"`
 	}
 	var rows []row
-	if err := e.m.DB.Bun().NewSelect().Table("blobs").Column("id", "storage_key", "state").Scan(ctx, &rows); err != nil {
-		e.t.Fatal(err)
+	if err := db.NewSelect().Table("blobs").Column("id", "storage_key", "state", "created_at").Scan(ctx, &rows); err != nil {
+		t.Fatal(err)
 	}
+	var out []string
 	keys := map[string]bool{}
 	for _, r := range rows {
 		keys[r.StorageKey] = true
-		if r.State != string(media.BlobReady) {
-			e.t.Errorf("invariant: blob %s left in state %s", r.ID, r.State)
+		if r.State != string(media.BlobReady) && r.CreatedAt.Before(pendingBefore) {
+			out = append(out, fmt.Sprintf("blob %s left in state %s", r.ID, r.State))
 		}
-		if _, err := e.m.Blobs.Stat(ctx, r.StorageKey); err != nil {
-			e.t.Errorf("invariant: blob %s has no bytes: %v", r.ID, err)
+		if _, err := blobs.Stat(ctx, r.StorageKey); err != nil && r.State == string(media.BlobReady) {
+			out = append(out, fmt.Sprintf("blob %s has no bytes: %v", r.ID, err))
 		}
 	}
 	var open []string
-	if err := e.m.DB.Bun().NewSelect().Table("upload_sessions").Column("storage_key").
+	if err := db.NewSelect().Table("upload_sessions").Column("storage_key").
 		Where("state = ?", media.SessionOpen).Scan(ctx, &open); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	sessions := map[string]bool{}
 	for _, k := range open {
 		sessions[k] = true
 	}
-	for _, o := range e.objects() {
+	if err := blobs.List(ctx, "", func(o media.BlobInfo) error {
 		// Thumbnails live next to the blob they were rendered from.
 		owner, _, _ := strings.Cut(o.Key, ".thumb-")
 		if !keys[owner] && !sessions[o.Key] {
-			e.t.Errorf("invariant: stored object %s has no blob row", o.Key)
-		}
-	}
-	if err := e.m.Blobs.ListMultipart(ctx, "", func(m media.MultipartInfo) error {
-		if !sessions[m.Key] {
-			e.t.Errorf("invariant: multipart upload of %s belongs to no open session", m.Key)
+			out = append(out, fmt.Sprintf("stored object %s has no blob row", o.Key))
 		}
 		return nil
 	}); err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
+	if err := blobs.ListMultipart(ctx, "", func(m media.MultipartInfo) error {
+		if !sessions[m.Key] {
+			out = append(out, fmt.Sprintf("multipart upload of %s belongs to no open session", m.Key))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func str(v any) string { s, _ := v.(string); return s }

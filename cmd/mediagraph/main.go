@@ -152,6 +152,7 @@ type Main struct {
 	sweepMetrics struct {
 		purged, orphans prometheus.Counter
 		missing         prometheus.Gauge
+		sweeps          *prometheus.CounterVec
 	}
 }
 
@@ -191,6 +192,9 @@ func (m *Main) Open(ctx context.Context) error {
 	cfg.MaxUploadSize, cfg.MaxImagePixels = m.Config.MaxUploadSize, m.Config.MaxImagePixels
 	cfg.PublicURL, cfg.SigningSecret = m.Config.PublicURL, secret
 	cfg.SessionTTL, cfg.ThumbnailWorkers = m.Config.SessionTTL, m.Config.ThumbnailWorkers
+	if m.Config.CleanupAge > 0 {
+		cfg.CleanupAge = m.Config.CleanupAge
+	}
 	m.Service = media.NewService(db, blobs, cfg, m.Logger)
 	m.Service.Analyzer = analyze.New(analyze.Config{MaxPixels: m.Config.MaxImagePixels, FFprobe: m.Config.FFprobe,
 		Workers: m.Config.ThumbnailWorkers})
@@ -363,7 +367,9 @@ func (m *Main) metrics() *prometheus.Registry {
 	m.sweepMetrics.purged = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediagraph_sweep_purged_files_total", Help: "Trashed files purged by the sweeper."})
 	m.sweepMetrics.orphans = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediagraph_sweep_orphan_objects_total", Help: "Stored objects no row referenced, deleted by the sweeper."})
 	m.sweepMetrics.missing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "mediagraph_blobs_missing", Help: "Blobs whose bytes were missing from storage at the last sweep."})
-	reg.MustRegister(m.sweepMetrics.purged, m.sweepMetrics.orphans, m.sweepMetrics.missing)
+	m.sweepMetrics.sweeps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mediagraph_sweeps_total",
+		Help: "Sweeps by outcome: ran, skipped (another replica held the lock) or failed."}, []string{"outcome"})
+	reg.MustRegister(m.sweepMetrics.purged, m.sweepMetrics.orphans, m.sweepMetrics.missing, m.sweepMetrics.sweeps)
 	return reg
 }
 
@@ -380,12 +386,15 @@ func (m *Main) sweepLoop(ctx context.Context, every time.Duration) {
 		}
 		r, err := m.Service.Sweep(ctx)
 		if err != nil {
+			m.sweepMetrics.sweeps.WithLabelValues("failed").Inc()
 			m.Logger.ErrorContext(ctx, "sweep", "err", err)
 			continue
 		}
 		if r.Skipped {
+			m.sweepMetrics.sweeps.WithLabelValues("skipped").Inc()
 			continue
 		}
+		m.sweepMetrics.sweeps.WithLabelValues("ran").Inc()
 		m.sweepMetrics.purged.Add(float64(r.Purged))
 		m.sweepMetrics.orphans.Add(float64(r.Orphans))
 		m.sweepMetrics.missing.Set(float64(len(r.Missing)))

@@ -301,3 +301,7 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return strings.TrimSpace(s.b.String())
 }
+
+// VersityGWBinary returns the versitygw binary VersityGW would run, for
+// tests that run (and stop) servers of their own.
+func VersityGWBinary() (string, error) { return findGW() }
