@@ -93,15 +93,26 @@ func (d *DB) UpdatePost(ctx context.Context, p *media.Post) error {
 	return affectedOne(res, err, "post")
 }
 
-// DeletePost deletes a post with its comments and their attachments.
-func (d *DB) DeletePost(ctx context.Context, orgID, id media.ID) error {
-	return d.atomic(ctx, func(d *DB) error {
-		if _, err := d.idb.NewDelete().Model((*attachmentRow)(nil)).Where("post_id = ?", id).Where("org_id = ?", orgID).Exec(ctx); err != nil {
+// DeletePost deletes a post with its comments and their attachments, and
+// returns the attachments.
+func (d *DB) DeletePost(ctx context.Context, orgID, id media.ID) ([]*media.Attachment, error) {
+	var rows []attachmentRow
+	err := d.atomic(ctx, func(d *DB) error {
+		if _, err := d.idb.NewDelete().Model(&rows).Where("post_id = ?", id).Where("org_id = ?", orgID).Returning("*").Exec(ctx); err != nil {
 			return wrap(err, "attachment")
 		}
 		res, err := d.idb.NewDelete().Model((*postRow)(nil)).Where("id = ?", id).Where("org_id = ?", orgID).Exec(ctx)
 		return affectedOne(res, err, "post")
 	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*media.Attachment, len(rows))
+	for i, r := range rows {
+		out[i] = &media.Attachment{OrgID: r.OrgID, FileID: r.FileID, TargetID: r.TargetID, PostID: r.PostID,
+			ConversationID: r.ConversationID, AttachedAt: r.AttachedAt.UTC(), AttachedBy: r.AttachedBy}
+	}
+	return out, nil
 }
 
 // postVisible limits posts to those the audience may see.
@@ -279,28 +290,32 @@ func (d *DB) Messages(ctx context.Context, orgID media.ID, ids []media.ID, conve
 	return out, nil
 }
 
-// Attach records attachments; attaching a file twice to one target is a no-op.
-func (d *DB) Attach(ctx context.Context, as []*media.Attachment) error {
+// Attach records attachments; attaching a file twice to one target is a
+// no-op. It returns the ids of the files newly attached.
+func (d *DB) Attach(ctx context.Context, as []*media.Attachment) ([]media.ID, error) {
 	if len(as) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows := make([]attachmentRow, len(as))
 	for i, a := range as {
 		rows[i] = attachmentRow{OrgID: a.OrgID, FileID: a.FileID, TargetID: a.TargetID, PostID: a.PostID,
 			ConversationID: a.ConversationID, AttachedAt: a.AttachedAt, AttachedBy: a.AttachedBy}
 	}
-	_, err := d.idb.NewInsert().Model(&rows).On("CONFLICT (target_id, file_id) DO NOTHING").Returning("").Exec(ctx)
-	return wrap(err, "attachment")
+	var added []media.ID
+	_, err := d.idb.NewInsert().Model(&rows).On("CONFLICT (target_id, file_id) DO NOTHING").Returning("file_id").Exec(ctx, &added)
+	return added, wrap(err, "attachment")
 }
 
-// Detach removes attachments of files from a target.
-func (d *DB) Detach(ctx context.Context, orgID, targetID media.ID, fileIDs []media.ID) error {
+// Detach removes attachments of files from a target and returns the ids
+// of the files that were attached.
+func (d *DB) Detach(ctx context.Context, orgID, targetID media.ID, fileIDs []media.ID) ([]media.ID, error) {
 	if len(fileIDs) == 0 {
-		return nil
+		return nil, nil
 	}
+	var removed []media.ID
 	_, err := d.idb.NewDelete().Model((*attachmentRow)(nil)).Where("org_id = ?", orgID).Where("target_id = ?", targetID).
-		Where("file_id IN (?)", bun.In(fileIDs)).Exec(ctx)
-	return wrap(err, "attachment")
+		Where("file_id IN (?)", bun.In(fileIDs)).Returning("file_id").Exec(ctx, &removed)
+	return removed, wrap(err, "attachment")
 }
 
 // Usages returns the attachments of files that the audience may see, oldest first.

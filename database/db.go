@@ -42,6 +42,10 @@ type DB struct {
 	idb     bun.IDB // db, or the transaction of an InTx copy
 	dialect string
 	inTx    bool
+	broker  *broker
+	// committed runs after the outermost transaction commits (SQLite's
+	// in-process notifications); shared by nested copies.
+	committed *[]func()
 }
 
 var _ media.Store = (*DB)(nil)
@@ -94,7 +98,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		sqldb.SetConnMaxIdleTime(0)
 		db, dialect = bun.NewDB(sqldb, &sqliteDialect{sqlitedialect.New()}), SQLite
 	}
-	d := &DB{db: db, idb: db, dialect: dialect}
+	d := &DB{db: db, idb: db, dialect: dialect, broker: newBroker()}
 	if err := d.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -203,6 +207,7 @@ func (d *DB) Close() error {
 	if d.inTx {
 		return nil
 	}
+	d.broker.close()
 	return d.db.Close()
 }
 
@@ -234,15 +239,7 @@ func (d *DB) Ping(ctx context.Context) error {
 // InTx runs fn in a transaction (a savepoint if d is already in one). fn
 // must use the Store it is given. fn's error is returned unchanged.
 func (d *DB) InTx(ctx context.Context, fn func(tx media.Store) error) error {
-	var fnErr error
-	err := d.idb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		fnErr = fn(&DB{db: d.db, idb: tx, dialect: d.dialect, inTx: true})
-		return fnErr
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return wrap(err, "transaction")
+	return d.runInTx(ctx, func(tx *DB) error { return fn(tx) })
 }
 
 // atomic runs fn in a transaction unless d is in one already, for methods
@@ -251,13 +248,29 @@ func (d *DB) atomic(ctx context.Context, fn func(d *DB) error) error {
 	if d.inTx {
 		return fn(d)
 	}
+	return d.runInTx(ctx, fn)
+}
+
+// runInTx runs fn with a copy of d bound to a new transaction (a
+// savepoint in one), then, once the outermost one committed, its
+// committed hooks.
+func (d *DB) runInTx(ctx context.Context, fn func(tx *DB) error) error {
+	hooks := d.committed
+	if hooks == nil {
+		hooks = &[]func(){}
+	}
 	var fnErr error
-	err := d.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		fnErr = fn(&DB{db: d.db, idb: tx, dialect: d.dialect, inTx: true})
+	err := d.idb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		fnErr = fn(&DB{db: d.db, idb: tx, dialect: d.dialect, inTx: true, broker: d.broker, committed: hooks})
 		return fnErr
 	})
 	if fnErr != nil {
 		return fnErr
+	}
+	if err == nil && d.committed == nil {
+		for _, h := range *hooks {
+			h()
+		}
 	}
 	return wrap(err, "transaction")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 )
 
 // contentCursor is the position of a post, comment or message in its list.
@@ -124,7 +125,21 @@ func (s *Service) attach(ctx context.Context, p *Principal, targetID ID, fileIDs
 		as = append(as, &Attachment{OrgID: p.OrgID, FileID: f.ID, TargetID: tg.id, PostID: tg.postID,
 			ConversationID: tg.conversationID, AttachedAt: now, AttachedBy: &p.UserID})
 	}
-	return s.Store.Attach(ctx, as)
+	added, err := s.Store.Attach(ctx, as)
+	if err != nil {
+		return err
+	}
+	s.emitFor(p, EventAttached, fs, added, &tg.id)
+	return nil
+}
+
+// emitFor emits an event for each of files whose id is in ids.
+func (s *Service) emitFor(p *Principal, t EventType, files []*File, ids []ID, target *ID) {
+	for _, f := range files {
+		if slices.Contains(ids, f.ID) {
+			s.emit(p, t, f, target)
+		}
+	}
 }
 
 // editableTarget resolves a post, comment or message the caller may attach
@@ -183,7 +198,12 @@ func (s *Service) DetachFiles(ctx context.Context, targetID ID, fileIDs []ID) (A
 		for i, f := range fs {
 			ids[i] = f.ID
 		}
-		return ts.Store.Detach(ctx, p.OrgID, tg.id, ids)
+		removed, err := ts.Store.Detach(ctx, p.OrgID, tg.id, ids)
+		if err != nil {
+			return err
+		}
+		ts.emitFor(p, EventDetached, fs, removed, &tg.id)
+		return nil
 	})
 }
 
@@ -195,8 +215,7 @@ func (s *Service) changeAttachments(ctx context.Context, targetID ID, change fun
 		return nil, err
 	}
 	var out Attachable
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		ts := s.in(tx)
+	err = s.inTx(ctx, func(ts *Service) error {
 		tg, err := ts.resolveTarget(ctx, p, targetID)
 		if err != nil {
 			return err

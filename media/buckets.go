@@ -162,19 +162,23 @@ func (s *Service) DeleteBucket(ctx context.Context, name string, force bool) (ID
 		return "", err
 	}
 	var blobIDs []ID
-	err = s.Store.InTx(ctx, func(tx Store) error {
+	err = s.inTx(ctx, func(ts *Service) error {
+		tx := ts.Store
 		if _, err := tx.LockBucket(ctx, p.OrgID, b.ID); err != nil {
 			return err
 		}
-		n, err := tx.CountFiles(ctx, FileQuery{OrgID: p.OrgID, BucketID: &b.ID, Filter: FileFilter{Trashed: TrashInclude}})
+		files, err := tx.ListFiles(ctx, FileQuery{OrgID: p.OrgID, BucketID: &b.ID, Filter: FileFilter{Trashed: TrashInclude}})
 		if err != nil {
 			return err
 		}
-		if n > 0 && !force {
-			return Errorf(ECONFLICT, "bucket %q holds %d files; delete them first or pass force: true", name, n)
+		if len(files) > 0 && !force {
+			return Errorf(ECONFLICT, "bucket %q holds %d files; delete them first or pass force: true", name, len(files))
 		}
 		if blobIDs, err = tx.DeleteBucketFiles(ctx, p.OrgID, b.ID); err != nil {
 			return err
+		}
+		for _, f := range files {
+			ts.emit(p, EventDeleted, f, nil)
 		}
 		return tx.DeleteBucket(ctx, p.OrgID, b.ID)
 	})

@@ -182,8 +182,7 @@ func uploadDescription(in UploadInput) (FileUpdate, error) {
 func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, then func(ts *Service, fs []*File) error) ([]*File, error) {
 	var out []*File
 	var dups []*staged
-	run := func(tx Store) error {
-		ts := s.in(tx)
+	run := func(ts *Service) error {
 		out, dups = make([]*File, 0, len(ups)), nil
 		for i, u := range ups {
 			f, dup, err := ts.commitOne(ctx, p, u)
@@ -203,11 +202,11 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 		}
 		return nil
 	}
-	err := s.Store.InTx(ctx, run)
+	err := s.inTx(ctx, run)
 	if ErrorCode(err) == ECONFLICT && ErrorField(err) == "" && strings.Contains(ErrorMessage(err), "existing file") {
 		// Another upload took a name between the check and the insert
 		// (PostgreSQL): once more, now that it is visible.
-		err = s.Store.InTx(ctx, run)
+		err = s.inTx(ctx, run)
 	}
 	if err != nil {
 		s.discard(ctx, ups)
@@ -253,6 +252,7 @@ func (s *Service) commitOne(ctx context.Context, p *Principal, u *staged) (*File
 	if err := s.Store.CreateFile(ctx, &f, newRevision(&f, p, s.now())); err != nil {
 		return nil, false, err
 	}
+	s.emit(p, EventCreated, &f, nil)
 	return &f, dup, nil
 }
 

@@ -93,8 +93,8 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 	}
 	now := s.now()
 	out := make([]*File, 0, len(srcs))
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		ts := s.in(tx)
+	err = s.inTx(ctx, func(ts *Service) error {
+		tx := ts.Store
 		places, err := ts.placements(ctx, p, srcs, in.TargetBucket, func(f *File) string { return relative[f.ID] })
 		if err != nil {
 			return err
@@ -116,6 +116,7 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 			if err := tx.CreateFile(ctx, &c, newRevision(&c, p, now)); err != nil {
 				return err
 			}
+			ts.emit(p, EventCreated, &c, nil)
 			out = append(out, &c)
 		}
 		return nil
@@ -148,8 +149,8 @@ func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) 
 	}
 	now := s.now()
 	out := make([]*File, 0, len(in.IDs))
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		ts := s.in(tx)
+	err = s.inTx(ctx, func(ts *Service) error {
+		tx := ts.Store
 		// Locks are taken in one order everywhere: buckets (by the
 		// placements' checks, below) after the files, each set by id.
 		ids := slices.Clone(in.IDs)
@@ -193,6 +194,7 @@ func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) 
 			if err := tx.UpdateFile(ctx, &f, nil); err != nil {
 				return err
 			}
+			ts.emit(p, EventUpdated, &f, nil)
 			out = append(out, &f)
 		}
 		return nil

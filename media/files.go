@@ -116,6 +116,11 @@ func (s *Service) Node(ctx context.Context, id ID) (Node, error) {
 			return nil, notFound
 		}
 		return k, nil
+	case PrefixWebhook:
+		if !p.Can(ScopeAdmin) {
+			return nil, notFound
+		}
+		return s.Webhook(ctx, id)
 	}
 	return nil, notFound
 }
@@ -132,8 +137,9 @@ func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error)
 		return "", err
 	}
 	var blobIDs []ID
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		f, err := s.in(tx).lockFile(ctx, p, id, ActDestroy)
+	err = s.inTx(ctx, func(ts *Service) error {
+		tx := ts.Store
+		f, err := ts.lockFile(ctx, p, id, ActDestroy)
 		if err != nil {
 			return err
 		}
@@ -151,6 +157,7 @@ func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error)
 			}
 			return Errorf(ECONFLICT, "file %s is used in %d %s (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n, places)
 		}
+		ts.emit(p, EventDeleted, f, nil)
 		blobIDs, err = tx.DeleteFile(ctx, p.OrgID, f.ID)
 		return err
 	})
@@ -168,15 +175,16 @@ func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error)
 func (s *Service) purgeFile(ctx context.Context, orgID, id ID, due *time.Time) (bool, error) {
 	var blobIDs []ID
 	deleted := false
-	err := s.Store.InTx(ctx, func(tx Store) error {
-		f, err := tx.LockFile(ctx, orgID, id)
+	err := s.inTx(ctx, func(ts *Service) error {
+		f, err := ts.Store.LockFile(ctx, orgID, id)
 		if err != nil {
 			return err
 		}
 		if f.TrashedAt == nil || f.LegalHold || (due != nil && (f.PurgeAt == nil || f.PurgeAt.After(*due))) {
 			return nil
 		}
-		blobIDs, err = tx.DeleteFile(ctx, orgID, id)
+		ts.emit(PrincipalFrom(ctx), EventDeleted, f, nil)
+		blobIDs, err = ts.Store.DeleteFile(ctx, orgID, id)
 		deleted = err == nil
 		return err
 	})

@@ -209,6 +209,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id ID) (*APIKey, error) {
 	if err := s.Store.RevokeAPIKey(ctx, p.OrgID, id, s.now()); err != nil {
 		return nil, err
 	}
+	s.accessChanged(ctx, p.OrgID)
 	return s.Store.APIKey(ctx, p.OrgID, id)
 }
 

@@ -71,6 +71,7 @@ func (s *Service) UpdateMemberRole(ctx context.Context, userID ID, role Role) (*
 	if err != nil {
 		return nil, err
 	}
+	s.accessChanged(ctx, p.OrgID)
 	u.Role = role
 	return u, nil
 }
@@ -92,7 +93,11 @@ func (s *Service) RemoveMember(ctx context.Context, userID ID) (ID, error) {
 		}
 		return tx.DeleteUser(ctx, p.OrgID, u.ID)
 	})
-	return u.ID, err
+	if err != nil {
+		return "", err
+	}
+	s.accessChanged(ctx, p.OrgID)
+	return u.ID, nil
 }
 
 func (s *Service) memberFor(ctx context.Context, userID ID) (*Principal, *User, error) {

@@ -86,8 +86,7 @@ func (s *Service) changeFile(ctx context.Context, scope string, id ID, a Action,
 		return nil, err
 	}
 	var out *File
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		ts := s.in(tx)
+	err = s.inTx(ctx, func(ts *Service) error {
 		f, err := ts.lockFile(ctx, p, id, a)
 		if err != nil {
 			return err

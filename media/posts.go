@@ -180,7 +180,29 @@ func (s *Service) DeletePost(ctx context.Context, id ID) (ID, error) {
 	if post.AuthorID != p.UserID && !p.Role.IsAdmin() {
 		return "", Errorf(EFORBIDDEN, "only the post's author or an admin may delete it")
 	}
-	return id, s.Store.DeletePost(ctx, p.OrgID, id)
+	return id, s.inTx(ctx, func(ts *Service) error {
+		detached, err := ts.Store.DeletePost(ctx, p.OrgID, id)
+		if err != nil {
+			return err
+		}
+		// Its files stay; those who watch them hear they were detached.
+		ids := make([]ID, len(detached))
+		for i, a := range detached {
+			ids[i] = a.FileID
+		}
+		fs, err := ts.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: ids, Filter: FileFilter{Trashed: TrashInclude}})
+		if err != nil {
+			return err
+		}
+		for _, a := range detached {
+			for _, f := range fs {
+				if f.ID == a.FileID {
+					ts.emit(p, EventDetached, f, &a.TargetID)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Post returns a post the caller may see. Returns NOT_FOUND.

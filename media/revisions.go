@@ -30,6 +30,7 @@ func (s *Service) addRevision(ctx context.Context, p *Principal, b *Bucket, f *F
 	if err := s.Store.AddRevision(ctx, f, newRevision(f, p, now)); err != nil {
 		return nil, false, "", err
 	}
+	s.emit(p, EventRevisionAdded, f, nil)
 	if dropPrevious {
 		if released, err = s.Store.DeleteRevision(ctx, f.OrgID, f.ID, prev); err != nil {
 			return nil, false, "", err
@@ -80,9 +81,8 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 	var out *File
 	var released ID
 	dup := false
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		ts := s.in(tx)
-		b, err := tx.LockBucket(ctx, p.OrgID, b.ID)
+	err = s.inTx(ctx, func(ts *Service) error {
+		b, err := ts.Store.LockBucket(ctx, p.OrgID, b.ID)
 		if err != nil {
 			return err
 		}
@@ -121,8 +121,8 @@ func (s *Service) RestoreRevision(ctx context.Context, id ID, n int) (*File, err
 		return nil, err
 	}
 	var out *File
-	err = s.Store.InTx(ctx, func(tx Store) error {
-		ts := s.in(tx)
+	err = s.inTx(ctx, func(ts *Service) error {
+		tx := ts.Store
 		b, err := tx.LockBucket(ctx, p.OrgID, f.BucketID)
 		if err != nil {
 			return err
@@ -170,6 +170,7 @@ func (s *Service) DeleteRevision(ctx context.Context, id ID, n int) (*File, erro
 		if IsNotFound(err) {
 			return Invalid("revision", "file %s has no revision %d", id, n)
 		}
+		tx.emit(p, EventUpdated, f, nil)
 		return err
 	})
 	if err != nil {

@@ -32,6 +32,11 @@ type Config struct {
 	SessionPartSize int64
 	// ThumbnailWorkers bounds concurrent thumbnail renders (default: one per CPU).
 	ThumbnailWorkers int
+	// EventRetention is how long file events are kept for subscribers to
+	// resume from (default 24 h).
+	EventRetention time.Duration
+	// Webhooks configures webhook delivery.
+	Webhooks WebhookConfig
 }
 
 // DefaultConfig returns the limits used when nothing is configured.
@@ -60,6 +65,12 @@ type Service struct {
 	Now func() time.Time
 
 	thumbs *thumbnailPool
+	hub    *hub
+	hooks  *webhookDispatcher
+	access *watches
+	// pending collects the events of the transaction this Service works
+	// in (see inTx); nil outside one.
+	pending *[]*Event
 }
 
 // thumbnailPool bounds thumbnail rendering and merges concurrent renders
@@ -79,7 +90,8 @@ func NewService(store Store, blobs Blobs, cfg Config, logger *slog.Logger) *Serv
 		workers = runtime.NumCPU()
 	}
 	return &Service{Store: store, Blobs: blobs, Config: cfg, Logger: logger, Now: time.Now,
-		thumbs: &thumbnailPool{workers: make(chan struct{}, workers)}}
+		thumbs: &thumbnailPool{workers: make(chan struct{}, workers)}, hub: newHub(), hooks: newWebhookDispatcher(),
+		access: &watches{all: map[*watch]struct{}{}, wake: make(chan string, 16)}}
 }
 
 // now returns the current time in UTC at the precision the databases keep.

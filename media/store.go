@@ -135,8 +135,9 @@ type Store interface {
 	CreatePost(ctx context.Context, p *Post) error
 	// UpdatePost writes title, body, visibility, author and updated_at.
 	UpdatePost(ctx context.Context, p *Post) error
-	// DeletePost deletes a post, its comments and their attachments.
-	DeletePost(ctx context.Context, orgID, id ID) error
+	// DeletePost deletes a post, its comments and their attachments, and
+	// returns the attachments.
+	DeletePost(ctx context.Context, orgID, id ID) ([]*Attachment, error)
 	// PostsByIDs returns the posts among ids the audience may see.
 	PostsByIDs(ctx context.Context, orgID ID, ids []ID, a *Audience) ([]*Post, error)
 	// ListPosts returns visible posts, newest first, after (created_at, id).
@@ -160,9 +161,11 @@ type Store interface {
 	// Messages returns messages by ids (if not nil) or of one conversation,
 	// oldest first, after (created_at, id).
 	Messages(ctx context.Context, orgID ID, ids []ID, conversationID *ID, after *FileKey, limit int) ([]*Message, error)
-	// Attach records attachments (again is a no-op); Detach removes them.
-	Attach(ctx context.Context, as []*Attachment) error
-	Detach(ctx context.Context, orgID, targetID ID, fileIDs []ID) error
+	// Attach records attachments (again is a no-op) and returns the ids of
+	// the files newly attached; Detach removes them and returns the ids of
+	// the files that were attached.
+	Attach(ctx context.Context, as []*Attachment) ([]ID, error)
+	Detach(ctx context.Context, orgID, targetID ID, fileIDs []ID) ([]ID, error)
 	// Usages returns the attachments of files whose targets the audience may see.
 	Usages(ctx context.Context, orgID ID, fileIDs []ID, a *Audience) ([]*Attachment, error)
 	// AttachmentPages returns, per target, the first q.Limit files attached
@@ -188,6 +191,53 @@ type Store interface {
 	ExpiredUploadSessions(ctx context.Context, now, stuck time.Time, limit int) ([]*UploadSession, error)
 	// OpenSessionBytes sums the sizes of a bucket's OPEN and COMPLETING sessions.
 	OpenSessionBytes(ctx context.Context, orgID, bucketID ID) (int64, error)
+
+	// Publish announces payload on channel to every server's listeners
+	// once the transaction commits (at once outside one).
+	Publish(ctx context.Context, channel, payload string) error
+	// Listen calls fn with each payload published on channel by any
+	// server, and with "" when it starts and whenever notifications may
+	// have been lost (so fn catches up from the tables), until ctx ends.
+	// fn must not block.
+	Listen(ctx context.Context, channel string, fn func(payload string))
+
+	// AddEvents writes events (setting their Seq) in the transaction, in
+	// commit order with every other writer's, and announces them on
+	// EventsChannel when it commits.
+	AddEvents(ctx context.Context, evs []*Event) error
+	// EventsAfter returns up to limit events with seq > after, in seq
+	// order: of one organization, or of all (orgID nil).
+	EventsAfter(ctx context.Context, orgID *ID, after int64, limit int) ([]*Event, error)
+	// LastEventSeq is the highest seq written (0 if none).
+	LastEventSeq(ctx context.Context) (int64, error)
+	// FirstEventSeq is the lowest seq still kept (0 if none).
+	FirstEventSeq(ctx context.Context) (int64, error)
+	// DeleteEventsBefore deletes events older than t and returns how many.
+	DeleteEventsBefore(ctx context.Context, t time.Time) (int, error)
+
+	CreateWebhook(ctx context.Context, w *Webhook) error
+	// UpdateWebhook writes every field of w but its id, org and creation.
+	UpdateWebhook(ctx context.Context, w *Webhook) error
+	DeleteWebhook(ctx context.Context, orgID, id ID) error
+	Webhook(ctx context.Context, orgID, id ID) (*Webhook, error)
+	// ListWebhooks returns up to limit webhooks with ids after after, by id.
+	ListWebhooks(ctx context.Context, orgID, after ID, limit int) ([]*Webhook, error)
+	// ActiveWebhooks returns the organization's active webhooks.
+	ActiveWebhooks(ctx context.Context, orgID ID) ([]*Webhook, error)
+	// AddWebhookDeliveries queues deliveries; one of an event a webhook
+	// was already given is queued again (its row is reset to PENDING).
+	AddWebhookDeliveries(ctx context.Context, ds []*WebhookDelivery) error
+	// ClaimWebhookDeliveries leases up to limit PENDING deliveries due at
+	// now until lease — skipping those another server holds and webhooks
+	// with perWebhook deliveries in flight — and returns them.
+	ClaimWebhookDeliveries(ctx context.Context, now, lease time.Time, perWebhook, limit int) ([]*WebhookDelivery, error)
+	// UpdateWebhookDelivery writes a delivery's state, attempts, next
+	// attempt and lease.
+	UpdateWebhookDelivery(ctx context.Context, d *WebhookDelivery) error
+	AddWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
+	// WebhookAttempts returns up to limit attempts of a webhook, newest
+	// first, with ids before before ("" from the newest).
+	WebhookAttempts(ctx context.Context, orgID, webhookID, before ID, limit int) ([]*WebhookAttempt, error)
 
 	// TagsByFileIDs returns each file's tags, sorted.
 	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)

@@ -18,6 +18,9 @@ type SweepReport struct {
 	ExpiredSessions int
 	// StrayUploads counts multipart uploads no session knew, aborted.
 	StrayUploads int
+	// ExpiredEvents counts file events older than the event retention,
+	// deleted (with finished webhook deliveries as old).
+	ExpiredEvents int
 	// Missing lists READY blobs whose bytes are not in storage. They are
 	// reported, not deleted: a file row points at them.
 	Missing []ID
@@ -26,6 +29,7 @@ type SweepReport struct {
 // Sweep runs the background work once: it purges trashed files whose time
 // has come (never files under legal hold), removes abandoned PENDING blobs,
 // ends expired upload sessions and aborts multipart uploads no session knows,
+// deletes events past their retention,
 // and reconciles the object store with the blob rows: objects nothing
 // references and older than Config.CleanupAge are deleted; rows whose
 // bytes are missing are reported. Only one server sweeps at a time.
@@ -53,6 +57,9 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 		return r, err
 	}
 	if r.Orphans, err = s.deleteOrphans(ctx); err != nil {
+		return r, err
+	}
+	if r.ExpiredEvents, err = s.Store.DeleteEventsBefore(ctx, s.now().Add(-s.eventRetention())); err != nil {
 		return r, err
 	}
 	if r.Missing, err = s.findMissing(ctx); err != nil {

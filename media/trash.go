@@ -29,6 +29,7 @@ func (s *Service) Trash(ctx context.Context, id ID) (*File, error) {
 		now := s.now()
 		purge := now.Add(TrashRetentionOf(b))
 		f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = &now, &purge, now, &p.UserID
+		tx.emit(p, EventTrashed, f, nil)
 		return tx.Store.SetFileState(ctx, f)
 	})
 }
@@ -58,6 +59,7 @@ func (s *Service) Restore(ctx context.Context, id ID) (*File, error) {
 			}
 		}
 		f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = nil, nil, now, &p.UserID
+		tx.emit(p, EventRestored, f, nil)
 		return tx.Store.SetFileState(ctx, f)
 	})
 }
@@ -117,6 +119,7 @@ func (s *Service) SetLegalHold(ctx context.Context, id ID, hold bool, reason *st
 			f.LegalHoldReason = nil
 		}
 		f.UpdatedAt, f.UpdatedBy = s.now(), &p.UserID
+		tx.emit(p, EventUpdated, f, nil)
 		return tx.Store.SetFileState(ctx, f)
 	})
 }

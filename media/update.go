@@ -158,6 +158,7 @@ func (s *Service) applyUpdate(ctx context.Context, p *Principal, f *File, in Fil
 	if err := s.Store.UpdateFile(ctx, f, tags); err != nil {
 		return nil, err
 	}
+	s.emit(p, EventUpdated, f, nil)
 	if tags != nil {
 		f.Tags = tags
 	}

@@ -197,3 +197,13 @@ func pointers[T any](s []T) []*T {
 	}
 	return out
 }
+
+// idPageInfo is the page info of a list whose cursors are its items' ids.
+func idPageInfo[T any](items []T, hasNext, hasPrevious bool, id func(T) media.ID) *media.PageInfo {
+	pi := &media.PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrevious}
+	if n := len(items); n > 0 {
+		start, end := string(id(items[0])), string(id(items[n-1]))
+		pi.StartCursor, pi.EndCursor = &start, &end
+	}
+	return pi
+}

@@ -211,6 +211,41 @@ func (r *fileConnectionResolver) AvailableTags(ctx context.Context, obj *media.F
 	return obj.AvailableTags(ctx)
 }
 
+// ID is the resolver for the id field.
+func (r *fileEventResolver) ID(ctx context.Context, obj *media.EventDelivery) (media.ID, error) {
+	return obj.Event.ID(), nil
+}
+
+// Type is the resolver for the type field.
+func (r *fileEventResolver) Type(ctx context.Context, obj *media.EventDelivery) (media.EventType, error) {
+	return obj.Event.Type, nil
+}
+
+// FileID is the resolver for the fileId field.
+func (r *fileEventResolver) FileID(ctx context.Context, obj *media.EventDelivery) (media.ID, error) {
+	return obj.Event.FileID, nil
+}
+
+// Bucket is the resolver for the bucket field.
+func (r *fileEventResolver) Bucket(ctx context.Context, obj *media.EventDelivery) (*media.Bucket, error) {
+	return loader.For(ctx).Bucket.Load(ctx, obj.Event.BucketID)()
+}
+
+// Actor is the resolver for the actor field.
+func (r *fileEventResolver) Actor(ctx context.Context, obj *media.EventDelivery) (*media.User, error) {
+	return userOf(ctx, obj.Event.ActorID)
+}
+
+// Target is the resolver for the target field.
+func (r *fileEventResolver) Target(ctx context.Context, obj *media.EventDelivery) (media.Attachable, error) {
+	return r.Media.EventTarget(ctx, obj)
+}
+
+// At is the resolver for the at field.
+func (r *fileEventResolver) At(ctx context.Context, obj *media.EventDelivery) (*time.Time, error) {
+	return &obj.Event.At, nil
+}
+
 // CreatedBy is the resolver for the createdBy field.
 func (r *fileRevisionResolver) CreatedBy(ctx context.Context, obj *media.Revision) (*media.User, error) {
 	return userOf(ctx, obj.CreatedBy)
@@ -460,6 +495,28 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id media.ID) (*medi
 	return r.Media.RevokeAPIKey(ctx, id)
 }
 
+// CreateWebhook is the resolver for the createWebhook field.
+func (r *mutationResolver) CreateWebhook(ctx context.Context, input media.WebhookInput) (*media.CreatedWebhook, error) {
+	return r.Media.CreateWebhook(ctx, input)
+}
+
+// UpdateWebhook is the resolver for the updateWebhook field.
+func (r *mutationResolver) UpdateWebhook(ctx context.Context, id media.ID, input model.UpdateWebhookInput) (*media.Webhook, error) {
+	in := media.WebhookInput{URL: input.URL, Events: input.Events, Active: input.Active}
+	in.Bucket, in.ClearBucket = omittable(input.Bucket)
+	return r.Media.UpdateWebhook(ctx, id, in)
+}
+
+// DeleteWebhook is the resolver for the deleteWebhook field.
+func (r *mutationResolver) DeleteWebhook(ctx context.Context, id media.ID) (media.ID, error) {
+	return r.Media.DeleteWebhook(ctx, id)
+}
+
+// RedeliverWebhookEvent is the resolver for the redeliverWebhookEvent field.
+func (r *mutationResolver) RedeliverWebhookEvent(ctx context.Context, webhookID media.ID, eventID media.ID) (*media.Webhook, error) {
+	return r.Media.RedeliverWebhookEvent(ctx, webhookID, eventID)
+}
+
 // Author is the resolver for the author field.
 func (r *postResolver) Author(ctx context.Context, obj *media.Post) (*media.User, error) {
 	return userOf(ctx, &obj.AuthorID)
@@ -556,6 +613,16 @@ func (r *queryResolver) Files(ctx context.Context, bucket *string, filter *media
 	return primed(ctx, c, err)
 }
 
+// Webhooks is the resolver for the webhooks field.
+func (r *queryResolver) Webhooks(ctx context.Context, first *int, after *string) (*media.WebhookPage, error) {
+	return r.Media.Webhooks(ctx, deref(first), after)
+}
+
+// FileEvents is the resolver for the fileEvents field.
+func (r *subscriptionResolver) FileEvents(ctx context.Context, bucket *string, types []media.EventType, after *media.ID) (<-chan *media.EventDelivery, error) {
+	return r.Media.Subscribe(ctx, media.EventFilter{Bucket: bucket, Types: types, After: after})
+}
+
 // Bucket is the resolver for the bucket field.
 func (r *uploadSessionResolver) Bucket(ctx context.Context, obj *media.UploadSession) (*media.Bucket, error) {
 	return loader.For(ctx).Bucket.Load(ctx, obj.BucketID)()
@@ -614,6 +681,57 @@ func (r *uploadSessionResolver) File(ctx context.Context, obj *media.UploadSessi
 	return r.Media.File(ctx, *obj.FileID)
 }
 
+// Bucket is the resolver for the bucket field.
+func (r *webhookResolver) Bucket(ctx context.Context, obj *media.Webhook) (*media.Bucket, error) {
+	if obj.BucketID == nil {
+		return nil, nil
+	}
+	return loader.For(ctx).Bucket.Load(ctx, *obj.BucketID)()
+}
+
+// Deliveries is the resolver for the deliveries field.
+func (r *webhookResolver) Deliveries(ctx context.Context, obj *media.Webhook, first *int, after *string) (*media.WebhookAttemptPage, error) {
+	return r.Media.WebhookAttempts(ctx, obj, deref(first), after)
+}
+
+// Edges is the resolver for the edges field.
+func (r *webhookConnectionResolver) Edges(ctx context.Context, obj *media.WebhookPage) ([]*model.WebhookEdge, error) {
+	edges := make([]*model.WebhookEdge, len(obj.Webhooks))
+	for i, w := range obj.Webhooks {
+		edges[i] = &model.WebhookEdge{Cursor: string(w.ID), Node: w}
+	}
+	return edges, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *webhookConnectionResolver) Nodes(ctx context.Context, obj *media.WebhookPage) ([]*media.Webhook, error) {
+	return obj.Webhooks, nil
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *webhookConnectionResolver) PageInfo(ctx context.Context, obj *media.WebhookPage) (*media.PageInfo, error) {
+	return idPageInfo(obj.Webhooks, obj.HasNextPage, obj.HasPreviousPage, func(w *media.Webhook) media.ID { return w.ID }), nil
+}
+
+// Edges is the resolver for the edges field.
+func (r *webhookDeliveryConnectionResolver) Edges(ctx context.Context, obj *media.WebhookAttemptPage) ([]*model.WebhookDeliveryEdge, error) {
+	edges := make([]*model.WebhookDeliveryEdge, len(obj.Attempts))
+	for i, a := range obj.Attempts {
+		edges[i] = &model.WebhookDeliveryEdge{Cursor: string(a.ID), Node: a}
+	}
+	return edges, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *webhookDeliveryConnectionResolver) Nodes(ctx context.Context, obj *media.WebhookAttemptPage) ([]*media.WebhookAttempt, error) {
+	return obj.Attempts, nil
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *webhookDeliveryConnectionResolver) PageInfo(ctx context.Context, obj *media.WebhookAttemptPage) (*media.PageInfo, error) {
+	return idPageInfo(obj.Attempts, obj.HasNextPage, obj.HasPreviousPage, func(a *media.WebhookAttempt) media.ID { return a.ID }), nil
+}
+
 // ApiKey returns graph.ApiKeyResolver implementation.
 func (r *Resolver) ApiKey() graph.ApiKeyResolver { return &apiKeyResolver{r} }
 
@@ -642,6 +760,9 @@ func (r *Resolver) File() graph.FileResolver { return &fileResolver{r} }
 // FileConnection returns graph.FileConnectionResolver implementation.
 func (r *Resolver) FileConnection() graph.FileConnectionResolver { return &fileConnectionResolver{r} }
 
+// FileEvent returns graph.FileEventResolver implementation.
+func (r *Resolver) FileEvent() graph.FileEventResolver { return &fileEventResolver{r} }
+
 // FileRevision returns graph.FileRevisionResolver implementation.
 func (r *Resolver) FileRevision() graph.FileRevisionResolver { return &fileRevisionResolver{r} }
 
@@ -668,25 +789,46 @@ func (r *Resolver) PostConnection() graph.PostConnectionResolver { return &postC
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// Subscription returns graph.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
 // UploadSession returns graph.UploadSessionResolver implementation.
 func (r *Resolver) UploadSession() graph.UploadSessionResolver { return &uploadSessionResolver{r} }
 
+// Webhook returns graph.WebhookResolver implementation.
+func (r *Resolver) Webhook() graph.WebhookResolver { return &webhookResolver{r} }
+
+// WebhookConnection returns graph.WebhookConnectionResolver implementation.
+func (r *Resolver) WebhookConnection() graph.WebhookConnectionResolver {
+	return &webhookConnectionResolver{r}
+}
+
+// WebhookDeliveryConnection returns graph.WebhookDeliveryConnectionResolver implementation.
+func (r *Resolver) WebhookDeliveryConnection() graph.WebhookDeliveryConnectionResolver {
+	return &webhookDeliveryConnectionResolver{r}
+}
+
 type (
-	apiKeyResolver            struct{ *Resolver }
-	bucketResolver            struct{ *Resolver }
-	bucketConnectionResolver  struct{ *Resolver }
-	commentResolver           struct{ *Resolver }
-	commentConnectionResolver struct{ *Resolver }
-	conversationResolver      struct{ *Resolver }
-	fileResolver              struct{ *Resolver }
-	fileConnectionResolver    struct{ *Resolver }
-	fileRevisionResolver      struct{ *Resolver }
-	fileUsageResolver         struct{ *Resolver }
-	messageResolver           struct{ *Resolver }
-	messageConnectionResolver struct{ *Resolver }
-	mutationResolver          struct{ *Resolver }
-	postResolver              struct{ *Resolver }
-	postConnectionResolver    struct{ *Resolver }
-	queryResolver             struct{ *Resolver }
-	uploadSessionResolver     struct{ *Resolver }
+	apiKeyResolver                    struct{ *Resolver }
+	bucketResolver                    struct{ *Resolver }
+	bucketConnectionResolver          struct{ *Resolver }
+	commentResolver                   struct{ *Resolver }
+	commentConnectionResolver         struct{ *Resolver }
+	conversationResolver              struct{ *Resolver }
+	fileResolver                      struct{ *Resolver }
+	fileConnectionResolver            struct{ *Resolver }
+	fileEventResolver                 struct{ *Resolver }
+	fileRevisionResolver              struct{ *Resolver }
+	fileUsageResolver                 struct{ *Resolver }
+	messageResolver                   struct{ *Resolver }
+	messageConnectionResolver         struct{ *Resolver }
+	mutationResolver                  struct{ *Resolver }
+	postResolver                      struct{ *Resolver }
+	postConnectionResolver            struct{ *Resolver }
+	queryResolver                     struct{ *Resolver }
+	subscriptionResolver              struct{ *Resolver }
+	uploadSessionResolver             struct{ *Resolver }
+	webhookResolver                   struct{ *Resolver }
+	webhookConnectionResolver         struct{ *Resolver }
+	webhookDeliveryConnectionResolver struct{ *Resolver }
 )

@@ -136,6 +136,9 @@ type SendMessageInput struct {
 	Files          []*graphql.Upload `json:"files,omitempty"`
 }
 
+type Subscription struct {
+}
+
 type TypeLimit struct {
 	Type    media.FileType `json:"type"`
 	MaxSize int64          `json:"maxSize"`
@@ -185,6 +188,14 @@ type UpdatePostInput struct {
 	AuthorID *media.ID `json:"authorId,omitempty"`
 }
 
+// Changes the fields that are given. Send bucket: null for every bucket's events; active: true turns a disabled webhook back on.
+type UpdateWebhookInput struct {
+	URL    *string                    `json:"url,omitempty"`
+	Events []media.EventType          `json:"events,omitempty"`
+	Bucket graphql.Omittable[*string] `json:"bucket,omitempty"`
+	Active *bool                      `json:"active,omitempty"`
+}
+
 type UploadFileBase64Input struct {
 	Bucket string  `json:"bucket"`
 	Path   *string `json:"path,omitempty"`
@@ -224,6 +235,16 @@ type UploadFileInput struct {
 	Replace *bool `json:"replace,omitempty"`
 	// Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now).
 	AttachTo *media.ID `json:"attachTo,omitempty"`
+}
+
+type WebhookDeliveryEdge struct {
+	Cursor string                `json:"cursor"`
+	Node   *media.WebhookAttempt `json:"node"`
+}
+
+type WebhookEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *media.Webhook `json:"node"`
 }
 
 type UploadMethod string
