@@ -54,6 +54,9 @@ type Options struct {
 	// like Endpoint, with ws: or wss: to match the page) or an absolute
 	// ws(s) URL. Empty: Altair leaves it blank.
 	SubscriptionsEndpoint string
+	// SubscriptionsPayload is the connection_init payload of subscriptions
+	// (connectionParams), e.g. {"authorization": "Bearer sk_…"}.
+	SubscriptionsPayload map[string]string
 	// Headers are pre-filled request headers, e.g. in dev mode
 	// {"Authorization": "Bearer sk_…"}.
 	Headers map[string]string
@@ -164,6 +167,9 @@ func initScript(opts Options) (string, error) {
 	if opts.SubscriptionsEndpoint != "" {
 		o["subscriptionsEndpoint"] = opts.SubscriptionsEndpoint
 		o["initialSubscriptionRequestHandlerId"] = "graphql-ws" // graphql-transport-ws
+		if len(opts.SubscriptionsPayload) > 0 {
+			o["initialSubscriptionsPayload"] = opts.SubscriptionsPayload
+		}
 	}
 	js, err := json.Marshal(o) // escapes <, > and & (and U+2028/9)
 	if err != nil {
@@ -192,6 +198,7 @@ func fingerprint(opts Options) string {
 	for _, k := range keys {
 		fmt.Fprintf(s, " %q=%q", k, opts.Headers[k])
 	}
+	fmt.Fprintf(s, " %q", opts.SubscriptionsPayload["authorization"])
 	return hex.EncodeToString(s.Sum(nil)[:6])
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/mediagraph/mediagraph/auth"
 	"github.com/mediagraph/mediagraph/graph"
@@ -63,6 +65,12 @@ type Config struct {
 	// requests with "Authorization: Bearer TOKEN" only. Neither: no /metrics.
 	MetricsPublic bool
 	MetricsToken  string
+	// WebsocketOrigins are the origins (host patterns, as coder/websocket
+	// reads them) besides the server's own from which browsers may open
+	// subscriptions.
+	WebsocketOrigins []string
+	// MaxSubscriptions caps the subscriptions one websocket runs at once.
+	MaxSubscriptions int
 }
 
 // DefaultConfig returns production defaults.
@@ -80,6 +88,7 @@ func DefaultConfig() Config {
 		TokenLimit:       15000,
 		QueryCacheBytes:  32 << 20,
 		LoaderWait:       loader.DefaultWait,
+		MaxSubscriptions: 32,
 	}
 }
 
@@ -91,6 +100,9 @@ type Server struct {
 	mux    *http.ServeMux
 	// budget meters the request bodies held in memory.
 	budget *bodyBudget
+	// wsConns are the open websocket connections.
+	wsMu    sync.Mutex
+	wsConns map[*wsConn]struct{}
 }
 
 // Options are the optional handlers a Server mounts.
@@ -106,7 +118,7 @@ type Options struct {
 // New returns a Server for svc.
 func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Server {
 	total := max(cfg.MaxBufferedBytes, cfg.MaxBodyBytes, cfg.MaxUploadMemory)
-	s := &Server{cfg: cfg, media: svc, logger: logger, mux: http.NewServeMux(),
+	s := &Server{cfg: cfg, media: svc, logger: logger, mux: http.NewServeMux(), wsConns: map[*wsConn]struct{}{},
 		budget: newBodyBudget(total, max(cfg.MaxBodyBytes, cfg.MaxUploadMemory, total/4), cfg.BodyWait, cfg.BodyIdleTimeout)}
 	reg := opts.Registry
 	if reg == nil {
@@ -127,7 +139,15 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 	}
 
 	gql := s.graphQL()
-	s.mux.Handle("/graphql", instrument("graphql", auth.Middleware(svc, s.writeError, s.guardGraphQL(gql))))
+	h := instrument("graphql", auth.Middleware(svc, s.writeError, s.guardGraphQL(gql)))
+	ws := instrument("graphql_ws", s.withWebsocket(gql))
+	s.mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebsocket(r) {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	s.mux.Handle("GET /files/{id}/{name}", instrument("files", auth.Optional(svc, http.HandlerFunc(s.serveFile))))
 	s.mux.Handle("GET /files/{id}/thumbnail/{box}", instrument("thumbnails", auth.Optional(svc, http.HandlerFunc(s.serveThumbnail))))
 	if opts.Blobs != nil {
@@ -184,6 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) graphQL() http.Handler {
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{Media: s.media}})
 	srv := handler.New(es)
+	srv.AddTransport(s.websocketTransport())
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -204,10 +225,20 @@ func (s *Server) graphQL() http.Handler {
 	srv.SetErrorPresenter(presenter(s.logger))
 	srv.SetRecoverFunc(recoverFunc)
 	srv.AroundFields(markInternal)
-	// Loaders are made per operation, so a websocket connection's later
-	// operations never see an earlier one's cache.
+	// Loaders are made per operation, and for subscriptions per event, so
+	// nothing is answered from an earlier operation's or event's cache.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		ctx, refused := s.limitSubscriptions(ctx)
+		if refused != nil {
+			return graphql.OneShot(refused)
+		}
 		return next(loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait)))
+	})
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+			ctx = loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait))
+		}
+		return next(ctx)
 	})
 	return srv
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mediagraph/mediagraph/media"
 )
 
 // Config is the whole program's configuration. Every field is an
@@ -51,7 +53,21 @@ type Config struct {
 	// FFprobe is the ffprobe binary for audio and video formats the built-in
 	// parsers do not read: "" finds it on PATH, "-" turns it off.
 	FFprobe string
+	// EventRetention is how long file events are kept for subscribers to
+	// resume from (and webhooks to redeliver).
+	EventRetention time.Duration
+	// WebhookAllowNetworks are CIDRs that webhooks may reach although they
+	// are private, loopback or link-local (comma-separated).
+	WebhookAllowNetworks string
+	// WebsocketOrigins are the browser origins, besides the server's own,
+	// that may open subscriptions (comma-separated host patterns).
+	WebsocketOrigins string
 
+	// tuneMedia, if set, adjusts the service's configuration (tests shorten
+	// webhook backoffs with it).
+	tuneMedia func(*media.Config)
+	// allowNetworks is WebhookAllowNetworks parsed.
+	allowNetworks []netip.Prefix
 	// envErrors lists environment settings that did not parse.
 	envErrors []string
 }
@@ -126,6 +142,11 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	str(&c.FFprobe, "ffprobe", "MEDIAGRAPH_FFPROBE", "", "ffprobe binary for audio/video formats the built-in parsers miss: empty finds it on PATH, - turns it off")
 	num(&c.ThumbnailWorkers, "thumbnail-workers", "MEDIAGRAPH_THUMBNAIL_WORKERS", runtime.NumCPU(), "most images decoded at once, for analysis and thumbnails")
 	num(&c.MaxUploadFiles, "max-upload-files", "MEDIAGRAPH_MAX_UPLOAD_FILES", 20, "most files in one multipart request")
+	num(&c.EventRetention, "event-retention", "MEDIAGRAPH_EVENT_RETENTION", 24*time.Hour, "how long file events are kept for subscribers to resume from")
+	str(&c.WebhookAllowNetworks, "webhook-allow-networks", "MEDIAGRAPH_WEBHOOK_ALLOW_NETWORKS", "",
+		"comma-separated CIDRs webhooks may reach although private, loopback or link-local (e.g. 10.1.0.0/16)")
+	str(&c.WebsocketOrigins, "websocket-origins", "MEDIAGRAPH_WEBSOCKET_ORIGINS", "",
+		"comma-separated browser origins (host patterns such as app.example.com or *.example.com) that may open subscriptions besides the server's own")
 }
 
 // resolve checks the settings and fills derived defaults.
@@ -160,10 +181,35 @@ func (c *Config) resolve() error {
 	if c.SigningSecret != "" && len(c.SigningSecret) < 32 {
 		return fmt.Errorf("MEDIAGRAPH_SIGNING_SECRET must be at least 32 bytes (it keys the signatures of private URLs)")
 	}
+	if c.EventRetention == 0 {
+		c.EventRetention = 24 * time.Hour
+	}
+	if c.EventRetention < time.Minute {
+		return fmt.Errorf("MEDIAGRAPH_EVENT_RETENTION must be at least 1m")
+	}
+	c.allowNetworks = nil
+	for _, n := range splitList(c.WebhookAllowNetworks) {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return fmt.Errorf("MEDIAGRAPH_WEBHOOK_ALLOW_NETWORKS: %q is not a CIDR (such as 10.1.0.0/16)", n)
+		}
+		c.allowNetworks = append(c.allowNetworks, p.Masked())
+	}
 	if c.MaxUploadSize <= 0 || c.MaxBodyBytes <= 0 || c.MaxUploadMemory < 0 || c.MaxUploadFiles <= 0 || c.MaxImagePixels <= 0 {
 		return fmt.Errorf("size limits must be positive")
 	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // dev reports whether development mode is on. auto turns it on only for

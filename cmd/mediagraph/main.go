@@ -149,6 +149,11 @@ type Main struct {
 	// DevKey is the development key, when the server runs in dev mode and knows it.
 	DevKey string
 
+	// server is the HTTP handler; stopBackground ends the event hub and
+	// webhook delivery that Listen started.
+	server         *server.Server
+	stopBackground context.CancelFunc
+
 	sweepMetrics struct {
 		purged, orphans prometheus.Counter
 		missing         prometheus.Gauge
@@ -194,6 +199,11 @@ func (m *Main) Open(ctx context.Context) error {
 	cfg.SessionTTL, cfg.ThumbnailWorkers = m.Config.SessionTTL, m.Config.ThumbnailWorkers
 	if m.Config.CleanupAge > 0 {
 		cfg.CleanupAge = m.Config.CleanupAge
+	}
+	cfg.EventRetention = m.Config.EventRetention
+	cfg.Webhooks.AllowNetworks = m.Config.allowNetworks
+	if m.Config.tuneMedia != nil {
+		m.Config.tuneMedia(&cfg)
 	}
 	m.Service = media.NewService(db, blobs, cfg, m.Logger)
 	m.Service.Analyzer = analyze.New(analyze.Config{MaxPixels: m.Config.MaxImagePixels, FFprobe: m.Config.FFprobe,
@@ -299,12 +309,21 @@ func (m *Main) Listen() error {
 	if scfg.Dev {
 		opts.Playground = devPlayground(m.DevKey)
 	}
+	scfg.WebsocketOrigins = splitList(m.Config.WebsocketOrigins)
+	m.server = server.New(m.Service, scfg, m.Logger, opts)
 	m.HTTP = &http.Server{
-		Handler:           server.New(m.Service, scfg, m.Logger, opts),
+		Handler:           m.server,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
+	// Events reach this process's subscribers, and webhooks are
+	// delivered, until Close.
+	bg, stop := context.WithCancel(context.Background())
+	m.stopBackground = stop
+	go m.Service.RunEvents(bg)
+	go m.Service.RunWebhooks(bg)
+	m.HTTP.RegisterOnShutdown(m.server.CloseWebsockets)
 	m.Logger.Info("listening", "addr", "http://"+ln.Addr().String(), "dev", scfg.Dev, "playground", scfg.Dev)
 	return nil
 }
@@ -316,12 +335,14 @@ func (m *Main) Listen() error {
 func devPlayground(key string) http.Handler {
 	// Altair sends no CSRF preflight header of its own; without this one
 	// the server would refuse its multipart uploads.
-	opts := playground.Options{Endpoint: "/graphql", Title: "mediagraph", Headers: map[string]string{"Apollo-Require-Preflight": "true"}}
+	opts := playground.Options{Endpoint: "/graphql", SubscriptionsEndpoint: "/graphql", Title: "mediagraph",
+		Headers: map[string]string{"Apollo-Require-Preflight": "true"}}
 	public := playground.Handler(opts)
 	if key == "" {
 		return public
 	}
 	opts.Headers = map[string]string{"Apollo-Require-Preflight": "true", "Authorization": "Bearer " + key}
+	opts.SubscriptionsPayload = map[string]string{"authorization": "Bearer " + key}
 	keyed := playground.Handler(opts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.Host)
@@ -432,6 +453,12 @@ func (m *Main) devKey(ctx context.Context) error {
 
 // Close releases everything Open (and Listen) acquired.
 func (m *Main) Close() error {
+	if m.stopBackground != nil {
+		m.stopBackground()
+	}
+	if m.server != nil {
+		m.server.CloseWebsockets()
+	}
 	if m.MetricsListener != nil {
 		_ = m.MetricsListener.Close()
 	}
