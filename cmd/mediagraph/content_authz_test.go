@@ -17,6 +17,7 @@ type world struct {
 	postW, postP, conv, msg string
 	session                 string            // an upload session of m1
 	keyIDs                  map[string]string // actor → the id of a spare key of theirs
+	webhook, event          string            // a webhook of the owner's, an event it may redeliver
 }
 
 // newWorld sets up: an OWNER, an ADMIN, two MEMBERs (m1 uploads and

@@ -92,7 +92,7 @@ func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 	m.Config = Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: "false", Migrate: true,
 		LogFormat: "text", LogLevel: "warn", SigningSecret: "test-secret-test-secret-test-secret",
 		MaxUploadSize: 100 << 20, MaxBodyBytes: 4 << 20, MaxUploadMemory: 1 << 20, MaxUploadFiles: 5,
-		MaxImagePixels: 40_000_000, SweepInterval: 0,
+		MaxImagePixels: 40_000_000, SweepInterval: 0, WebhookAllowNetworks: "127.0.0.0/8",
 		// A wide batch window: the race detector slows goroutines down, and
 		// the query-count tests assert exact counts.
 		LoaderWait: 10 * time.Millisecond}

@@ -229,6 +229,26 @@ var authzTable = map[string][]denial{
 		{actor: "m2ro", query: createKeyQ, vars: keyVars("", media.ScopeMediaCreate), code: media.EFORBIDDEN},
 		{actor: "outsider", query: createKeyQ, vars: keyVars("m1", media.ScopeMediaRead), code: media.ENOTFOUND},
 	},
+	"createWebhook": {
+		{actor: "m1", query: createWebhookQ, vars: func(w *world) map[string]any {
+			return map[string]any{"i": map[string]any{"url": "http://127.0.0.1:9/m1"}}
+		}, code: media.EFORBIDDEN},
+		{actor: "outsider", query: createWebhookQ, vars: func(w *world) map[string]any {
+			return map[string]any{"i": map[string]any{"url": "http://127.0.0.1:9/x", "bucket": "org"}}
+		}, code: media.ENOTFOUND},
+	},
+	"updateWebhook": {
+		{actor: "m1", query: `mutation($id: ID!) { updateWebhook(id: $id, input: {active: false}) { id } }`, vars: webhookVars, code: media.EFORBIDDEN},
+		{actor: "outsider", query: `mutation($id: ID!) { updateWebhook(id: $id, input: {active: false}) { id } }`, vars: webhookVars, code: media.ENOTFOUND},
+	},
+	"deleteWebhook": {
+		{actor: "m1", query: `mutation($id: ID!) { deleteWebhook(id: $id) }`, vars: webhookVars, code: media.EFORBIDDEN},
+		{actor: "outsider", query: `mutation($id: ID!) { deleteWebhook(id: $id) }`, vars: webhookVars, code: media.ENOTFOUND},
+	},
+	"redeliverWebhookEvent": {
+		{actor: "m1", query: redeliverQ, vars: webhookVars, code: media.EFORBIDDEN},
+		{actor: "outsider", query: redeliverQ, vars: webhookVars, code: media.ENOTFOUND},
+	},
 	"revokeApiKey": {
 		{actor: "admin", query: `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`,
 			vars: func(w *world) map[string]any { return map[string]any{"id": w.keyIDs["owner"]} }, code: media.EFORBIDDEN},
@@ -243,7 +263,13 @@ const (
 	updateFileQ = `mutation($id: ID!, $i: UpdateFileInput!) { updateFile(id: $id, input: $i) { id } }`
 	attachQ     = `mutation($t: ID!, $f: ID!) { attachFiles(targetId: $t, fileIds: [$f]) { __typename } }`
 	createKeyQ  = `mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key } }`
+	redeliverQ  = `mutation($id: ID!, $e: ID!) { redeliverWebhookEvent(webhookId: $id, eventId: $e) { id } }`
 )
+
+// webhookVars names the world's webhook and an event it may redeliver.
+func webhookVars(w *world) map[string]any {
+	return map[string]any{"id": w.webhook, "e": w.event}
+}
 
 // fileVars is {"id": the world's file, "i": input} plus extra variables
 // given as input's keys when they are not an UpdateFileInput.
@@ -297,6 +323,8 @@ func policyWorld(t *testing.T, e *env) *world {
 	m2p := e.mustUpload(w.keys["m2"], "", upload{"m2p.png", "", pngBytes(8, 9)}, map[string]any{"bucket": "attachments"})
 	w.files["m2private"] = str(m2p["id"])
 	w.session = str(e.session(w.keys["m1"], map[string]any{"bucket": "org", "name": "s.bin", "size": 10, "mimeType": "application/octet-stream"})["id"])
+	w.webhook, _ = e.webhook(map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"DELETED"}})
+	w.event = e.lastEvent()
 	w.keys["m2ro"] = e.newKey([]string{media.ScopeMediaRead, media.ScopeContentRead}, w.ids["m2"])
 	w.keyIDs = map[string]string{}
 	for _, actor := range []string{"owner", "m1"} {
@@ -396,7 +424,16 @@ func (w *world) snapshot(t *testing.T) string {
 	if err := w.e.m.DB.Bun().NewRaw(`SELECT conversation_id || ':' || user_id FROM conversation_members ORDER BY 1`).Scan(context.Background(), &members); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(&b, "%v\n%v\n%v\n%d\n", rows, keys, members, len(w.e.objects()))
+	var hooks []string
+	if err := w.e.m.DB.Bun().NewRaw(`SELECT h.id || ' ' || h.url || (CASE WHEN h.active THEN ' on' ELSE ' off' END) FROM webhooks AS h ORDER BY 1`).
+		Scan(context.Background(), &hooks); err != nil {
+		t.Fatal(err)
+	}
+	var redeliveries int
+	if err := w.e.m.DB.Bun().NewRaw(`SELECT count(*) FROM webhook_deliveries`).Scan(context.Background(), &redeliveries); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "%v\n%v\n%v\n%v %d\n%d\n", rows, keys, members, hooks, redeliveries, len(w.e.objects()))
 	if st := w.e.sessionByID(w.keys["m1"], w.session)["state"]; st != "OPEN" {
 		fmt.Fprintf(&b, "session %v\n", st)
 	}
