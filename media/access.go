@@ -41,12 +41,11 @@ func (s *Service) Watch(ctx context.Context, key string, p *Principal, lost func
 	s.access.mu.Lock()
 	s.access.all[w] = struct{}{}
 	s.access.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		s.access.mu.Lock()
 		delete(s.access.all, w)
 		s.access.mu.Unlock()
-	}()
+	})
 }
 
 // accessChanged announces that rights changed in an organization.

@@ -262,13 +262,12 @@ func (s *Service) Subscribe(ctx context.Context, filter EventFilter) (<-chan *Ev
 	s.hub.mu.Lock()
 	s.hub.subs[sub] = struct{}{}
 	s.hub.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		s.hub.mu.Lock()
 		delete(s.hub.subs, sub)
 		close(sub.done)
 		s.hub.mu.Unlock()
-	}()
+	})
 	go s.replay(ctx, sub)
 	return sub.out, nil
 }

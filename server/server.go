@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/mediagraph/mediagraph/auth"
 	"github.com/mediagraph/mediagraph/graph"
@@ -101,8 +100,9 @@ type Server struct {
 	// budget meters the request bodies held in memory.
 	budget *bodyBudget
 	// wsConns are the open websocket connections.
-	wsMu    sync.Mutex
-	wsConns map[*wsConn]struct{}
+	wsMu      sync.Mutex
+	wsConns   map[*wsConn]struct{}
+	wsPinging bool
 }
 
 // Options are the optional handlers a Server mounts.
@@ -228,14 +228,17 @@ func (s *Server) graphQL() http.Handler {
 	// Loaders are made per operation, and for subscriptions per event, so
 	// nothing is answered from an earlier operation's or event's cache.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		ctx, refused := s.limitSubscriptions(ctx)
-		if refused != nil {
-			return graphql.OneShot(refused)
+		if isSubscription(ctx) {
+			ctx, refused := s.limitSubscriptions(ctx)
+			if refused != nil {
+				return graphql.OneShot(refused)
+			}
+			return next(ctx) // loaders are made per event (below)
 		}
 		return next(loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait)))
 	})
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		if isSubscription(ctx) {
 			ctx = loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait))
 		}
 		return next(ctx)

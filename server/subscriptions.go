@@ -97,11 +97,11 @@ func (s *Server) websocketTransport() transport.Websocket {
 		Implementation: wsAccept{transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{
 			OriginPatterns: s.cfg.WebsocketOrigins,
 		}}},
-		InitFunc:              s.wsInit,
-		InitTimeout:           wsInitTimeout,
-		KeepAlivePingInterval: wsPingInterval, // graphql-ws
-		PingPongInterval:      wsPingInterval, // graphql-transport-ws: a client that stops answering is cut
-		PayloadReadLimit:      &limit,
+		InitFunc:    s.wsInit,
+		InitTimeout: wsInitTimeout,
+		// Pings come from one goroutine for all connections (see
+		// pingWebsockets), not from a goroutine and a ticker for each.
+		PayloadReadLimit: &limit,
 		ErrorFunc: func(ctx context.Context, err error) {
 			s.logger.DebugContext(ctx, "websocket", "err", err)
 		},
@@ -115,6 +115,10 @@ func (s *Server) withWebsocket(next http.Handler) http.Handler {
 		c := &wsConn{authorization: r.Header.Get("Authorization")}
 		s.wsMu.Lock()
 		s.wsConns[c] = struct{}{}
+		if !s.wsPinging {
+			s.wsPinging = true
+			go s.pingWebsockets()
+		}
 		s.wsMu.Unlock()
 		defer func() {
 			s.wsMu.Lock()
@@ -149,6 +153,56 @@ func (u *upgradeWriter) Write(p []byte) (int, error) {
 
 func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(u.ResponseWriter).Hijack()
+}
+
+// pingWebsockets keeps the open connections alive while there are any:
+// every wsPingInterval it sends graphql-transport-ws connections a ping,
+// which they must answer within two intervals (gqlgen clears the read
+// deadline on the pong) or be cut, and graphql-ws connections a keep-alive.
+func (s *Server) pingWebsockets() {
+	t := time.NewTicker(wsPingInterval)
+	defer t.Stop()
+	for range t.C {
+		s.wsMu.Lock()
+		if len(s.wsConns) == 0 {
+			s.wsPinging = false
+			s.wsMu.Unlock()
+			return
+		}
+		conns := make([]*wsConn, 0, len(s.wsConns))
+		for c := range s.wsConns {
+			conns = append(conns, c)
+		}
+		s.wsMu.Unlock()
+		for _, c := range conns {
+			c.ping()
+		}
+	}
+}
+
+var (
+	wsPing      = map[string]string{"type": "ping"}
+	wsKeepAlive = map[string]string{"type": "ka"}
+)
+
+func (c *wsConn) ping() {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	msg := wsKeepAlive
+	if conn.Subprotocol() == "graphql-transport-ws" {
+		msg = wsPing
+		if d, ok := conn.(transport.WebsocketReadDeadliner); ok {
+			_ = d.SetReadDeadline(time.Now().Add(2 * wsPingInterval))
+		}
+	}
+	// Writes are safe beside gqlgen's (coder/websocket serialises them);
+	// a peer that does not read blocks only this write until the deadline
+	// cuts it.
+	go func() { _ = conn.WriteJSON(msg) }()
 }
 
 // CloseWebsockets closes every open websocket with 1001 (going away), so
@@ -200,12 +254,14 @@ func (s *Server) wsInit(ctx context.Context, payload transport.InitPayload) (con
 	return ctx, nil, nil
 }
 
+// isSubscription reports whether ctx's operation is a subscription.
+func isSubscription(ctx context.Context) bool {
+	oc := graphql.GetOperationContext(ctx)
+	return oc.Operation != nil && oc.Operation.Operation == ast.Subscription
+}
+
 // limitSubscriptions caps the subscriptions one connection runs at once.
 func (s *Server) limitSubscriptions(ctx context.Context) (context.Context, *graphql.Response) {
-	oc := graphql.GetOperationContext(ctx)
-	if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
-		return ctx, nil
-	}
 	c := wsConnFrom(ctx)
 	if c == nil {
 		return ctx, &graphql.Response{Errors: gqlerror.List{{Message: "subscriptions run over a websocket (graphql-transport-ws) on GET /graphql",
