@@ -129,7 +129,8 @@ func startDevServer(t *testing.T, dir string) (*Main, string) {
 // TestPlaygroundInBrowser (finding 9 of issue 11): in headless Chromium
 // the playground loads with no request leaving the server, its schema and
 // Docs load (the IDE's introspection query passes the limits), and a
-// query, a mutation and an upload run from it. Without Chromium or the
+// query, a mutation and an upload run from it, while a subscription in a
+// second tab sees the upload arrive. Without Chromium or the
 // playground's node modules it is skipped locally and fails in CI.
 func TestPlaygroundInBrowser(t *testing.T) {
 	chromium := cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
