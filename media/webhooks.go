@@ -682,6 +682,7 @@ func (s *Service) recordAttempt(ctx context.Context, cfg WebhookConfig, w *Webho
 					if fresh.Failures >= cfg.DisableAfter {
 						reason := fmt.Sprintf("%d deliveries in a row failed for %s; the last: %s", fresh.Failures, cfg.RetryWindow, failure)
 						fresh.Active, fresh.DisabledReason, fresh.DisabledAt = false, &reason, &now
+						s.Logger.WarnContext(ctx, "webhook disabled", "webhook", w.ID, "org", w.OrgID, "reason", reason)
 					}
 				}
 			} else {

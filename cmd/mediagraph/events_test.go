@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -426,4 +427,35 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	if code := c.closed(5 * time.Second); code != 4403 {
 		t.Errorf("revoked on the other replica: close %d", code)
 	}
+}
+
+// TestEventRetention: the sweeper deletes events past the retention (the
+// newest one stays, to mark where the sequence is), and resuming after one
+// that is gone is BAD_USER_INPUT, which tells the client to reload.
+func TestEventRetention(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "photos"})
+		first := e.lastEvent()
+		for i := range 3 {
+			e.mustUpload(e.owner, "photos", upload{"f.png", "", pngBytes(4+i, 4)}, map[string]any{"name": fmt.Sprintf("f%d.png", i)})
+		}
+		kept := e.lastEvent()
+		old := time.Now().Add(-25 * time.Hour)
+		if _, err := e.m.DB.Bun().NewRaw("UPDATE file_events SET at = ?", old).Exec(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.m.Service.Sweep(context.Background())
+		if err != nil || r.ExpiredEvents != 2 {
+			t.Fatalf("sweep: %+v %v", r, err)
+		}
+		c, _ := dialWS(t, e.url, nil, map[string]any{"authorization": "Bearer " + e.owner})
+		if code := c.subscribe(`subscription($a: ID) { fileEvents(after: $a) { id } }`, map[string]any{"a": first}).failure(eventWait); code != media.EINVALID {
+			t.Errorf("after an expired event: %s", code)
+		}
+		sub := e.events(e.owner, map[string]any{"after": kept})
+		e.mustUpload(e.owner, "photos", upload{"g.png", "", pngBytes(9, 4)}, nil)
+		if ev := sub.next(eventWait); ev.Type != "CREATED" || ev.ID <= kept {
+			t.Errorf("after the newest kept event: %+v", ev)
+		}
+	})
 }
