@@ -61,10 +61,12 @@ check-generated:
 	@git diff --exit-code -- graph resolvers || { echo "generated code is stale: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- graph resolvers)" || { git status --porcelain -- graph resolvers; echo "generated code is stale: run make generate and commit"; exit 1; }
 
-## lint: vet and formatting
+## lint: vet, formatting, a tidy go.mod, and no large files (build output, binaries) committed
 lint:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod and go.sum are not tidy: run go mod tidy"; exit 1; }
+	@git ls-files -z | xargs -0 stat -c '%s %n' | awk '$$1 > 4194304 { print "too large to commit (over 4 MiB):", $$2; bad = 1 } END { exit bad }'
 
 clean:
 	rm -rf bin playground/node_modules
