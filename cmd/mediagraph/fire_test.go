@@ -83,6 +83,32 @@ func TestQueryCostIsBoundedBeforeValidation(t *testing.T) {
 	}
 }
 
+// TestQueryCostIsCheckedOnCachedDocuments (review G1): the cost of a
+// document depends on its variables, so a document in the query cache is
+// costed again for every request. The sequence bypassed the limit: n=30
+// refused, n=1 answered (and the document cached), then n=100 answered.
+func TestQueryCostIsCheckedOnCachedDocuments(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		q := `query($n: Int) { files(first: $n) { nodes { bucket { files(first: $n) { nodes { bucket { files(first: $n) { nodes { id } } } } } } } } }`
+		refused := func(vars map[string]any, what string) {
+			t.Helper()
+			if r := e.do(e.owner, q, vars); r.Status != 422 || reason(r) != "COMPLEXITY_LIMIT_EXCEEDED" {
+				t.Fatalf("%s: %d %.300s", what, r.Status, r.raw)
+			}
+		}
+		refused(map[string]any{"n": 30}, "n=30, not cached yet")
+		e.ok(e.owner, q, map[string]any{"n": 1})
+		// The document is cached now (it passed); larger pages are still refused.
+		refused(map[string]any{"n": 100}, "n=100 after n=1 cached the document")
+		refused(map[string]any{"n": "100"}, `n="100" (a string gqlgen takes for an Int)`)
+		e.ok(e.owner, q, map[string]any{"n": 2})
+		// A default the request does not override counts as well.
+		withDefault := strings.Replace(q, "$n: Int", "$n: Int = 100", 1)
+		e.ok(e.owner, withDefault, map[string]any{"n": 1})
+		refused(nil, "a default of 100")
+	})
+}
+
 // heapPeak runs fn and returns how far the heap grew above where it was
 // before, sampled every 2 ms. The collector runs often meanwhile, so the
 // samples follow live memory rather than garbage waiting for a cycle
