@@ -254,6 +254,11 @@ func (s *Server) graphQL() http.Handler {
 		return next(loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait)))
 	})
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		// Transport errors (a body that is not JSON) are dispatched before
+		// there is an operation: GetOperationContext would panic.
+		if !graphql.HasOperationContext(ctx) {
+			return next(ctx)
+		}
 		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
 			ctx = loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait))
 		}
