@@ -43,7 +43,8 @@ const maxNestedConnections = 3
 // lists multiply. Every operation and fragment of the document must stay
 // within the node budget, the depth limit (introspection fields are exempt:
 // they are cheap, of fixed size, and gqlparser bounds their nesting) and the
-// connection nesting cap. Documents in the query cache passed already.
+// connection nesting cap. The walk runs for every request, documents from
+// the query cache included: page sizes may come from variables.
 type costLimit struct {
 	schema     *ast.Schema
 	maxNodes   int64
@@ -61,12 +62,15 @@ func (costLimit) ExtensionName() string                          { return "CostL
 func (costLimit) Validate(schema graphql.ExecutableSchema) error { return nil }
 
 func (c costLimit) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
-	if _, ok := c.cache.Get(ctx, raw.Query); ok {
-		return nil
-	}
-	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: raw.Query}, c.tokenLimit)
-	if err != nil {
-		return nil // gqlgen parses it again and says what is wrong
+	// A cached document passed with the variables of the request that
+	// cached it, but its cost depends on this request's (first: $n,
+	// ids: $ids): a cache hit skips the parse, never the walk.
+	doc, ok := c.cache.Get(ctx, raw.Query)
+	if !ok {
+		var err error
+		if doc, err = parser.ParseQueryWithTokenLimit(&ast.Source{Input: raw.Query}, c.tokenLimit); err != nil {
+			return nil // gqlgen parses it again and says what is wrong
+		}
 	}
 	gerr, _ := c.check(doc, raw.Variables)
 	return gerr
@@ -74,7 +78,14 @@ func (c costLimit) MutateOperationParameters(ctx context.Context, raw *graphql.R
 
 // check costs a parsed document; it returns the walk for tests.
 func (c costLimit) check(doc *ast.QueryDocument, vars map[string]any) (*gqlerror.Error, *costWalk) {
-	w := &costWalk{schema: c.schema, vars: vars, frags: doc.Fragments, memo: map[string]*cost{}}
+	w := &costWalk{schema: c.schema, vars: vars, frags: doc.Fragments, memo: map[string]*cost{}, defaults: map[string][]*ast.Value{}}
+	for _, op := range doc.Operations {
+		for _, v := range op.VariableDefinitions {
+			if v.DefaultValue != nil {
+				w.defaults[v.Variable] = append(w.defaults[v.Variable], v.DefaultValue)
+			}
+		}
+	}
 	worst := cost{}
 	for _, op := range doc.Operations {
 		root := c.schema.Query
@@ -135,10 +146,13 @@ const saturate = int64(1) << 40
 type costWalk struct {
 	schema *ast.Schema
 	vars   map[string]any
-	frags  ast.FragmentDefinitionList
-	memo   map[string]*cost // nil value: being walked (a cycle if met again)
-	cycle  bool
-	steps  int // selection sets walked (tests check the walk is linear)
+	// defaults are the default values of variables the request leaves
+	// out, from every operation (a fragment may run in any of them).
+	defaults map[string][]*ast.Value
+	frags    ast.FragmentDefinitionList
+	memo     map[string]*cost // nil value: being walked (a cycle if met again)
+	cycle    bool
+	steps    int // selection sets walked (tests check the walk is linear)
 }
 
 func (w *costWalk) fragment(name string) cost {
@@ -223,8 +237,19 @@ func (w *costWalk) pageSize(f *ast.Field, childType string) int64 {
 			return min(max(int64(len(a.Value.Children)), 1), media.MaxPageSize)
 		}
 		if a.Value.Kind == ast.Variable {
-			if l, ok := w.vars[a.Value.Raw].([]any); ok {
-				return min(max(int64(len(l)), 1), media.MaxPageSize)
+			if v, given := w.vars[a.Value.Raw]; given {
+				if l, ok := v.([]any); ok {
+					return min(max(int64(len(l)), 1), media.MaxPageSize)
+				}
+			} else if ds := w.defaults[a.Value.Raw]; len(ds) > 0 {
+				n := int64(1)
+				for _, d := range ds {
+					if d.Kind != ast.ListValue {
+						return media.MaxPageSize
+					}
+					n = max(n, int64(len(d.Children)))
+				}
+				return min(n, media.MaxPageSize)
 			}
 		}
 		return media.MaxPageSize
@@ -235,14 +260,28 @@ func (w *costWalk) pageSize(f *ast.Field, childType string) int64 {
 	return 1
 }
 
-// intValue reads an Int argument given literally or as a variable.
+// intValue reads an Int argument given literally or as a variable (this
+// request's value, or when it gives none the largest default).
 func (w *costWalk) intValue(v *ast.Value) (int64, bool) {
 	switch v.Kind {
 	case ast.IntValue:
 		n, err := strconv.ParseInt(v.Raw, 10, 64)
 		return n, err == nil
 	case ast.Variable:
-		switch x := w.vars[v.Raw].(type) {
+		x, given := w.vars[v.Raw]
+		if !given {
+			var best int64
+			found := false
+			for _, d := range w.defaults[v.Raw] {
+				if d.Kind == ast.IntValue {
+					if n, err := strconv.ParseInt(d.Raw, 10, 64); err == nil && (!found || n > best) {
+						best, found = n, true
+					}
+				}
+			}
+			return best, found
+		}
+		switch x := x.(type) {
 		case float64:
 			return int64(x), true
 		case int64:
@@ -251,6 +290,9 @@ func (w *costWalk) intValue(v *ast.Value) (int64, bool) {
 			return int64(x), true
 		case json.Number:
 			n, err := x.Int64()
+			return n, err == nil
+		case string: // gqlparser and gqlgen take "100" for an Int
+			n, err := strconv.ParseInt(x, 10, 64)
 			return n, err == nil
 		}
 	}

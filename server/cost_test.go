@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -77,6 +79,82 @@ func TestCostLimit(t *testing.T) {
 	doc, _ := parser.ParseQuery(&ast.Source{Input: "{ viewer { user { role } } }"})
 	if gerr, _ := (costLimit{schema: c.schema, maxNodes: 100, maxDepth: 2, cache: c.cache}).check(doc, nil); gerr == nil || gerr.Extensions["code"] != errDepthLimit {
 		t.Fatalf("depth: %v", gerr)
+	}
+}
+
+// TestCostLimitCachedDocuments (review G1): a document in the query cache
+// is costed again with each request's variables; the cache saves only the
+// parse. The sequence is the one that bypassed the limit: refused with
+// n=30, accepted and cached with n=1, then n=100 must be refused too.
+func TestCostLimitCachedDocuments(t *testing.T) {
+	c := testLimit()
+	ctx := context.Background()
+	nested := `query($n: Int) { files(first: $n) { nodes { bucket { files(first: $n) { nodes { bucket { files(first: $n) { nodes { id } } } } } } } } }`
+	mutate := func(query string, vars map[string]any) string {
+		t.Helper()
+		gerr := c.MutateOperationParameters(ctx, &graphql.RawParams{Query: query, Variables: vars})
+		if gerr == nil {
+			// Accepted: gqlgen would now validate and cache the document.
+			if _, ok := c.cache.Get(ctx, query); !ok {
+				doc, err := parser.ParseQuery(&ast.Source{Input: query})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.cache.Add(ctx, query, doc)
+			}
+			return ""
+		}
+		code, _ := gerr.Extensions["code"].(string)
+		return code
+	}
+	if got := mutate(nested, map[string]any{"n": float64(30)}); got != errComplexityLimit {
+		t.Fatalf("n=30, cold cache: %q", got)
+	}
+	if got := mutate(nested, map[string]any{"n": float64(1)}); got != "" {
+		t.Fatalf("n=1: %q", got)
+	}
+	if _, ok := c.cache.Get(ctx, nested); !ok {
+		t.Fatal("the accepted document is not cached")
+	}
+	for _, n := range []any{float64(100), json.Number("100"), "100", int64(30)} {
+		if got := mutate(nested, map[string]any{"n": n}); got != errComplexityLimit {
+			t.Fatalf("n=%#v, warm cache: %q (the cost limit is bypassed through the cache)", n, got)
+		}
+	}
+	if got := mutate(nested, map[string]any{"n": float64(2)}); got != "" {
+		t.Fatalf("n=2, warm cache: %q", got)
+	}
+
+	// The cached document, not a parse of the text, is what is costed: a
+	// text that does not parse but names a costly cached document is
+	// refused from the cache entry.
+	heavy, err := parser.ParseQuery(&ast.Source{Input: nested})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cache.Add(ctx, "not graphql {", heavy)
+	if got := mutate("not graphql {", map[string]any{"n": float64(100)}); got != errComplexityLimit {
+		t.Fatalf("a cached document was not costed: %q", got)
+	}
+
+	// Variables the request leaves out take their defaults; ids lists
+	// count by their length, given or defaulted.
+	withDefault := strings.Replace(nested, "$n: Int", "$n: Int = 100", 1)
+	if got := mutate(withDefault, nil); got != errComplexityLimit {
+		t.Fatalf("a default of 100: %q", got)
+	}
+	if got := mutate(withDefault, map[string]any{"n": float64(1)}); got != "" {
+		t.Fatalf("a default of 100 overridden by 1: %q", got)
+	}
+	if got := mutate(withDefault, nil); got != errComplexityLimit {
+		t.Fatalf("a default of 100, warm cache: %q", got)
+	}
+	ids := `query($ids: [ID!] = ["a", "b", "c"]) { nodes(ids: $ids) { ... on File { bucket { files(first: 60) { nodes { bucket { files(first: 60) { nodes { id } } } } } } } } }`
+	if got := mutate(ids, map[string]any{"ids": []any{"a"}}); got != "" {
+		t.Fatalf("one id: %q", got)
+	}
+	if got := mutate(ids, nil); got != errComplexityLimit {
+		t.Fatalf("three ids by default, warm cache: %q", got)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/mediagraph/mediagraph/media"
 )
@@ -29,7 +30,16 @@ func (s *Server) guardGraphQL(next http.Handler) http.Handler {
 		flags := &requestFlags{}
 		cw := &codeWriter{ResponseWriter: w, flags: flags, srv: s, req: r}
 		if r.Method == http.MethodPost {
-			body := s.budget.meter(w, r)
+			body, err := s.budget.meter(w, r)
+			if err != nil {
+				// Refused before a byte of the body is read: the
+				// connection is closed rather than drained.
+				w.Header().Set("Connection", "close")
+				w.Header().Set("Retry-After", "1")
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+				s.writeError(w, r, media.Errorf(media.EUNAVAILABLE, "%s; retry", err.Error()))
+				return
+			}
 			defer body.release()
 			cw.meter = body
 			mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -41,11 +42,20 @@ type Config struct {
 	// MaxBufferedBytes bounds the request bodies held in memory at once
 	// across all requests (JSON bodies, multipart requests under
 	// MaxUploadMemory, and the head of larger ones), counted as they
-	// arrive; one client may hold a quarter of it (at least one request of
-	// either limit). Reads wait up to BodyWait for room, then the request
-	// is refused as busy (503).
+	// arrive. An eighth of it is kept for clients holding little (ordinary
+	// queries); one client may hold a quarter of the rest (at least one
+	// request of either limit, the budget growing to fit it). Reads wait
+	// up to BodyWait for room, then the request is refused as busy (503).
 	MaxBufferedBytes int64
 	BodyWait         time.Duration
+	// MaxBodiesPerClient caps the requests one client sends bodies for at
+	// once (bodies not read to their end); more are refused (503) and
+	// their connections closed.
+	MaxBodiesPerClient int
+	// TrustedProxies are the addresses of reverse proxies: for a request
+	// from one, the client is the right-most address of X-Forwarded-For
+	// that is not a trusted proxy (otherwise the connection's address).
+	TrustedProxies []netip.Prefix
 	// BodyIdleTimeout cuts a request whose body stops arriving for that long.
 	BodyIdleTimeout time.Duration
 	// ComplexityLimit caps the fields an operation would resolve (a list's
@@ -75,19 +85,20 @@ type Config struct {
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxBodyBytes:     16 << 20,
-		MaxUploadBytes:   110 << 20,
-		MaxUploadMemory:  8 << 20,
-		MaxUploadFiles:   20,
-		MaxBufferedBytes: 64 << 20,
-		BodyWait:         10 * time.Second,
-		BodyIdleTimeout:  15 * time.Second,
-		ComplexityLimit:  20000,
-		DepthLimit:       12,
-		TokenLimit:       15000,
-		QueryCacheBytes:  32 << 20,
-		LoaderWait:       loader.DefaultWait,
-		MaxSubscriptions: 32,
+		MaxBodyBytes:       16 << 20,
+		MaxUploadBytes:     110 << 20,
+		MaxUploadMemory:    8 << 20,
+		MaxUploadFiles:     20,
+		MaxBufferedBytes:   64 << 20,
+		BodyWait:           10 * time.Second,
+		BodyIdleTimeout:    15 * time.Second,
+		MaxBodiesPerClient: DefaultMaxBodiesPerClient,
+		ComplexityLimit:    20000,
+		DepthLimit:         12,
+		TokenLimit:         15000,
+		QueryCacheBytes:    32 << 20,
+		LoaderWait:         loader.DefaultWait,
+		MaxSubscriptions:   32,
 	}
 }
 
@@ -117,9 +128,11 @@ type Options struct {
 
 // New returns a Server for svc.
 func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Server {
-	total := max(cfg.MaxBufferedBytes, cfg.MaxBodyBytes, cfg.MaxUploadMemory)
+	largest := max(cfg.MaxBodyBytes, cfg.MaxUploadMemory)
+	total := max(cfg.MaxBufferedBytes, largest)
+	perClient := max(largest, (total-total/8)/4)
 	s := &Server{cfg: cfg, media: svc, logger: logger, mux: http.NewServeMux(), wsConns: map[*wsConn]struct{}{},
-		budget: newBodyBudget(total, max(cfg.MaxBodyBytes, cfg.MaxUploadMemory, total/4), cfg.BodyWait, cfg.BodyIdleTimeout)}
+		budget: newBodyBudget(total, perClient, cfg.MaxBodiesPerClient, cfg.BodyWait, cfg.BodyIdleTimeout, cfg.TrustedProxies)}
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -132,7 +145,13 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 		Name: "mediagraph_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"route"})
-	reg.MustRegister(requests, duration)
+	reg.MustRegister(requests, duration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mediagraph_request_body_bytes", Help: "Request body bytes held in memory (the body budget in use).",
+		}, func() float64 { held, _ := s.budget.usage(); return float64(held) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mediagraph_request_bodies", Help: "Request bodies being received (not read to their end).",
+		}, func() float64 { _, n := s.budget.usage(); return float64(n) }))
 	instrument := func(route string, h http.Handler) http.Handler {
 		return promhttp.InstrumentHandlerCounter(requests.MustCurryWith(prometheus.Labels{"route": route}),
 			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(prometheus.Labels{"route": route}), h))

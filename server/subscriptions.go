@@ -255,7 +255,12 @@ func (s *Server) wsInit(ctx context.Context, payload transport.InitPayload) (con
 }
 
 // isSubscription reports whether ctx's operation is a subscription.
+// Transport errors (a body that is not JSON) are dispatched before there
+// is an operation, and GetOperationContext would panic on them.
 func isSubscription(ctx context.Context) bool {
+	if !graphql.HasOperationContext(ctx) {
+		return false
+	}
 	oc := graphql.GetOperationContext(ctx)
 	return oc.Operation != nil && oc.Operation.Operation == ast.Subscription
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mediagraph/mediagraph/media"
+	"github.com/mediagraph/mediagraph/server"
 )
 
 // Config is the whole program's configuration. Every field is an
@@ -62,12 +63,19 @@ type Config struct {
 	// WebsocketOrigins are the browser origins, besides the server's own,
 	// that may open subscriptions (comma-separated host patterns).
 	WebsocketOrigins string
+	// TrustedProxies are the reverse proxies (comma-separated CIDRs or
+	// addresses) whose X-Forwarded-For names the client that the request
+	// body limits count against.
+	TrustedProxies string
 
 	// tuneMedia, if set, adjusts the service's configuration (tests shorten
-	// webhook backoffs with it).
-	tuneMedia func(*media.Config)
-	// allowNetworks is WebhookAllowNetworks parsed.
-	allowNetworks []netip.Prefix
+	// webhook backoffs with it); tuneServer the HTTP server's.
+	tuneMedia  func(*media.Config)
+	tuneServer func(*server.Config)
+	// allowNetworks is WebhookAllowNetworks parsed, trustedProxies
+	// TrustedProxies.
+	allowNetworks  []netip.Prefix
+	trustedProxies []netip.Prefix
 	// envErrors lists environment settings that did not parse.
 	envErrors []string
 }
@@ -147,6 +155,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 		"comma-separated CIDRs webhooks may reach although private, loopback or link-local (e.g. 10.1.0.0/16)")
 	str(&c.WebsocketOrigins, "websocket-origins", "MEDIAGRAPH_WEBSOCKET_ORIGINS", "",
 		"comma-separated browser origins (host patterns such as app.example.com or *.example.com) that may open subscriptions besides the server's own")
+	str(&c.TrustedProxies, "trusted-proxies", "MEDIAGRAPH_TRUSTED_PROXIES", "",
+		"comma-separated CIDRs or addresses of reverse proxies; behind one, the client is the right-most X-Forwarded-For address that is not a trusted proxy")
 }
 
 // resolve checks the settings and fills derived defaults.
@@ -194,6 +204,19 @@ func (c *Config) resolve() error {
 			return fmt.Errorf("MEDIAGRAPH_WEBHOOK_ALLOW_NETWORKS: %q is not a CIDR (such as 10.1.0.0/16)", n)
 		}
 		c.allowNetworks = append(c.allowNetworks, p.Masked())
+	}
+	c.trustedProxies = nil
+	for _, n := range splitList(c.TrustedProxies) {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			a, aerr := netip.ParseAddr(n)
+			if aerr != nil {
+				return fmt.Errorf("MEDIAGRAPH_TRUSTED_PROXIES: %q is not a CIDR (such as 10.1.0.0/16) or an address", n)
+			}
+			a = a.Unmap()
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.trustedProxies = append(c.trustedProxies, p.Masked())
 	}
 	if c.MaxUploadSize <= 0 || c.MaxBodyBytes <= 0 || c.MaxUploadMemory < 0 || c.MaxUploadFiles <= 0 || c.MaxImagePixels <= 0 {
 		return fmt.Errorf("size limits must be positive")

@@ -188,7 +188,8 @@ func TestDevModeAuto(t *testing.T) {
 // with a message naming it, instead of a silent default.
 func TestMalformedSettings(t *testing.T) {
 	for env, val := range map[string]string{"MEDIAGRAPH_MAX_UPLOAD_SIZE": "abc", "MEDIAGRAPH_SWEEP_INTERVAL": "10",
-		"MEDIAGRAPH_MIGRATE": "maybe", "MEDIAGRAPH_MAX_UPLOAD_FILES": "1.5"} {
+		"MEDIAGRAPH_MIGRATE": "maybe", "MEDIAGRAPH_MAX_UPLOAD_FILES": "1.5",
+		"MEDIAGRAPH_TRUSTED_PROXIES": "10.0.0.0/33"} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, val)
 			var out, errOut bytes.Buffer

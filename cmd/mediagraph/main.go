@@ -311,6 +311,10 @@ func (m *Main) Listen() error {
 		opts.Playground = devPlayground(m.DevKey)
 	}
 	scfg.WebsocketOrigins = splitList(m.Config.WebsocketOrigins)
+	scfg.TrustedProxies = m.Config.trustedProxies
+	if m.Config.tuneServer != nil {
+		m.Config.tuneServer(&scfg)
+	}
 	m.server = server.New(m.Service, scfg, m.Logger, opts)
 	m.HTTP = &http.Server{
 		Handler:           m.server,
