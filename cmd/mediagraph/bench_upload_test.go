@@ -36,6 +36,8 @@ import (
 // on PostgreSQL and versitygw.
 type procServer struct {
 	url, key, bucket string
+	// dbURL and storageURL are the server's database and object store.
+	dbURL, storageURL string
 	cmd              *exec.Cmd
 	s3               *s3.Client
 }
@@ -56,7 +58,7 @@ func startServer(t *testing.T, env ...string) *procServer {
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &procServer{bucket: strings.TrimPrefix(strings.SplitN(cfg.StorageURL, "?", 2)[0], "s3://")}
+	s := &procServer{bucket: strings.TrimPrefix(strings.SplitN(cfg.StorageURL, "?", 2)[0], "s3://"), dbURL: cfg.DatabaseURL, storageURL: cfg.StorageURL}
 	if err := m.Blobs.(interface{ EnsureBucket(context.Context) error }).EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
