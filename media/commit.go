@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -184,8 +185,12 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 	var dups []*staged
 	run := func(ts *Service) error {
 		out, dups = make([]*File, 0, len(ups)), nil
+		buckets, err := ts.lockUploads(ctx, p, ups)
+		if err != nil {
+			return err
+		}
 		for i, u := range ups {
-			f, dup, err := ts.commitOne(ctx, p, u)
+			f, dup, err := ts.commitOne(ctx, p, buckets, u)
 			if err != nil {
 				if len(ups) > 1 {
 					err = withPrefix(err, fmt.Sprintf("file %d", i+1))
@@ -216,14 +221,59 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 	return out, nil
 }
 
+// lockUploads takes the locks a batch of uploads needs, in the one order
+// (see lockBuckets), in the transaction s works in: the buckets, the
+// visible files that replace would revise, and the stored blobs that
+// identical content would reuse. It returns the buckets by id.
+func (s *Service) lockUploads(ctx context.Context, p *Principal, ups []*staged) (map[ID]*Bucket, error) {
+	ids := make([]ID, len(ups))
+	cs := make([]content, len(ups))
+	for i, u := range ups {
+		ids[i], cs[i] = u.bucket.ID, content{u.blob.Sha256, u.blob.Size}
+	}
+	buckets, err := s.lockBuckets(ctx, p.OrgID, ids)
+	if err != nil {
+		return nil, err
+	}
+	var revised []ID
+	for _, u := range ups {
+		if !u.replace || buckets[u.bucket.ID] == nil {
+			continue
+		}
+		existing, err := s.Store.FileByName(ctx, p.OrgID, u.bucket.ID, u.file.Path, u.file.Name)
+		if IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ok, err := s.sees(ctx, p, existing); err != nil {
+			return nil, err
+		} else if ok {
+			revised = append(revised, existing.ID)
+		}
+	}
+	slices.Sort(revised)
+	for _, id := range slices.Compact(revised) {
+		if _, err := s.Store.LockFile(ctx, p.OrgID, id); err != nil && !IsNotFound(err) {
+			return nil, err
+		}
+	}
+	if _, err := s.lockBlobs(ctx, p.OrgID, cs); err != nil {
+		return nil, err
+	}
+	return buckets, nil
+}
+
 // commitOne makes one staged upload a file, or a new revision of the file
 // of that name (replace) if the caller can see it. s works in the
-// transaction.
-func (s *Service) commitOne(ctx context.Context, p *Principal, u *staged) (*File, bool, error) {
-	b, err := s.Store.LockBucket(ctx, p.OrgID, u.bucket.ID)
-	if err != nil {
-		return nil, false, err
+// transaction, and buckets are the batch's, locked (lockUploads).
+func (s *Service) commitOne(ctx context.Context, p *Principal, buckets map[ID]*Bucket, u *staged) (*File, bool, error) {
+	b := buckets[u.bucket.ID]
+	if b == nil {
+		return nil, false, Errorf(ENOTFOUND, "bucket %q not found", u.bucket.Name)
 	}
+	var err error
 	f := *u.file
 	if u.replace {
 		existing, err := s.Store.FileByName(ctx, p.OrgID, b.ID, f.Path, f.Name)
