@@ -44,7 +44,8 @@ type placement struct {
 // conflicts, and the target's policy and quota for every file, before
 // anything is written. The copies are the caller's.
 // Returns FORBIDDEN without media:create, NOT_FOUND, BAD_USER_INPUT,
-// CONFLICT for a taken name, UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE,
+// CONFLICT for a name taken by a file the caller can see (see freeName) or
+// asked for twice, UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE,
 // QUOTA_EXCEEDED.
 func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) {
 	p, err := require(ctx, ScopeMediaCreate)
@@ -98,9 +99,10 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 		}
 	}
 	now := s.now()
-	out := make([]*File, 0, len(srcs))
-	err = s.inTx(ctx, func(ts *Service) error {
+	var out []*File
+	err = s.inTxNaming(ctx, func(ts *Service) error {
 		tx := ts.Store
+		out = make([]*File, 0, len(srcs))
 		places, err := ts.placements(ctx, p, srcs, targetBucket, func(f *File) string { return relative[f.ID] })
 		if err != nil {
 			return err
@@ -150,7 +152,8 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 // descriptive field; moving it to another bucket changes who can see it
 // and takes it out of its bucket (CONTRACT §6).
 // Returns FORBIDDEN without media:update or those rights, NOT_FOUND,
-// CONFLICT for a taken name or a file under legal hold leaving its bucket,
+// CONFLICT for a name taken by a file the caller can see (see freeName) or
+// asked for twice, or a file under legal hold leaving its bucket,
 // and the policy errors.
 func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) {
 	p, err := require(ctx, ScopeMediaUpdate)
@@ -190,7 +193,7 @@ func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) 
 	var moved *File
 	for try := 1; ; try++ {
 		moved = nil
-		err = s.inTx(ctx, func(ts *Service) error {
+		err = s.inTxNaming(ctx, func(ts *Service) error {
 			tx := ts.Store
 			out = make([]*File, 0, len(in.IDs))
 			locked, err := ts.lockBuckets(ctx, p.OrgID, buckets)
@@ -304,7 +307,6 @@ func (s *Service) placements(ctx context.Context, p *Principal, srcs []*File, ta
 func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []placement, copying bool) error {
 	added := map[ID]int64{}
 	buckets := map[ID]*Bucket{}
-	names := map[string]bool{}
 	order := make([]ID, 0, len(places))
 	for _, pl := range places {
 		order = append(order, pl.bucket.ID)
@@ -317,6 +319,10 @@ func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []pl
 		}
 		buckets[id] = b
 	}
+	// The names asked for first: two files of the batch asking for one
+	// name is a CONFLICT whatever else holds it.
+	asked := claims{}
+	naming := make([]bool, len(places))
 	for i := range places {
 		pl := &places[i]
 		b := buckets[pl.bucket.ID]
@@ -331,19 +337,26 @@ func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []pl
 		if !moving && !copying && pl.src.Path == pl.path {
 			continue // already there
 		}
+		key := place(b.ID, pl.path, pl.name)
+		if asked[key] {
+			return &Error{Code: ECONFLICT, Field: "ids", Message: fmt.Sprintf("two files named %q would land in %s", pl.name, pl.path)}
+		}
+		asked[key], naming[i] = true, true
+	}
+	for i := range places {
+		pl := &places[i]
+		if !naming[i] {
+			continue
+		}
 		self := pl.src.ID
 		if copying {
 			self = ""
 		}
-		name, err := s.freeName(ctx, p, b.ID, pl.path, pl.name, self)
+		name, err := s.freeName(ctx, p, pl.bucket.ID, pl.path, pl.name, self, asked)
 		if err != nil {
 			return err
 		}
-		key := string(b.ID) + "\x00" + pl.path + "\x00" + name
-		if names[key] {
-			return &Error{Code: ECONFLICT, Field: "ids", Message: fmt.Sprintf("two files named %q would land in %s", name, pl.path)}
-		}
-		names[key] = true
+		asked[place(pl.bucket.ID, pl.path, name)] = true
 		pl.name = name
 	}
 	for id, n := range added {
