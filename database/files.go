@@ -322,14 +322,15 @@ func (d *DB) DeleteFile(ctx context.Context, orgID, id media.ID) ([]media.ID, er
 // DeleteBucketFiles deletes every file of a bucket of orgID as DeleteFile
 // does, and returns the ids of the blobs they used. If a file of the
 // bucket is under legal hold it deletes nothing and returns CONFLICT. The
-// bucket's files are locked first (PostgreSQL; SQLite serialises writers),
-// so a hold set concurrently either comes first and is seen, or waits and
-// then finds its file gone.
+// bucket's files are locked first, in id order (PostgreSQL; SQLite
+// serialises writers), so a hold set concurrently either comes first and
+// is seen, or waits and then finds its file gone. The caller holds the
+// bucket's lock (media's lock order: buckets, then files by id).
 func (d *DB) DeleteBucketFiles(ctx context.Context, orgID, bucketID media.ID) ([]media.ID, error) {
 	var ids []media.ID
 	err := d.atomic(ctx, func(d *DB) error {
 		if d.dialect == Postgres {
-			if _, err := d.idb.NewRaw("SELECT id FROM files WHERE org_id = ? AND bucket_id = ? FOR UPDATE", orgID, bucketID).
+			if _, err := d.idb.NewRaw("SELECT id FROM files WHERE org_id = ? AND bucket_id = ? ORDER BY id FOR UPDATE", orgID, bucketID).
 				Exec(ctx); err != nil {
 				return wrap(err, "file")
 			}

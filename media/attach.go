@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -125,6 +126,9 @@ func (s *Service) attach(ctx context.Context, p *Principal, targetID ID, fileIDs
 		as = append(as, &Attachment{OrgID: p.OrgID, FileID: f.ID, TargetID: tg.id, PostID: tg.postID,
 			ConversationID: tg.conversationID, AttachedAt: now, AttachedBy: &p.UserID})
 	}
+	// Each attachment's foreign key takes a share lock on its file's row
+	// (PostgreSQL), so they go in by file id: the one order (see lockBuckets).
+	slices.SortFunc(as, func(a, b *Attachment) int { return cmp.Compare(a.FileID, b.FileID) })
 	added, err := s.Store.Attach(ctx, as)
 	if err != nil {
 		return err

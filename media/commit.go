@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -184,8 +185,16 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 	var dups []*staged
 	run := func(ts *Service) error {
 		out, dups = make([]*File, 0, len(ups)), nil
+		buckets, err := ts.lockUploads(ctx, p, ups)
+		if err != nil {
+			return err
+		}
+		batch := &uploadBatch{buckets: buckets, asked: claims{}, made: map[string]*File{}}
+		for _, u := range ups {
+			batch.asked[place(u.bucket.ID, u.file.Path, u.file.Name)] = true
+		}
 		for i, u := range ups {
-			f, dup, err := ts.commitOne(ctx, p, u)
+			f, dup, err := ts.commitOne(ctx, p, batch, u)
 			if err != nil {
 				if len(ups) > 1 {
 					err = withPrefix(err, fmt.Sprintf("file %d", i+1))
@@ -202,12 +211,7 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 		}
 		return nil
 	}
-	err := s.inTx(ctx, run)
-	if ErrorCode(err) == ECONFLICT && ErrorField(err) == "" && strings.Contains(ErrorMessage(err), "existing file") {
-		// Another upload took a name between the check and the insert
-		// (PostgreSQL): once more, now that it is visible.
-		err = s.inTx(ctx, run)
-	}
+	err := s.inTxNaming(ctx, run)
 	if err != nil {
 		s.discard(ctx, ups)
 		return nil, err
@@ -216,15 +220,85 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 	return out, nil
 }
 
+// lockUploads takes the locks a batch of uploads needs, in the one order
+// (see lockBuckets), in the transaction s works in: the buckets, the
+// visible files that replace would revise, and the stored blobs that
+// identical content would reuse. It returns the buckets by id.
+func (s *Service) lockUploads(ctx context.Context, p *Principal, ups []*staged) (map[ID]*Bucket, error) {
+	ids := make([]ID, len(ups))
+	cs := make([]content, len(ups))
+	for i, u := range ups {
+		ids[i], cs[i] = u.bucket.ID, content{u.blob.Sha256, u.blob.Size}
+	}
+	buckets, err := s.lockBuckets(ctx, p.OrgID, ids)
+	if err != nil {
+		return nil, err
+	}
+	var revised []ID
+	for _, u := range ups {
+		if !u.replace || buckets[u.bucket.ID] == nil {
+			continue
+		}
+		existing, err := s.Store.FileByName(ctx, p.OrgID, u.bucket.ID, u.file.Path, u.file.Name)
+		if IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ok, err := s.sees(ctx, p, existing); err != nil {
+			return nil, err
+		} else if ok {
+			revised = append(revised, existing.ID)
+		}
+	}
+	slices.Sort(revised)
+	for _, id := range slices.Compact(revised) {
+		if _, err := s.Store.LockFile(ctx, p.OrgID, id); err != nil && !IsNotFound(err) {
+			return nil, err
+		}
+	}
+	if _, err := s.lockBlobs(ctx, p.OrgID, cs); err != nil {
+		return nil, err
+	}
+	return buckets, nil
+}
+
+// uploadBatch is what commitOne knows of the uploads of one transaction.
+type uploadBatch struct {
+	// buckets are the batch's, locked (lockUploads).
+	buckets map[ID]*Bucket
+	// asked holds the name every upload of the batch asks for.
+	asked claims
+	// made is the file an earlier upload of the batch made (or revised)
+	// under the name it asked for, by that name's place.
+	made map[string]*File
+}
+
 // commitOne makes one staged upload a file, or a new revision of the file
 // of that name (replace) if the caller can see it. s works in the
-// transaction.
-func (s *Service) commitOne(ctx context.Context, p *Principal, u *staged) (*File, bool, error) {
-	b, err := s.Store.LockBucket(ctx, p.OrgID, u.bucket.ID)
-	if err != nil {
-		return nil, false, err
+// transaction. A name an earlier upload of the batch asked for is that
+// upload's file's, whatever name the file got (see freeName): the upload
+// revises it (replace) or is a CONFLICT, as if no hidden file had the name.
+func (s *Service) commitOne(ctx context.Context, p *Principal, batch *uploadBatch, u *staged) (out *File, dup bool, err error) {
+	b := batch.buckets[u.bucket.ID]
+	if b == nil {
+		return nil, false, Errorf(ENOTFOUND, "bucket %q not found", u.bucket.Name)
 	}
 	f := *u.file
+	key := place(b.ID, f.Path, f.Name)
+	defer func() {
+		if err == nil {
+			batch.made[key] = out
+			batch.asked[place(out.BucketID, out.Path, out.Name)] = true
+		}
+	}()
+	if prev := batch.made[key]; prev != nil {
+		if !u.replace {
+			return nil, false, nameTaken(f.Path, f.Name)
+		}
+		return s.reviseWith(ctx, p, b, prev.ID, u)
+	}
 	if u.replace {
 		existing, err := s.Store.FileByName(ctx, p.OrgID, b.ID, f.Path, f.Name)
 		if err != nil && !IsNotFound(err) {
@@ -238,13 +312,12 @@ func (s *Service) commitOne(ctx context.Context, p *Principal, u *staged) (*File
 			}
 		}
 	}
-	if f.Name, err = s.freeName(ctx, p, b.ID, f.Path, f.Name, ""); err != nil {
+	if f.Name, err = s.freeName(ctx, p, b.ID, f.Path, f.Name, "", batch.asked); err != nil {
 		return nil, false, err
 	}
 	if err := checkQuota(ctx, s.Store, b, u.blob.Size); err != nil {
 		return nil, false, err
 	}
-	var dup bool
 	if f.BlobID, dup, err = settle(ctx, s.Store, u.blob); err != nil {
 		return nil, false, err
 	}
@@ -289,12 +362,36 @@ func (s *Service) discard(ctx context.Context, ups []*staged) {
 	}
 }
 
+// inTxNaming is inTx for a transaction that names files: if another
+// transaction took a name between this one's check (freeName) and its
+// write (PostgreSQL; the unique index refuses the write), it runs once
+// more, now that the other file is visible: a CONFLICT if the caller can
+// see it, a free name beside it if not (CONTRACT §6).
+func (s *Service) inTxNaming(ctx context.Context, fn func(ts *Service) error) error {
+	err := s.inTx(ctx, fn)
+	if ErrorCode(err) == ECONFLICT && ErrorField(err) == "" && strings.Contains(ErrorMessage(err), "existing file") {
+		err = s.inTx(ctx, fn)
+	}
+	return err
+}
+
+// claims are the places (bucket, folder, name) that the files of one batch
+// ask for or were given, so that a file renamed beside a hidden one
+// (freeName) takes no name another file of the batch asks for.
+type claims map[string]bool
+
+// place is the key of a name in a folder of a bucket, in claims.
+func place(bucketID ID, path, name string) string {
+	return string(bucketID) + "\x00" + path + "\x00" + name
+}
+
 // freeName returns the name a file (self, or "" for a new one) may take in
 // a folder: name itself if no other live file has it. If a file the caller
 // can see has it, that is a CONFLICT. If only a file the caller cannot see
 // has it, the caller must not learn of that file (CONTRACT §6): the name
-// gets a number, "photo (2).jpg", as if the other file did not exist.
-func (s *Service) freeName(ctx context.Context, p *Principal, bucketID ID, path, name string, self ID) (string, error) {
+// gets a number, "photo (2).jpg", as if the other file did not exist, and
+// one that no file of the batch (claimed, nil for none) asks for.
+func (s *Service) freeName(ctx context.Context, p *Principal, bucketID ID, path, name string, self ID, claimed claims) (string, error) {
 	other, err := s.Store.FileByName(ctx, p.OrgID, bucketID, path, name)
 	if IsNotFound(err) || (err == nil && other.ID == self) {
 		return name, nil
@@ -312,6 +409,9 @@ func (s *Service) freeName(ctx context.Context, p *Principal, bucketID ID, path,
 	for n := 2; n <= 20; n++ {
 		suffix := fmt.Sprintf(" (%d)", n)
 		cand := truncateUTF8(stem, MaxNameBytes-len(suffix)-len(ext)) + suffix + ext
+		if claimed[place(bucketID, path, cand)] {
+			continue
+		}
 		taken, err := s.Store.FileNameTaken(ctx, bucketID, path, cand)
 		if err != nil {
 			return "", err

@@ -44,7 +44,8 @@ type placement struct {
 // conflicts, and the target's policy and quota for every file, before
 // anything is written. The copies are the caller's.
 // Returns FORBIDDEN without media:create, NOT_FOUND, BAD_USER_INPUT,
-// CONFLICT for a taken name, UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE,
+// CONFLICT for a name taken by a file the caller can see (see freeName) or
+// asked for twice, UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE,
 // QUOTA_EXCEEDED.
 func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) {
 	p, err := require(ctx, ScopeMediaCreate)
@@ -91,21 +92,39 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 	default:
 		return nil, Invalid("ids", "give ids, or sourceBucket and sourcePath")
 	}
+	var targetBucket *Bucket
+	if in.TargetBucket != nil {
+		if targetBucket, err = s.bucketByName(ctx, p, *in.TargetBucket); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now()
-	out := make([]*File, 0, len(srcs))
-	err = s.inTx(ctx, func(ts *Service) error {
+	var out []*File
+	err = s.inTxNaming(ctx, func(ts *Service) error {
 		tx := ts.Store
-		places, err := ts.placements(ctx, p, srcs, in.TargetBucket, func(f *File) string { return relative[f.ID] })
+		out = make([]*File, 0, len(srcs))
+		places, err := ts.placements(ctx, p, srcs, targetBucket, func(f *File) string { return relative[f.ID] })
 		if err != nil {
 			return err
 		}
+		// The target buckets are locked (checkPlacements), then the blobs
+		// the copies reuse, against their release, in the one order (see
+		// lockBuckets).
 		if err := ts.checkPlacements(ctx, p, places, true); err != nil {
 			return err
 		}
-		for _, pl := range places {
-			blob, err := tx.ReadyBlobBySha256(ctx, p.OrgID, pl.src.Sha256, pl.src.Size) // locks it against release
-			if err != nil {
-				return err
+		cs := make([]content, len(places))
+		for i, pl := range places {
+			cs[i] = content{pl.src.Sha256, pl.src.Size}
+		}
+		blobs, err := ts.lockBlobs(ctx, p.OrgID, cs)
+		if err != nil {
+			return err
+		}
+		for i, pl := range places {
+			blob := blobs[cs[i]]
+			if blob == nil {
+				return fileNotFound(pl.src.ID) // purged since it was read
 			}
 			c := *pl.src
 			c.ID, c.BucketID, c.Path, c.Name, c.BlobID, c.Revision = NewID(PrefixFile, now), pl.bucket.ID, pl.path, pl.name, blob.ID, 1
@@ -133,72 +152,110 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 // descriptive field; moving it to another bucket changes who can see it
 // and takes it out of its bucket (CONTRACT §6).
 // Returns FORBIDDEN without media:update or those rights, NOT_FOUND,
-// CONFLICT for a taken name or a file under legal hold leaving its bucket,
+// CONFLICT for a name taken by a file the caller can see (see freeName) or
+// asked for twice, or a file under legal hold leaving its bucket,
 // and the policy errors.
 func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) {
 	p, err := require(ctx, ScopeMediaUpdate)
 	if err != nil {
 		return nil, err
 	}
-	target, err := NormalizePath("targetPath", in.TargetPath)
+	folder, err := NormalizePath("targetPath", in.TargetPath)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.batchFiles(ctx, p, in.IDs); err != nil {
+	read, err := s.batchFiles(ctx, p, in.IDs)
+	if err != nil {
 		return nil, err
 	}
+	var target *Bucket
+	if in.TargetBucket != nil {
+		if target, err = s.bucketByName(ctx, p, *in.TargetBucket); err != nil {
+			return nil, err
+		}
+	}
+	// Locks are taken in the one order (see lockBuckets): the target
+	// bucket and the buckets the files are in, then the files, each set by
+	// id. A file that moved to another bucket before its lock was taken
+	// sends the transaction round again with that bucket locked too.
+	var buckets []ID
+	if target != nil {
+		buckets = append(buckets, target.ID)
+	}
+	for _, f := range read {
+		buckets = append(buckets, f.BucketID)
+	}
+	ids := slices.Clone(in.IDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	now := s.now()
-	out := make([]*File, 0, len(in.IDs))
-	err = s.inTx(ctx, func(ts *Service) error {
-		tx := ts.Store
-		// Locks are taken in one order everywhere: buckets (by the
-		// placements' checks, below) after the files, each set by id.
-		ids := slices.Clone(in.IDs)
-		slices.Sort(ids)
-		locked := map[ID]*File{}
-		for _, id := range slices.Compact(ids) {
-			f, err := ts.lockFile(ctx, p, id, ActDescribe)
+	var out []*File
+	var moved *File
+	for try := 1; ; try++ {
+		moved = nil
+		err = s.inTxNaming(ctx, func(ts *Service) error {
+			tx := ts.Store
+			out = make([]*File, 0, len(in.IDs))
+			locked, err := ts.lockBuckets(ctx, p.OrgID, buckets)
 			if err != nil {
 				return err
 			}
-			if f.TrashedAt != nil {
-				return Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
+			files := map[ID]*File{}
+			for _, id := range ids {
+				f, err := ts.lockFile(ctx, p, id, ActDescribe)
+				if err != nil {
+					return err
+				}
+				if f.TrashedAt != nil {
+					return Errorf(ECONFLICT, "file %s is in the trash; restore it first", f.ID)
+				}
+				if locked[f.BucketID] == nil {
+					moved = f
+					return errRelock
+				}
+				files[id] = f
 			}
-			locked[id] = f
-		}
-		srcs := make([]*File, len(in.IDs))
-		for i, id := range in.IDs {
-			srcs[i] = locked[id]
-		}
-		places, err := ts.placements(ctx, p, srcs, in.TargetBucket, func(*File) string { return target })
-		if err != nil {
-			return err
-		}
-		for _, pl := range places {
-			if pl.bucket.ID == pl.src.BucketID {
-				continue
+			srcs := make([]*File, len(in.IDs))
+			for i, id := range in.IDs {
+				srcs[i] = files[id]
 			}
-			if err := ts.allow(ctx, p, pl.src, ActExpose); err != nil {
+			places, err := ts.placements(ctx, p, srcs, target, func(*File) string { return folder })
+			if err != nil {
 				return err
 			}
-			if pl.src.LegalHold {
-				return legalHold(pl.src, "leave its bucket")
+			for _, pl := range places {
+				if pl.bucket.ID == pl.src.BucketID {
+					continue
+				}
+				if err := ts.allow(ctx, p, pl.src, ActExpose); err != nil {
+					return err
+				}
+				if pl.src.LegalHold {
+					return legalHold(pl.src, "leave its bucket")
+				}
 			}
-		}
-		if err := ts.checkPlacements(ctx, p, places, false); err != nil {
-			return err
-		}
-		for _, pl := range places {
-			f := *pl.src
-			f.BucketID, f.Path, f.Name, f.UpdatedAt, f.UpdatedBy = pl.bucket.ID, pl.path, pl.name, now, &p.UserID
-			if err := tx.UpdateFile(ctx, &f, nil); err != nil {
+			if err := ts.checkPlacements(ctx, p, places, false); err != nil {
 				return err
 			}
-			ts.emit(p, EventUpdated, &f, nil)
-			out = append(out, &f)
+			for _, pl := range places {
+				f := *pl.src
+				f.BucketID, f.Path, f.Name, f.UpdatedAt, f.UpdatedBy = pl.bucket.ID, pl.path, pl.name, now, &p.UserID
+				if err := tx.UpdateFile(ctx, &f, nil); err != nil {
+					return err
+				}
+				ts.emit(p, EventUpdated, &f, nil)
+				out = append(out, &f)
+			}
+			return nil
+		})
+		if moved == nil || try == 3 {
+			break
 		}
-		return nil
-	})
+		buckets = append(buckets, moved.BucketID)
+	}
+	if moved != nil {
+		return nil, Errorf(ECONFLICT, "file %s keeps moving to other buckets; try again", moved.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -225,16 +282,9 @@ func (s *Service) batchFiles(ctx context.Context, p *Principal, ids []ID) ([]*Fi
 	return byID, nil
 }
 
-// placements resolves each file's target bucket and folder.
-func (s *Service) placements(ctx context.Context, p *Principal, srcs []*File, targetBucket *string, path func(*File) string) ([]placement, error) {
-	var target *Bucket
-	if targetBucket != nil {
-		b, err := s.bucketByName(ctx, p, *targetBucket)
-		if err != nil {
-			return nil, err
-		}
-		target = b
-	}
+// placements resolves each file's target bucket (target, or nil for the
+// file's own) and folder.
+func (s *Service) placements(ctx context.Context, p *Principal, srcs []*File, target *Bucket, path func(*File) string) ([]placement, error) {
 	out := make([]placement, len(srcs))
 	for i, f := range srcs {
 		b := target
@@ -257,7 +307,6 @@ func (s *Service) placements(ctx context.Context, p *Principal, srcs []*File, ta
 func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []placement, copying bool) error {
 	added := map[ID]int64{}
 	buckets := map[ID]*Bucket{}
-	names := map[string]bool{}
 	order := make([]ID, 0, len(places))
 	for _, pl := range places {
 		order = append(order, pl.bucket.ID)
@@ -270,6 +319,10 @@ func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []pl
 		}
 		buckets[id] = b
 	}
+	// The names asked for first: two files of the batch asking for one
+	// name is a CONFLICT whatever else holds it.
+	asked := claims{}
+	naming := make([]bool, len(places))
 	for i := range places {
 		pl := &places[i]
 		b := buckets[pl.bucket.ID]
@@ -284,19 +337,26 @@ func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []pl
 		if !moving && !copying && pl.src.Path == pl.path {
 			continue // already there
 		}
+		key := place(b.ID, pl.path, pl.name)
+		if asked[key] {
+			return &Error{Code: ECONFLICT, Field: "ids", Message: fmt.Sprintf("two files named %q would land in %s", pl.name, pl.path)}
+		}
+		asked[key], naming[i] = true, true
+	}
+	for i := range places {
+		pl := &places[i]
+		if !naming[i] {
+			continue
+		}
 		self := pl.src.ID
 		if copying {
 			self = ""
 		}
-		name, err := s.freeName(ctx, p, b.ID, pl.path, pl.name, self)
+		name, err := s.freeName(ctx, p, pl.bucket.ID, pl.path, pl.name, self, asked)
 		if err != nil {
 			return err
 		}
-		key := string(b.ID) + "\x00" + pl.path + "\x00" + name
-		if names[key] {
-			return &Error{Code: ECONFLICT, Field: "ids", Message: fmt.Sprintf("two files named %q would land in %s", name, pl.path)}
-		}
-		names[key] = true
+		asked[place(pl.bucket.ID, pl.path, name)] = true
 		pl.name = name
 	}
 	for id, n := range added {

@@ -78,7 +78,8 @@ func (s *Service) lockFile(ctx context.Context, p *Principal, id ID, a Action) (
 // changeFile runs change on a file locked for the action, in one
 // transaction, and returns the file as change left it. The policy is asked
 // of the locked row, and change decides on it: a concurrent change either
-// committed before (and is seen) or waits until this one has. The caller
+// committed before (and is seen) or waits until this one has; a change
+// that lost a race for a name runs once more (inTxNaming). The caller
 // must hold scope.
 func (s *Service) changeFile(ctx context.Context, scope string, id ID, a Action, change func(tx *Service, p *Principal, f *File) error) (*File, error) {
 	p, err := require(ctx, scope)
@@ -86,7 +87,7 @@ func (s *Service) changeFile(ctx context.Context, scope string, id ID, a Action,
 		return nil, err
 	}
 	var out *File
-	err = s.inTx(ctx, func(ts *Service) error {
+	err = s.inTxNaming(ctx, func(ts *Service) error {
 		f, err := ts.lockFile(ctx, p, id, a)
 		if err != nil {
 			return err

@@ -128,7 +128,8 @@ const (
 // including other open sessions) and starts a session the client uploads
 // to directly.
 // Returns FORBIDDEN without media:create, NOT_FOUND for an unknown bucket,
-// BAD_USER_INPUT, CONFLICT if the name is taken, PAYLOAD_TOO_LARGE,
+// BAD_USER_INPUT, CONFLICT if a file the caller can see has the name
+// (without replace), PAYLOAD_TOO_LARGE,
 // UNSUPPORTED_MEDIA_TYPE, QUOTA_EXCEEDED.
 func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*UploadSession, error) {
 	p, err := require(ctx, ScopeMediaCreate)
@@ -184,7 +185,7 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 		if !in.Replace {
 			// Only a file the caller can see makes the name taken; the
 			// file gets a free name at completion otherwise (see freeName).
-			if _, err := s.in(tx).freeName(ctx, p, b.ID, f.Path, f.Name, ""); err != nil {
+			if _, err := s.in(tx).freeName(ctx, p, b.ID, f.Path, f.Name, "", nil); err != nil {
 				return err
 			}
 		}

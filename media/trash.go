@@ -44,7 +44,7 @@ func (s *Service) Restore(ctx context.Context, id ID) (*File, error) {
 		if f.TrashedAt == nil {
 			return nil
 		}
-		name, err := tx.freeName(ctx, p, f.BucketID, f.Path, f.Name, f.ID)
+		name, err := tx.freeName(ctx, p, f.BucketID, f.Path, f.Name, f.ID, nil)
 		if ErrorCode(err) == ECONFLICT {
 			return Errorf(ECONFLICT, "cannot restore: a file named %q now exists in %s; rename or move it first", f.Name, f.Path)
 		}

@@ -127,7 +127,7 @@ func (s *Service) applyUpdate(ctx context.Context, p *Principal, f *File, in Fil
 			path = *in.Path
 		}
 		var err error
-		if f.Name, err = s.freeName(ctx, p, f.BucketID, path, name, f.ID); err != nil {
+		if f.Name, err = s.freeName(ctx, p, f.BucketID, path, name, f.ID, nil); err != nil {
 			return nil, err
 		}
 		f.Path = path

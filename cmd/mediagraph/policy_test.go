@@ -205,6 +205,7 @@ var authzTable = map[string][]denial{
 		{actor: "m2", query: `mutation { deleteBucket(name: "org", force: true) }`, code: media.EFORBIDDEN},
 		{actor: "admin", query: `mutation { deleteBucket(name: "org", force: true) }`, code: media.ECONFLICT}, // a held file
 		{actor: "outsider", query: `mutation { deleteBucket(name: "org2", force: true) }`, code: media.ENOTFOUND},
+		{actor: "admin", query: `mutation { deleteBucket(name: "globex-only", force: true) }`, code: media.ENOTFOUND},
 	},
 	"addMember": {
 		{actor: "m2", query: `mutation { addMember(input: {email: "x@acme.test"}) { id } }`, code: media.EFORBIDDEN},
@@ -317,6 +318,9 @@ func base64Input(bucket, name string) map[string]any {
 func policyWorld(t *testing.T, e *env) *world {
 	w := newWorld(t, e)
 	e.createBucket(e.owner, map[string]any{"name": "org2"})
+	// A bucket of the other organization, by a name acme does not use:
+	// acme's admin must not reach it.
+	e.createBucket(w.keys["outsider"], map[string]any{"name": "globex-only"})
 	held := e.mustUpload(w.keys["owner"], "org", upload{"held.png", "", pngBytes(9, 9)}, nil)
 	w.files["held"] = str(held["id"])
 	e.ok(e.owner, `mutation($id: ID!) { setLegalHold(id: $id, hold: true, reason: "case 1") { id } }`, map[string]any{"id": held["id"]})
@@ -412,6 +416,8 @@ func (w *world) snapshot(t *testing.T) string {
 	d := w.e.ok(w.e.owner, `{ posts(first: 100) { nodes { id title author { id } comments { nodes { id } } } } buckets { nodes { name access } }
 		viewer { organization { id } } }`, nil)
 	fmt.Fprintf(&b, "%v\n", d)
+	d = w.e.ok(w.keys["outsider"], `{ buckets { nodes { name access } } }`, nil)
+	fmt.Fprintf(&b, "outsider's %v\n", d)
 	var rows []string
 	if err := w.e.m.DB.Bun().NewRaw(`SELECT u.email || ':' || u.role FROM users AS u ORDER BY 1`).Scan(context.Background(), &rows); err != nil {
 		t.Fatal(err)

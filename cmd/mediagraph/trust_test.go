@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 
@@ -80,6 +81,162 @@ func TestReplaceNeedsAVisibleFile(t *testing.T) {
 		f = e.mustUpload(w.keys["m1"], "", upload{"in-post.png", "", pngBytes(18, 7)}, map[string]any{"bucket": nil, "attachTo": w.postW})
 		if f["path"] != "/"+w.postW+"/" {
 			t.Fatalf("an attached upload's folder: %v", f["path"])
+		}
+	})
+}
+
+// TestInvisibleNamesAreFree (finding 11, review G5): every path that puts
+// a file under a name in a folder treats a name taken only by a file the
+// caller cannot see as free, as uploads do: updateFile (name or folder),
+// moveFiles (within the bucket and into it), copyFiles (by ids and by
+// folder), restoreFile, upload sessions, and batches of moves and uploads.
+// None answers CONFLICT, the caller's file gets a numbered name beside the
+// hidden one, a batch behaves as it would if the hidden file did not
+// exist, and the hidden file is not touched. A name taken by a file the
+// caller can see is still CONFLICT.
+func TestInvisibleNamesAreFree(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		m2 := w.keys["m2"]
+		e.createBucket(e.owner, map[string]any{"name": "vault", "access": "RESTRICTED"})
+		hidden := map[string][]byte{"/": pngBytes(21, 7), "/t/": pngBytes(22, 7)}
+		hiddenIDs := map[string]string{}
+		hide := func(path string) {
+			hiddenIDs[path] = str(e.mustUpload(e.owner, "vault", upload{"secret.png", "", hidden[path]}, map[string]any{"path": path})["id"])
+		}
+		hide("/")
+		n := 30
+		mine := func(bucket, path, name string) string {
+			n++
+			return str(e.mustUpload(m2, bucket, upload{name, "", pngBytes(n, 8)}, map[string]any{"path": path})["id"])
+		}
+		// For restoreFile: m2's file is trashed before the hidden one takes its name.
+		gone := mine("vault", "/t/", "secret.png")
+		e.ok(m2, `mutation($id: ID!) { trashFile(id: $id) { id } }`, map[string]any{"id": gone})
+		hide("/t/")
+
+		taken := map[string]bool{} // names m2's files took in vault's /
+		next := func() string {    // the name freeName gives the next file
+			for i := 2; ; i++ {
+				if name := fmt.Sprintf("secret (%d).png", i); !taken[name] {
+					return name
+				}
+			}
+		}
+		landed := func(what string, r *resp, id any, path string) map[string]any {
+			t.Helper()
+			if r.code() != "" {
+				t.Fatalf("%s onto a hidden file's name: %s", what, r.raw)
+			}
+			f := e.ok(m2, `query($id: ID!) { file(id: $id) { name path bucket { name } } }`, map[string]any{"id": id})["file"].(map[string]any)
+			name := str(f["name"])
+			if f["path"] != path || f["bucket"].(map[string]any)["name"] != "vault" || name == "secret.png" || (path == "/" && taken[name]) {
+				t.Fatalf("%s onto a hidden file's name: %v", what, f)
+			}
+			if path == "/" {
+				taken[name] = true
+			}
+			return f
+		}
+		first := func(r *resp, field string) any {
+			if r.code() != "" {
+				return nil
+			}
+			return r.Data[field].([]any)[0].(map[string]any)["id"]
+		}
+
+		// updateFile: a new name, a new folder.
+		id := mine("vault", "/", "a.png")
+		landed("updateFile(name)", e.do(m2, updateFileQ, map[string]any{"id": id, "i": map[string]any{"name": "secret.png"}}), id, "/")
+		id = mine("vault", "/u/", "secret.png")
+		landed("updateFile(path)", e.do(m2, updateFileQ, map[string]any{"id": id, "i": map[string]any{"path": "/"}}), id, "/")
+		// moveFiles, within the bucket and into it.
+		moveQ := `mutation($ids: [ID!]!, $b: String) { moveFiles(input: {ids: $ids, targetBucket: $b, targetPath: "/"}) { id } }`
+		id = mine("vault", "/m/", "secret.png")
+		landed("moveFiles", e.do(m2, moveQ, map[string]any{"ids": []string{id}}), id, "/")
+		id = mine("org", "/", "secret.png")
+		landed("moveFiles(targetBucket)", e.do(m2, moveQ, map[string]any{"ids": []string{id}, "b": "vault"}), id, "/")
+		// copyFiles, by ids and by folder.
+		src := mine("org", "/c/", "secret.png")
+		r := e.do(m2, `mutation($id: ID!) { copyFiles(input: {ids: [$id], targetBucket: "vault", targetPath: "/"}) { id } }`, map[string]any{"id": src})
+		landed("copyFiles", r, first(r, "copyFiles"), "/")
+		r = e.do(m2, `mutation { copyFiles(input: {sourceBucket: "org", sourcePath: "/c/", targetBucket: "vault", targetPath: "/"}) { id } }`, nil)
+		landed("copyFiles(sourcePath)", r, first(r, "copyFiles"), "/")
+		// restoreFile.
+		f := landed("restoreFile", e.do(m2, `mutation($id: ID!) { restoreFile(id: $id) { id } }`, map[string]any{"id": gone}), gone, "/t/")
+		if f["name"] != "secret (2).png" {
+			t.Errorf("restored as %v", f["name"])
+		}
+		// Upload sessions, with and without replace.
+		for _, replace := range []bool{false, true} {
+			data := pngBytes(40, 8+len(taken))
+			s := e.session(m2, map[string]any{"bucket": "vault", "name": "secret.png", "size": len(data), "mimeType": "image/png", "replace": replace})
+			put(t, str(s["uploadUrl"]), data)
+			r := e.do(m2, completeSession, map[string]any{"id": s["id"]})
+			var id any
+			if r.code() == "" {
+				id = r.Data["completeUploadSession"].(map[string]any)["id"]
+			}
+			landed(fmt.Sprintf("completeUploadSession(replace: %v)", replace), r, id, "/")
+		}
+
+		// Batches. A file asking for "secret.png" and another asking for
+		// the name the first would be renamed to both get what they would
+		// get if the hidden file did not exist: the second its name, the
+		// first another.
+		want := next()
+		a, b := mine("vault", "/b1/", "secret.png"), mine("vault", "/b2/", want)
+		r = e.do(m2, moveQ, map[string]any{"ids": []string{a, b}})
+		if g := landed("moveFiles(batch)", r, b, "/"); g["name"] != want {
+			t.Errorf("a moved file asking for a free name got %v, want %s", g["name"], want)
+		}
+		landed("moveFiles(batch)", r, a, "/")
+		want = next()
+		r = e.multipart(m2, `mutation($in: [UploadFileInput!]!) { uploadFiles(inputs: $in) { id name } }`,
+			map[string]any{"in": []any{map[string]any{"bucket": "vault", "file": nil}, map[string]any{"bucket": "vault", "file": nil}}},
+			map[string]upload{"0": {"secret.png", "", pngBytes(41, 8)}, "1": {want, "", pngBytes(42, 8)}},
+			map[string][]string{"0": {"variables.in.0.file"}, "1": {"variables.in.1.file"}})
+		var ups []any
+		if r.code() == "" {
+			ups = r.Data["uploadFiles"].([]any)
+		}
+		if len(ups) != 2 {
+			t.Fatalf("uploadFiles onto a hidden file's name: %s", r.raw)
+		}
+		if g := landed("uploadFiles", r, ups[1].(map[string]any)["id"], "/"); g["name"] != want {
+			t.Errorf("an uploaded file asking for a free name got %v, want %s", g["name"], want)
+		}
+		landed("uploadFiles", r, ups[0].(map[string]any)["id"], "/")
+		// Two files of one batch asking for one name: CONFLICT, as without
+		// the hidden file.
+		a, b = mine("vault", "/d1/", "secret.png"), mine("vault", "/d2/", "secret.png")
+		e.fails(media.ECONFLICT, m2, moveQ, map[string]any{"ids": []string{a, b}})
+		r = e.multipart(m2, `mutation($in: [UploadFileInput!]!) { uploadFiles(inputs: $in) { id } }`,
+			map[string]any{"in": []any{map[string]any{"bucket": "vault", "file": nil}, map[string]any{"bucket": "vault", "file": nil}}},
+			map[string]upload{"0": {"secret.png", "", pngBytes(43, 8)}, "1": {"secret.png", "", pngBytes(44, 8)}},
+			map[string][]string{"0": {"variables.in.0.file"}, "1": {"variables.in.1.file"}})
+		if r.code() != media.ECONFLICT {
+			t.Errorf("two uploads of one name in a batch: %s", r.raw)
+		}
+
+		// A name m2 can see is taken.
+		own := mine("vault", "/own/", "mine.png")
+		id = mine("vault", "/own2/", "mine.png")
+		e.fails(media.ECONFLICT, m2, updateFileQ, map[string]any{"id": id, "i": map[string]any{"path": "/own/"}})
+		e.fails(media.ECONFLICT, m2, `mutation($id: ID!) { moveFiles(input: {ids: [$id], targetPath: "/own/"}) { id } }`, map[string]any{"id": id})
+		e.fails(media.ECONFLICT, m2, `mutation($id: ID!) { copyFiles(input: {ids: [$id], targetPath: "/own/"}) { id } }`, map[string]any{"id": own})
+
+		// The hidden files are as they were, and still hidden.
+		for path, data := range hidden {
+			id := hiddenIDs[path]
+			f := e.ok(e.owner, `query($id: ID!) { file(id: $id) { name path revision trashedAt } }`, map[string]any{"id": id})["file"].(map[string]any)
+			if f["name"] != "secret.png" || f["path"] != path || f["revision"] != float64(1) || f["trashedAt"] != nil {
+				t.Errorf("the hidden file in %s changed: %v", path, f)
+			}
+			if _, got := e.download(e.owner, id, 0); !bytes.Equal(got, data) {
+				t.Errorf("the hidden file's bytes in %s changed", path)
+			}
+			e.fails(media.ENOTFOUND, m2, `query($id: ID!) { file(id: $id) { id } }`, map[string]any{"id": id})
 		}
 	})
 }
@@ -401,6 +558,148 @@ func TestStateRacesLoseNothing(t *testing.T) {
 			f := state(id)
 			if (updated[i] && f["caption"] != "new") || (moved[i] && f["path"] != "/moved/") {
 				t.Errorf("update %v / move %v: %v", updated[i], moved[i], f)
+			}
+		}
+	})
+}
+
+// TestLockOrderRaces (review G2): every transaction that locks buckets
+// and files takes them in one order (buckets, then files, then blobs, each
+// by id), so concurrent requests never deadlock on PostgreSQL (which
+// answered UNAVAILABLE, "deadlock detected"), and nothing acknowledged is
+// lost. 60 concurrent pairs each: replaceFileContent against moveFiles
+// (within the bucket and to another), setLegalHold against
+// deleteBucket(force), moveFiles out of a bucket against
+// deleteBucket(force), and two copyFiles of the same files, in opposite
+// orders, into two buckets.
+func TestLockOrderRaces(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		const n = 60
+		// race runs a(i) and b(i) at once for every i, fails on any code
+		// but those allowed (UNAVAILABLE never is), and returns which
+		// were acknowledged.
+		race := func(what string, a, b func(i int) *resp, allowA, allowB []string) (ackA, ackB []bool) {
+			ackA, ackB = make([]bool, n), make([]bool, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				for j, f := range []func(int) *resp{a, b} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						r := f(i)
+						if c := r.code(); c != "" && !slices.Contains([][]string{allowA, allowB}[j], c) {
+							t.Errorf("%s %d: %.300s", what, i, r.raw)
+						}
+						[][]bool{ackA, ackB}[j][i] = r.code() == ""
+					}()
+				}
+			}
+			close(start)
+			wg.Wait()
+			return ackA, ackB
+		}
+		e.createBucket(e.owner, map[string]any{"name": "r"})
+		e.createBucket(e.owner, map[string]any{"name": "keep"})
+		fileQ := `query($id: ID!) { file(id: $id) { path revision legalHold bucket { name } } }`
+		file := func(id string) (map[string]any, bool) {
+			r := e.do(e.owner, fileQ, map[string]any{"id": id})
+			if r.code() == media.ENOTFOUND {
+				return nil, false
+			}
+			if r.code() != "" {
+				t.Fatalf("%s", r.raw)
+			}
+			return r.Data["file"].(map[string]any), true
+		}
+		bucketExists := func(name string) bool {
+			r := e.do(e.owner, `query($n: String!) { bucket(name: $n) { id } }`, map[string]any{"n": name})
+			if c := r.code(); c != "" && c != media.ENOTFOUND {
+				t.Fatalf("%s", r.raw)
+			}
+			return r.code() == ""
+		}
+		moveQ := `mutation($ids: [ID!]!, $b: String, $p: String!) { moveFiles(input: {ids: $ids, targetBucket: $b, targetPath: $p}) { id } }`
+		deleteBucketQ := `mutation($n: String!) { deleteBucket(name: $n, force: true) }`
+
+		// A new revision against a move: even i within the bucket, odd i
+		// to another (the replace may then answer CONFLICT: the file left
+		// the bucket its content was checked against).
+		ids := e.quickUploads(e.owner, "r", n)
+		target := func(i int) any { return map[bool]any{true: "keep", false: nil}[i%2 == 1] }
+		replaced, moved := race("replace/move",
+			func(i int) *resp { return e.replace(e.owner, ids[i], pngBytes(60+i%30, 61+i/30), true) },
+			func(i int) *resp {
+				return e.do(e.owner, moveQ, map[string]any{"ids": []string{ids[i]}, "b": target(i), "p": "/moved/"})
+			},
+			[]string{media.ECONFLICT}, nil)
+		for i, id := range ids {
+			f, ok := file(id)
+			want := map[bool]string{true: "keep", false: "r"}[i%2 == 1]
+			if !ok || !moved[i] || f["path"] != "/moved/" || f["bucket"].(map[string]any)["name"] != want ||
+				f["revision"] != float64(map[bool]int{true: 2, false: 1}[replaced[i]]) {
+				t.Errorf("replace %v / move %v: %v", replaced[i], moved[i], f)
+			}
+		}
+
+		// A hold against deleting its bucket: exactly one wins.
+		held := make([]string, n)
+		for i := range n {
+			e.createBucket(e.owner, map[string]any{"name": fmt.Sprintf("h%02d", i)})
+			held[i] = e.quickUploads(e.owner, fmt.Sprintf("h%02d", i), 1)[0]
+		}
+		holds, deletes := race("hold/deleteBucket",
+			func(i int) *resp {
+				return e.do(e.owner, `mutation($id: ID!) { setLegalHold(id: $id, hold: true) { id } }`, map[string]any{"id": held[i]})
+			},
+			func(i int) *resp { return e.do(e.owner, deleteBucketQ, map[string]any{"n": fmt.Sprintf("h%02d", i)}) },
+			[]string{media.ENOTFOUND}, []string{media.ECONFLICT})
+		for i, id := range held {
+			f, ok := file(id)
+			exists := bucketExists(fmt.Sprintf("h%02d", i))
+			if holds[i] == deletes[i] || (holds[i] && (!ok || f["legalHold"] != true || !exists)) || (deletes[i] && (ok || exists)) {
+				t.Errorf("hold %v / deleteBucket %v: file %v, bucket exists %v", holds[i], deletes[i], f, exists)
+			}
+		}
+
+		// A move out of a bucket against deleting it: a moved file is kept.
+		leaving := make([]string, n)
+		for i := range n {
+			e.createBucket(e.owner, map[string]any{"name": fmt.Sprintf("d%02d", i)})
+			leaving[i] = e.quickUploads(e.owner, fmt.Sprintf("d%02d", i), 1)[0]
+		}
+		moved, deletes = race("move/deleteBucket",
+			func(i int) *resp {
+				return e.do(e.owner, moveQ, map[string]any{"ids": []string{leaving[i]}, "b": "keep", "p": fmt.Sprintf("/d%02d/", i)})
+			},
+			func(i int) *resp { return e.do(e.owner, deleteBucketQ, map[string]any{"n": fmt.Sprintf("d%02d", i)}) },
+			[]string{media.ENOTFOUND}, nil)
+		for i, id := range leaving {
+			f, ok := file(id)
+			if !deletes[i] || bucketExists(fmt.Sprintf("d%02d", i)) || ok != moved[i] ||
+				(ok && (f["bucket"].(map[string]any)["name"] != "keep" || f["path"] != fmt.Sprintf("/d%02d/", i))) {
+				t.Errorf("move %v / deleteBucket %v: %v", moved[i], deletes[i], f)
+			}
+		}
+
+		// Two copies of the same files in opposite orders into two buckets
+		// reuse the same blobs.
+		e.createBucket(e.owner, map[string]any{"name": "x"})
+		e.createBucket(e.owner, map[string]any{"name": "y"})
+		copyQ := `mutation($ids: [ID!]!, $b: String!, $p: String!) { copyFiles(input: {ids: $ids, targetBucket: $b, targetPath: $p}) { id } }`
+		race("copy/copy",
+			func(i int) *resp {
+				return e.do(e.owner, copyQ, map[string]any{"ids": []string{ids[0], ids[2]}, "b": "x", "p": fmt.Sprintf("/c%02d/", i)})
+			},
+			func(i int) *resp {
+				return e.do(e.owner, copyQ, map[string]any{"ids": []string{ids[2], ids[0]}, "b": "y", "p": fmt.Sprintf("/c%02d/", i)})
+			},
+			nil, nil)
+		for _, b := range []string{"x", "y"} {
+			d := e.ok(e.owner, `query($b: String!) { bucket(name: $b) { files { totalCount } } }`, map[string]any{"b": b})
+			if got := d["bucket"].(map[string]any)["files"].(map[string]any)["totalCount"]; got != float64(2*n) {
+				t.Errorf("bucket %s holds %v copies, want %d", b, got, 2*n)
 			}
 		}
 	})
