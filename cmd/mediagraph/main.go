@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -151,9 +152,11 @@ type Main struct {
 	DevKey string
 
 	// server is the HTTP handler; stopBackground ends the event hub and
-	// webhook delivery that Listen started.
+	// webhook delivery that Listen started, and background waits for them
+	// (an attempt in flight is recorded before the database closes).
 	server         *server.Server
 	stopBackground context.CancelFunc
+	background     sync.WaitGroup
 
 	sweepMetrics struct {
 		purged, orphans prometheus.Counter
@@ -326,8 +329,8 @@ func (m *Main) Listen() error {
 	// delivered, until Close.
 	bg, stop := context.WithCancel(context.Background())
 	m.stopBackground = stop
-	go m.Service.RunEvents(bg)
-	go m.Service.RunWebhooks(bg)
+	m.background.Go(func() { m.Service.RunEvents(bg) })
+	m.background.Go(func() { m.Service.RunWebhooks(bg) })
 	m.HTTP.RegisterOnShutdown(m.server.CloseWebsockets)
 	m.Logger.Info("listening", "addr", "http://"+ln.Addr().String(), "dev", scfg.Dev, "playground", scfg.Dev)
 	return nil
@@ -464,6 +467,7 @@ func (m *Main) devKey(ctx context.Context) error {
 func (m *Main) Close() error {
 	if m.stopBackground != nil {
 		m.stopBackground()
+		m.background.Wait()
 	}
 	if m.server != nil {
 		m.server.CloseWebsockets()
