@@ -357,3 +357,16 @@ func TestBenchThumbnails(t *testing.T) {
 	t.Logf("320 px thumbnail of a 12-megapixel JPEG (%d images): first request p50 %s, cached p50 %s (%d requests)",
 		images, p50(first).Round(time.Millisecond), p50(cached).Round(10*time.Microsecond), len(cached))
 }
+
+// cpu returns the CPU time the server process has used so far.
+func (s *procServer) cpu(t *testing.T) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
