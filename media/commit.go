@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Every upload route (uploadFile, uploadFiles, uploadFileBase64, the files
@@ -179,7 +181,9 @@ func uploadDescription(in UploadInput) (FileUpdate, error) {
 // not nil) in it with the files, in order. The staged blobs are discarded
 // if anything fails, and those found to duplicate stored content are
 // discarded after the commit.
-func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, then func(ts *Service, fs []*File) error) ([]*File, error) {
+func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, then func(ts *Service, fs []*File) error) (_ []*File, err error) {
+	ctx, span := s.startSpan(ctx, "upload.commit", attribute.Int("upload.files", len(ups)))
+	defer func() { endSpan(span, err) }()
 	var out []*File
 	var dups []*staged
 	run := func(ts *Service) error {
@@ -202,7 +206,7 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 		}
 		return nil
 	}
-	err := s.inTx(ctx, run)
+	err = s.inTx(ctx, run)
 	if ErrorCode(err) == ECONFLICT && ErrorField(err) == "" && strings.Contains(ErrorMessage(err), "existing file") {
 		// Another upload took a name between the check and the insert
 		// (PostgreSQL): once more, now that it is visible.

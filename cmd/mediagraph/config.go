@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/mediagraph/mediagraph/media"
 )
 
@@ -66,6 +68,9 @@ type Config struct {
 	// tuneMedia, if set, adjusts the service's configuration (tests shorten
 	// webhook backoffs with it).
 	tuneMedia func(*media.Config)
+	// spanExporter, if set, receives every span as it ends (tests), in
+	// place of the OTLP exporter the environment may name.
+	spanExporter sdktrace.SpanExporter
 	// allowNetworks is WebhookAllowNetworks parsed.
 	allowNetworks []netip.Prefix
 	// envErrors lists environment settings that did not parse.
