@@ -246,8 +246,7 @@ func (s *Server) graphQL() http.Handler {
 	if s.tracer != nil {
 		srv.Use(graphQLTracing{tracer: s.tracer.Tracer("github.com/mediagraph/mediagraph/server")})
 	}
-	srv.AroundFields(s.transfers.countUploads)
-	srv.AroundFields(markInternal)
+	srv.AroundFields(s.resolveField)
 	// Loaders are made per operation, and for subscriptions per event, so
 	// nothing is answered from an earlier operation's or event's cache.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
