@@ -24,6 +24,9 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
+	"github.com/uptrace/bun/extra/bunotel"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 
 	"github.com/mediagraph/mediagraph/media"
@@ -215,6 +218,20 @@ func (d *DB) Close() error {
 // and tools.
 func (d *DB) Bun() *bun.DB {
 	return d.db
+}
+
+// Trace records a span for every query from now on (bun's OpenTelemetry
+// hook), named by the operation, with the statement as bun built it
+// before arguments were put in: the values never reach a span. Call it
+// before the DB is used.
+func (d *DB) Trace(tp trace.TracerProvider) {
+	d.db.AddQueryHook(bunotel.NewQueryHook(bunotel.WithTracerProvider(tp),
+		bunotel.WithMeterProvider(metricnoop.NewMeterProvider()), bunotel.WithFormattedQueries(false)))
+}
+
+// SQL returns the connection pool, for its statistics.
+func (d *DB) SQL() *sql.DB {
+	return d.db.DB
 }
 
 // Dialect returns Postgres or SQLite.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Analysis is what the server learns from a file's content beyond its type.
@@ -46,10 +48,12 @@ type Analyzer interface {
 // finds on it (dimensions with orientation applied, duration, placeholder,
 // colour, pages). Content that cannot be read keeps its sniffed facts;
 // a bucket with RejectMalformedMedia refuses it instead (UNSUPPORTED_MEDIA_TYPE).
-func (s *Service) analyzeBlob(ctx context.Context, b *Bucket, blob *Blob) error {
+func (s *Service) analyzeBlob(ctx context.Context, b *Bucket, blob *Blob) (err error) {
 	if s.Analyzer == nil {
 		return nil
 	}
+	ctx, span := s.startSpan(ctx, "upload.analyze", attribute.String("blob.mime_type", blob.MimeType))
+	defer func() { endSpan(span, err) }()
 	// The Analyzer has its own time limit; this one also stops the reads
 	// of a decoder that cannot be interrupted.
 	actx, cancel := context.WithTimeout(ctx, analysisTimeout)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Every upload route (uploadFile, uploadFiles, uploadFileBase64, the files
@@ -180,7 +182,9 @@ func uploadDescription(in UploadInput) (FileUpdate, error) {
 // not nil) in it with the files, in order. The staged blobs are discarded
 // if anything fails, and those found to duplicate stored content are
 // discarded after the commit.
-func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, then func(ts *Service, fs []*File) error) ([]*File, error) {
+func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, then func(ts *Service, fs []*File) error) (_ []*File, err error) {
+	ctx, span := s.startSpan(ctx, "upload.commit", attribute.Int("upload.files", len(ups)))
+	defer func() { endSpan(span, err) }()
 	var out []*File
 	var dups []*staged
 	run := func(ts *Service) error {
@@ -211,7 +215,7 @@ func (s *Service) commitAll(ctx context.Context, p *Principal, ups []*staged, th
 		}
 		return nil
 	}
-	err := s.inTxNaming(ctx, run)
+	err = s.inTxNaming(ctx, run)
 	if err != nil {
 		s.discard(ctx, ups)
 		return nil, err

@@ -3,6 +3,8 @@ package media
 import (
 	"context"
 	"io"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // addRevision makes a stored blob the new content of f, a file locked in
@@ -81,7 +83,9 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 	var out *File
 	var released ID
 	dup := false
-	err = s.inTx(ctx, func(ts *Service) error {
+	cctx, span := s.startSpan(ctx, "upload.commit", attribute.Int("upload.files", 1))
+	err = s.inTx(cctx, func(ts *Service) error {
+		ctx := cctx
 		b, err := ts.Store.LockBucket(ctx, p.OrgID, b.ID)
 		if err != nil {
 			return err
@@ -99,6 +103,7 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 		out, dup, released, err = ts.addRevision(ctx, p, b, f, blob, !keepPrevious)
 		return err
 	})
+	endSpan(span, err)
 	if err != nil || dup {
 		s.discardBlob(ctx, blob)
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -61,6 +62,8 @@ type Service struct {
 	Analyzer Analyzer
 	Config   Config
 	Logger   *slog.Logger
+	// Tracer, if set, records the phases of uploads as spans (see trace.go).
+	Tracer trace.Tracer
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 

@@ -10,6 +10,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // PrefixUploadSession prefixes upload session ids.
@@ -349,7 +351,10 @@ func (s *Service) completeSession(ctx context.Context, p *Principal, u *UploadSe
 		return nil, false, cmp.Or(err, error(Errorf(ENOTFOUND, "the session's bucket no longer exists")))
 	}
 	b := bs[0]
-	if err := s.joinParts(ctx, u, parts); err != nil {
+	jctx, span := s.startSpan(ctx, "upload.join", attribute.Int64("upload.size", u.Size), attribute.Int("upload.parts", u.PartCount()))
+	err = s.joinParts(jctx, u, parts)
+	endSpan(span, err)
+	if err != nil {
 		return nil, !IsNotFound(err), err
 	}
 	info, err := s.Blobs.Stat(ctx, u.StorageKey)
@@ -472,6 +477,17 @@ func (s *Service) joinParts(ctx context.Context, u *UploadSession, given []Part)
 // bucket's policy, and its SHA-256 (computed by reading it once, which
 // dedupe and File.checksumSha256 need) against the client's.
 func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession, blob *Blob) error {
+	vctx, span := s.startSpan(ctx, "upload.verify", attribute.Int64("upload.size", u.Size))
+	err := s.checkStored(vctx, b, u, blob)
+	endSpan(span, err)
+	if err != nil {
+		return err
+	}
+	return s.analyzeBlob(ctx, b, blob)
+}
+
+// checkStored is verifyStored before analysis.
+func (s *Service) checkStored(ctx context.Context, b *Bucket, u *UploadSession, blob *Blob) error {
 	head := make([]byte, min(u.Size, SniffLimit))
 	if _, err := s.readerAt(ctx, u.StorageKey).ReadAt(head, 0); err != nil && !(err == io.EOF && int64(len(head)) == u.Size) {
 		return err
@@ -509,7 +525,7 @@ func (s *Service) verifyStored(ctx context.Context, b *Bucket, u *UploadSession,
 		blob.Sha256 = hex.EncodeToString(h.Sum(nil))
 	}
 	blob.MimeType, blob.Width, blob.Height, blob.State = sn.MimeType, sn.Width, sn.Height, BlobReady
-	return s.analyzeBlob(ctx, b, blob)
+	return nil
 }
 
 // Reading a stored object back (to hash a session's upload) fetches

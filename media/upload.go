@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -58,6 +59,25 @@ type UploadInput struct {
 // computed while the bytes stream to storage. The blob returned is marked
 // READY in memory only: the caller commits it (settle) or discards it.
 func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r io.Reader, size int64, declared string) (*Blob, error) {
+	sctx, span := s.startSpan(ctx, "upload.store", attribute.Int64("upload.size", size))
+	blob, err := s.streamContent(sctx, p, b, r, size, declared)
+	if err == nil {
+		span.SetAttributes(attribute.String("blob.id", string(blob.ID)), attribute.String("blob.mime_type", blob.MimeType))
+	}
+	endSpan(span, err)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.analyzeBlob(ctx, b, blob); err != nil {
+		s.discardBlob(ctx, blob)
+		return nil, err
+	}
+	return blob, nil
+}
+
+// streamContent is the part of storeContent before analysis: the checks,
+// the hash and the bytes streamed to storage.
+func (s *Service) streamContent(ctx context.Context, p *Principal, b *Bucket, r io.Reader, size int64, declared string) (*Blob, error) {
 	if size < 0 {
 		return nil, Invalid("file", "the upload's size is unknown")
 	}
@@ -122,10 +142,6 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	}
 	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
 	blob.State = BlobReady
-	if err := s.analyzeBlob(ctx, b, blob); err != nil {
-		s.discardBlob(ctx, blob)
-		return nil, err
-	}
 	return blob, nil
 }
 

@@ -76,7 +76,7 @@ func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, status int,
 	ext := map[string]any{"code": code}
 	if code == media.EINTERNAL || code == media.EUNAVAILABLE {
 		id := RequestID(r.Context())
-		s.logger.ErrorContext(r.Context(), "request failed", "request_id", id, "path", r.URL.Path, "code", code, "err", err)
+		s.logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "code", code, "err", err)
 		if code == media.EINTERNAL {
 			msg, ext["requestId"] = "internal error; quote request id "+id+" when reporting it", id
 		}
@@ -134,7 +134,7 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		switch {
 		case errors.As(err, &me):
 			if me.Code == media.EINTERNAL || me.Code == media.EUNAVAILABLE {
-				logger.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "code", me.Code, "path", gqlErr.Path.String(), "err", me)
+				logger.ErrorContext(ctx, "request failed", "code", me.Code, "path", gqlErr.Path.String(), "err", me)
 			}
 			gqlErr.Message = me.Message
 			gqlErr.Extensions = map[string]any{"code": me.Code}
@@ -170,7 +170,7 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 
 func internal(ctx context.Context, logger *slog.Logger, gqlErr *gqlerror.Error, err error) *gqlerror.Error {
 	id := RequestID(ctx)
-	logger.ErrorContext(ctx, "internal error", "request_id", id, "path", gqlErr.Path.String(), "err", err)
+	logger.ErrorContext(ctx, "internal error", "path", gqlErr.Path.String(), "err", err)
 	gqlErr.Message = fmt.Sprintf("internal error; quote request id %s when reporting it", id)
 	gqlErr.Extensions = map[string]any{"code": media.EINTERNAL, "requestId": id}
 	return gqlErr

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mediagraph/mediagraph/auth"
 	"github.com/mediagraph/mediagraph/graph"
@@ -114,6 +115,10 @@ type Server struct {
 	wsMu      sync.Mutex
 	wsConns   map[*wsConn]struct{}
 	wsPinging bool
+	// transfers counts uploads and downloads; tracer is nil when tracing
+	// is off.
+	transfers *transferMetrics
+	tracer    trace.TracerProvider
 }
 
 // Options are the optional handlers a Server mounts.
@@ -124,6 +129,9 @@ type Options struct {
 	Playground http.Handler
 	// Registry collects metrics; a new one (with Go and process metrics) if nil.
 	Registry *prometheus.Registry
+	// TracerProvider, if set, traces requests, GraphQL operations and
+	// resolvers (see tracing.go); nil leaves tracing out altogether.
+	TracerProvider trace.TracerProvider
 }
 
 // New returns a Server for svc.
@@ -152,14 +160,23 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mediagraph_request_bodies", Help: "Request bodies being received (not read to their end).",
 		}, func() float64 { _, n := s.budget.usage(); return float64(n) }))
-	instrument := func(route string, h http.Handler) http.Handler {
+	s.transfers = newTransferMetrics(reg)
+	s.tracer = opts.TracerProvider
+	measure := func(route string, h http.Handler) http.Handler {
 		return promhttp.InstrumentHandlerCounter(requests.MustCurryWith(prometheus.Labels{"route": route}),
 			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(prometheus.Labels{"route": route}), h))
+	}
+	instrument := func(route string, h http.Handler) http.Handler {
+		h = measure(route, h)
+		if s.tracer != nil {
+			h = traceHTTP(s.tracer, h)
+		}
+		return h
 	}
 
 	gql := s.graphQL()
 	h := instrument("graphql", auth.Middleware(svc, s.writeError, s.guardGraphQL(gql)))
-	ws := instrument("graphql_ws", s.withWebsocket(gql))
+	ws := measure("graphql_ws", s.withWebsocket(gql))
 	s.mux.Handle("/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isWebsocket(r) {
 			ws.ServeHTTP(w, r)
@@ -167,8 +184,10 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 		}
 		h.ServeHTTP(w, r)
 	}))
-	s.mux.Handle("GET /files/{id}/{name}", instrument("files", auth.Optional(svc, http.HandlerFunc(s.serveFile))))
-	s.mux.Handle("GET /files/{id}/thumbnail/{box}", instrument("thumbnails", auth.Optional(svc, http.HandlerFunc(s.serveThumbnail))))
+	s.mux.Handle("GET /files/{id}/{name}", instrument("files",
+		s.transfers.countDownloads("files", auth.Optional(svc, http.HandlerFunc(s.serveFile)))))
+	s.mux.Handle("GET /files/{id}/thumbnail/{box}", instrument("thumbnails",
+		s.transfers.countDownloads("thumbnails", auth.Optional(svc, http.HandlerFunc(s.serveThumbnail)))))
 	if opts.Blobs != nil {
 		s.mux.Handle("/_blob/", instrument("blob", opts.Blobs))
 	}
@@ -243,7 +262,10 @@ func (s *Server) graphQL() http.Handler {
 		tokenLimit: s.cfg.TokenLimit, cache: docs})
 	srv.SetErrorPresenter(presenter(s.logger))
 	srv.SetRecoverFunc(recoverFunc)
-	srv.AroundFields(markInternal)
+	if s.tracer != nil {
+		srv.Use(graphQLTracing{tracer: s.tracer.Tracer("github.com/mediagraph/mediagraph/server")})
+	}
+	srv.AroundFields(s.resolveField)
 	// Loaders are made per operation, and for subscriptions per event, so
 	// nothing is answered from an earlier operation's or event's cache.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

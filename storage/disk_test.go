@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/storage"
 	"github.com/mediagraph/mediagraph/storage/storagetest"
@@ -113,6 +115,18 @@ func tree(t *testing.T, dir string) string {
 
 func TestDisk(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) media.Blobs { d, _ := newDisk(t); return d })
+}
+
+// The metrics decorator passes the same suite, and keeps the disk's seekable files.
+func TestInstrumentedDisk(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) media.Blobs {
+		d, _ := newDisk(t)
+		b := storage.Instrument(d, prometheus.NewRegistry(), nil)
+		if _, ok := b.(media.Seeker); !ok {
+			t.Fatal("the instrumented disk is not a media.Seeker")
+		}
+		return b
+	})
 }
 
 func TestDiskRejectsPathTricks(t *testing.T) {

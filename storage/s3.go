@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-sdk-go-v2/otelaws"
+	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
@@ -65,7 +67,11 @@ func NewS3(client *s3.Client, bucket string) *S3 {
 // when_supported (the SDK's default: a CRC32 with every upload) or
 // when_required (only where the API demands one), for stores that reject
 // the SDK's default checksums.
-func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
+func OpenS3(ctx context.Context, rawURL string, opts ...Option) (*S3, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "s3" || u.Host == "" || strings.Trim(u.Path, "/") != "" {
 		return nil, errors.New("storage: the storage URL must look like s3://BUCKET?endpoint=…&region=…")
@@ -78,17 +84,17 @@ func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
 			return nil, fmt.Errorf("storage: unknown S3 URL parameter %q (want endpoint, region, path_style or checksum)", k)
 		}
 	}
-	var opts []func(*config.LoadOptions) error
+	var load []func(*config.LoadOptions) error
 	if r := q.Get("region"); r != "" {
-		opts = append(opts, config.WithRegion(r))
+		load = append(load, config.WithRegion(r))
 	}
 	switch c := q.Get("checksum"); c {
 	case "", "when_supported":
-		opts = append(opts,
+		load = append(load,
 			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenSupported),
 			config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenSupported))
 	case "when_required":
-		opts = append(opts,
+		load = append(load,
 			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 			config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
 	default:
@@ -106,21 +112,32 @@ func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
 			return nil, errors.New("storage: the S3 endpoint must be an http:// or https:// URL")
 		}
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: aws config: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1" // S3-compatible stores rarely care, the SDK does
 	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+	s3opts := func(o *s3.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = pathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-	return NewS3(client, u.Host), nil
+	}
+	client := s3.NewFromConfig(cfg, s3opts)
+	s := NewS3(client, u.Host)
+	if o.tracerProvider != nil {
+		// A span per S3 call, from the SDK's middleware stack. Presigning
+		// sends nothing and stays without spans (the client made above).
+		// No trace headers go to the store.
+		traced := cfg.Copy()
+		otelaws.AppendMiddlewares(&traced.APIOptions, otelaws.WithTracerProvider(o.tracerProvider),
+			otelaws.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator()))
+		s.client = s3.NewFromConfig(traced, s3opts)
+	}
+	return s, nil
 }
 
 // EnsureBucket creates the bucket if it does not exist.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/server"
 )
@@ -72,6 +74,9 @@ type Config struct {
 	// webhook backoffs with it); tuneServer the HTTP server's.
 	tuneMedia  func(*media.Config)
 	tuneServer func(*server.Config)
+	// spanExporter, if set, receives every span as it ends (tests), in
+	// place of the OTLP exporter the environment may name.
+	spanExporter sdktrace.SpanExporter
 	// allowNetworks is WebhookAllowNetworks parsed, trustedProxies
 	// TrustedProxies.
 	allowNetworks  []netip.Prefix

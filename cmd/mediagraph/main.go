@@ -32,6 +32,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mediagraph/mediagraph/analyze"
 	"github.com/mediagraph/mediagraph/database"
@@ -162,10 +164,16 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 
-	Logger   *slog.Logger
-	DB       *database.DB
-	Blobs    media.Blobs
-	Service  *media.Service
+	Logger *slog.Logger
+	DB     *database.DB
+	// Blobs is the object store itself; the Service writes through it
+	// instrumented (storage.Instrument).
+	Blobs   media.Blobs
+	Service *media.Service
+	// Registry holds the metrics /metrics serves.
+	Registry *prometheus.Registry
+	// Tracing is the tracer provider, nil when tracing is off.
+	Tracing  *sdktrace.TracerProvider
 	Listener net.Listener
 	HTTP     *http.Server
 	// MetricsListener serves /metrics when MetricsAddr is set.
@@ -181,15 +189,19 @@ type Main struct {
 	background     sync.WaitGroup
 
 	sweepMetrics struct {
-		purged, orphans prometheus.Counter
-		missing         prometheus.Gauge
-		sweeps          *prometheus.CounterVec
+		purged, orphans, abandoned, expired, stray prometheus.Counter
+		missing, lastRun                           prometheus.Gauge
+		sweeps                                     *prometheus.CounterVec
+		duration                                   prometheus.Histogram
 	}
 }
 
 // Open connects the database (migrating it), the object store and the service.
 func (m *Main) Open(ctx context.Context) error {
 	m.Logger = newLogger(m.Config, m.Stderr)
+	if err := m.openTracing(ctx); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil && m.needsDataDir() {
 		return fmt.Errorf("data folder: %w", err)
 	}
@@ -198,6 +210,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("database: %w", err)
 	}
 	m.DB = db
+	if m.Tracing != nil {
+		db.Trace(m.Tracing)
+	}
 	if m.Config.Migrate {
 		applied, err := db.Migrate(ctx)
 		if err != nil {
@@ -211,7 +226,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	blobs, err := storage.Open(ctx, m.Config.StorageURL, secret)
+	var storageOpts []storage.Option
+	if m.Tracing != nil {
+		storageOpts = append(storageOpts, storage.WithTracerProvider(m.Tracing))
+	}
+	blobs, err := storage.Open(ctx, m.Config.StorageURL, secret, storageOpts...)
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
@@ -231,7 +250,15 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Config.tuneMedia != nil {
 		m.Config.tuneMedia(&cfg)
 	}
-	m.Service = media.NewService(db, blobs, cfg, m.Logger)
+	m.Registry = m.metrics()
+	var storageTracer trace.Tracer
+	if m.Tracing != nil {
+		storageTracer = m.Tracing.Tracer("github.com/mediagraph/mediagraph/storage")
+	}
+	m.Service = media.NewService(db, storage.Instrument(blobs, m.Registry, storageTracer), cfg, m.Logger)
+	if m.Tracing != nil {
+		m.Service.Tracer = m.Tracing.Tracer("github.com/mediagraph/mediagraph/media")
+	}
 	m.Service.Analyzer = analyze.New(analyze.Config{MaxPixels: m.Config.MaxImagePixels, FFprobe: m.Config.FFprobe,
 		Workers: m.Config.ThumbnailWorkers})
 
@@ -315,7 +342,7 @@ func (m *Main) Listen() error {
 	if m.Config.BodyIdleTimeout > 0 {
 		scfg.BodyIdleTimeout = m.Config.BodyIdleTimeout
 	}
-	reg := m.metrics()
+	reg := m.Registry
 	switch {
 	case m.Config.MetricsAddr != "":
 		if err := m.listenMetrics(reg); err != nil {
@@ -329,6 +356,9 @@ func (m *Main) Listen() error {
 		m.Logger.Warn("/metrics is not served: the listen address is not a loopback one; set MEDIAGRAPH_METRICS_ADDR or MEDIAGRAPH_METRICS_TOKEN")
 	}
 	opts := server.Options{Registry: reg}
+	if m.Tracing != nil {
+		opts.TracerProvider = m.Tracing
+	}
 	if h, ok := m.Blobs.(http.Handler); ok {
 		opts.Blobs = h
 	}
@@ -415,16 +445,30 @@ func (m *Main) Serve() error {
 }
 
 // metrics returns the registry /metrics serves: the Go runtime, the
-// process, and the sweeper's findings.
+// process, the database's connection pool (go_sql_*) and the sweeper's
+// work. The server adds its own (HTTP, uploads, downloads) and the
+// instrumented store its calls.
 func (m *Main) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.sweepMetrics.purged = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediagraph_sweep_purged_files_total", Help: "Trashed files purged by the sweeper."})
-	m.sweepMetrics.orphans = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediagraph_sweep_orphan_objects_total", Help: "Stored objects no row referenced, deleted by the sweeper."})
-	m.sweepMetrics.missing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "mediagraph_blobs_missing", Help: "Blobs whose bytes were missing from storage at the last sweep."})
-	m.sweepMetrics.sweeps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mediagraph_sweeps_total",
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(m.DB.SQL(), m.DB.Dialect()))
+	sm := &m.sweepMetrics
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	sm.purged = counter("mediagraph_sweep_purged_files_total", "Trashed files purged by the sweeper.")
+	sm.orphans = counter("mediagraph_sweep_orphan_objects_total", "Stored objects no row referenced, deleted by the sweeper.")
+	sm.abandoned = counter("mediagraph_sweep_abandoned_blobs_total", "Blobs left PENDING by uploads or deletes that died midway, removed by the sweeper.")
+	sm.expired = counter("mediagraph_sweep_expired_sessions_total", "Upload sessions past their expiry, aborted by the sweeper.")
+	sm.stray = counter("mediagraph_sweep_stray_uploads_total", "Multipart uploads no session knew, aborted by the sweeper.")
+	sm.missing = prometheus.NewGauge(prometheus.GaugeOpts{Name: "mediagraph_blobs_missing", Help: "Blobs whose bytes were missing from storage at the last sweep."})
+	sm.lastRun = prometheus.NewGauge(prometheus.GaugeOpts{Name: "mediagraph_sweep_last_run_timestamp_seconds",
+		Help: "When this process last completed a sweep (Unix time; 0 if it has not)."})
+	sm.sweeps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mediagraph_sweeps_total",
 		Help: "Sweeps by outcome: ran, skipped (another replica held the lock) or failed."}, []string{"outcome"})
-	reg.MustRegister(m.sweepMetrics.purged, m.sweepMetrics.orphans, m.sweepMetrics.missing, m.sweepMetrics.sweeps)
+	sm.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mediagraph_sweep_duration_seconds",
+		Help: "How long sweeps that ran took.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)})
+	reg.MustRegister(sm.purged, sm.orphans, sm.abandoned, sm.expired, sm.stray, sm.missing, sm.lastRun, sm.sweeps, sm.duration)
 	return reg
 }
 
@@ -439,24 +483,41 @@ func (m *Main) sweepLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		r, err := m.Service.Sweep(ctx)
-		if err != nil {
-			m.sweepMetrics.sweeps.WithLabelValues("failed").Inc()
-			m.Logger.ErrorContext(ctx, "sweep", "err", err)
-			continue
-		}
-		if r.Skipped {
-			m.sweepMetrics.sweeps.WithLabelValues("skipped").Inc()
-			continue
-		}
-		m.sweepMetrics.sweeps.WithLabelValues("ran").Inc()
-		m.sweepMetrics.purged.Add(float64(r.Purged))
-		m.sweepMetrics.orphans.Add(float64(r.Orphans))
-		m.sweepMetrics.missing.Set(float64(len(r.Missing)))
-		if r.Purged+r.Abandoned+r.Orphans+r.ExpiredSessions+r.StrayUploads+len(r.Missing) > 0 {
-			m.Logger.InfoContext(ctx, "sweep", "purged", r.Purged, "abandoned", r.Abandoned, "orphans", r.Orphans,
-				"expired_sessions", r.ExpiredSessions, "stray_uploads", r.StrayUploads, "missing", len(r.Missing))
-		}
+		m.sweep(ctx)
+	}
+}
+
+// sweep runs one sweep and records what it did.
+func (m *Main) sweep(ctx context.Context) {
+	if m.Tracing != nil {
+		var span trace.Span
+		ctx, span = m.Tracing.Tracer("github.com/mediagraph/mediagraph").Start(ctx, "sweep")
+		defer span.End()
+	}
+	sm := &m.sweepMetrics
+	start := time.Now()
+	r, err := m.Service.Sweep(ctx)
+	if err != nil {
+		sm.sweeps.WithLabelValues("failed").Inc()
+		m.Logger.ErrorContext(ctx, "sweep", "err", err)
+		return
+	}
+	if r.Skipped {
+		sm.sweeps.WithLabelValues("skipped").Inc()
+		return
+	}
+	sm.sweeps.WithLabelValues("ran").Inc()
+	sm.duration.Observe(time.Since(start).Seconds())
+	sm.lastRun.SetToCurrentTime()
+	sm.purged.Add(float64(r.Purged))
+	sm.orphans.Add(float64(r.Orphans))
+	sm.abandoned.Add(float64(r.Abandoned))
+	sm.expired.Add(float64(r.ExpiredSessions))
+	sm.stray.Add(float64(r.StrayUploads))
+	sm.missing.Set(float64(len(r.Missing)))
+	if r.Purged+r.Abandoned+r.Orphans+r.ExpiredSessions+r.StrayUploads+len(r.Missing) > 0 {
+		m.Logger.InfoContext(ctx, "sweep", "purged", r.Purged, "abandoned", r.Abandoned, "orphans", r.Orphans,
+			"expired_sessions", r.ExpiredSessions, "stray_uploads", r.StrayUploads, "missing", len(r.Missing))
 	}
 }
 
@@ -497,6 +558,7 @@ func (m *Main) Close() error {
 	if m.MetricsListener != nil {
 		_ = m.MetricsListener.Close()
 	}
+	m.closeTracing()
 	if m.DB != nil {
 		return m.DB.Close()
 	}
@@ -509,8 +571,10 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// Lines logged for a request carry its request_id (and trace_id).
+	return slog.New(server.LogHandler(h))
 }
