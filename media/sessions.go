@@ -184,10 +184,15 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 		if err != nil {
 			return err
 		}
-		if !in.Replace {
+		if !in.Replace || !p.Can(ScopeMediaUpdate) {
 			// Only a file the caller can see makes the name taken; the
 			// file gets a free name at completion otherwise (see freeName).
+			// Replacing one needs media:update: refused now, before any
+			// byte is uploaded, rather than at completion.
 			if _, err := s.in(tx).freeName(ctx, p, b.ID, f.Path, f.Name, "", nil); err != nil {
+				if in.Replace && ErrorCode(err) == ECONFLICT {
+					return Errorf(EFORBIDDEN, "replacing %s needs the media:update scope", f.Name)
+				}
 				return err
 			}
 		}

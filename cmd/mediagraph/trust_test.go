@@ -72,6 +72,11 @@ func TestReplaceNeedsAVisibleFile(t *testing.T) {
 		if r := e.upload(createOnly, "org", upload{"shared.png", "", pngBytes(16, 7)}, map[string]any{"replace": true}); r.code() != media.EFORBIDDEN {
 			t.Fatalf("replace without media:update: %s", r.raw)
 		}
+		// A session is refused when it is made, before any byte is uploaded.
+		if r := e.do(createOnly, createSession, map[string]any{"i": map[string]any{"bucket": "org", "name": "shared.png", "size": 100,
+			"mimeType": "image/png", "replace": true}}); r.code() != media.EFORBIDDEN {
+			t.Fatalf("a replacing session without media:update: %s", r.raw)
+		}
 		f := e.mustUpload(m2, "org", upload{"shared.png", "", pngBytes(17, 7)}, map[string]any{"replace": true, "tags": []string{"new"}, "altText": "again"})
 		if f["id"] != shared["id"] || f["revision"] != float64(2) || fmt.Sprint(f["tags"]) != "[new]" || f["altText"] != "again" {
 			t.Fatalf("replace of a visible file: %v", f)
