@@ -38,8 +38,8 @@ type procServer struct {
 	url, key, bucket string
 	// dbURL and storageURL are the server's database and object store.
 	dbURL, storageURL string
-	cmd              *exec.Cmd
-	s3               *s3.Client
+	cmd               *exec.Cmd
+	s3                *s3.Client
 }
 
 func startServer(t *testing.T, env ...string) *procServer {
