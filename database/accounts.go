@@ -119,6 +119,21 @@ func (d *DB) APIKey(ctx context.Context, orgID, id media.ID) (*media.APIKey, err
 	return r.media(), nil
 }
 
+// ListAPIKeys returns up to limit keys of a user of orgID with ids after
+// after, by id (creation order), revoked ones too, without their hashes.
+func (d *DB) ListAPIKeys(ctx context.Context, orgID, userID, after media.ID, limit int) ([]*media.APIKey, error) {
+	var rows []apiKeyRow
+	if err := d.idb.NewSelect().Model(&rows).ExcludeColumn("hash").Where("k.org_id = ?", orgID).Where("k.user_id = ?", userID).
+		Where("k.id > ?", after).OrderExpr("k.id ASC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, wrap(err, "API key")
+	}
+	out := make([]*media.APIKey, len(rows))
+	for i := range rows {
+		out[i] = rows[i].media()
+	}
+	return out, nil
+}
+
 // RevokeAPIKey sets revoked_at to at if it is not set yet; revoking a revoked
 // key changes nothing. Returns NOT_FOUND if orgID has no such key.
 func (d *DB) RevokeAPIKey(ctx context.Context, orgID, id media.ID, at time.Time) error {
