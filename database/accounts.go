@@ -119,12 +119,17 @@ func (d *DB) APIKey(ctx context.Context, orgID, id media.ID) (*media.APIKey, err
 	return r.media(), nil
 }
 
-// ListAPIKeys returns up to limit keys of a user of orgID with ids after
-// after, by id (creation order), revoked ones too, without their hashes.
+// ListAPIKeys returns up to limit keys of a user of orgID, oldest first
+// (by creation time, then id), after the key after ("" from the first),
+// revoked ones too, without their hashes. Ids alone are ordered by
+// millisecond only, so keys made in one millisecond need the time.
 func (d *DB) ListAPIKeys(ctx context.Context, orgID, userID, after media.ID, limit int) ([]*media.APIKey, error) {
 	var rows []apiKeyRow
-	if err := d.idb.NewSelect().Model(&rows).ExcludeColumn("hash").Where("k.org_id = ?", orgID).Where("k.user_id = ?", userID).
-		Where("k.id > ?", after).OrderExpr("k.id ASC").Limit(int64(limit)).Scan(ctx); err != nil {
+	q := d.idb.NewSelect().Model(&rows).ExcludeColumn("hash").Where("k.org_id = ?", orgID).Where("k.user_id = ?", userID)
+	if after != "" {
+		q = q.Where("(k.created_at, k.id) > (SELECT a.created_at, a.id FROM api_keys AS a WHERE a.id = ? AND a.org_id = ?)", after, orgID)
+	}
+	if err := q.OrderExpr("k.created_at ASC, k.id ASC").Limit(int64(limit)).Scan(ctx); err != nil {
 		return nil, wrap(err, "API key")
 	}
 	out := make([]*media.APIKey, len(rows))

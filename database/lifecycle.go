@@ -92,7 +92,7 @@ func (d *DB) DeleteRevision(ctx context.Context, orgID, fileID media.ID, number 
 
 // ReadyBlobBySha256 returns a READY blob of orgID with that content, if one
 // exists, and on PostgreSQL locks its row until the transaction ends (see
-// ClaimUnreferencedBlob). Returns NOT_FOUND.
+// ClaimUnreferencedBlobs). Returns NOT_FOUND.
 func (d *DB) ReadyBlobBySha256(ctx context.Context, orgID media.ID, sha256 string, size int64) (*media.Blob, error) {
 	var r blobRow
 	q := d.idb.NewSelect().Model(&r).Where("bl.org_id = ?", orgID).Where("bl.sha256 = ?", sha256).

@@ -42,7 +42,8 @@ type Store interface {
 	APIKeyByHash(ctx context.Context, hash string) (*APIKey, *User, error)
 	APIKey(ctx context.Context, orgID, id ID) (*APIKey, error)
 	// ListAPIKeys returns up to limit keys of a user, revoked ones too,
-	// with ids after after, by id; their hashes are left out.
+	// oldest first, after the key after ("" from the first); their hashes
+	// are left out.
 	ListAPIKeys(ctx context.Context, orgID, userID, after ID, limit int) ([]*APIKey, error)
 	// RevokeAPIKey sets revoked_at if it is not set yet.
 	RevokeAPIKey(ctx context.Context, orgID, id ID, at time.Time) error
