@@ -119,6 +119,26 @@ func (d *DB) APIKey(ctx context.Context, orgID, id media.ID) (*media.APIKey, err
 	return r.media(), nil
 }
 
+// ListAPIKeys returns up to limit keys of a user of orgID, oldest first
+// (by creation time, then id), after the key after ("" from the first),
+// revoked ones too, without their hashes. Ids alone are ordered by
+// millisecond only, so keys made in one millisecond need the time.
+func (d *DB) ListAPIKeys(ctx context.Context, orgID, userID, after media.ID, limit int) ([]*media.APIKey, error) {
+	var rows []apiKeyRow
+	q := d.idb.NewSelect().Model(&rows).ExcludeColumn("hash").Where("k.org_id = ?", orgID).Where("k.user_id = ?", userID)
+	if after != "" {
+		q = q.Where("(k.created_at, k.id) > (SELECT a.created_at, a.id FROM api_keys AS a WHERE a.id = ? AND a.org_id = ?)", after, orgID)
+	}
+	if err := q.OrderExpr("k.created_at ASC, k.id ASC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, wrap(err, "API key")
+	}
+	out := make([]*media.APIKey, len(rows))
+	for i := range rows {
+		out[i] = rows[i].media()
+	}
+	return out, nil
+}
+
 // RevokeAPIKey sets revoked_at to at if it is not set yet; revoking a revoked
 // key changes nothing. Returns NOT_FOUND if orgID has no such key.
 func (d *DB) RevokeAPIKey(ctx context.Context, orgID, id media.ID, at time.Time) error {

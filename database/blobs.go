@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/mediagraph/mediagraph/media"
 )
 
@@ -23,10 +25,14 @@ func (d *DB) UpdateBlob(ctx context.Context, b *media.Blob) error {
 	return affectedOne(res, err, "blob")
 }
 
-// DeleteBlob removes a blob row. Deleting a missing row is not an error (two
-// cleanups may race); deleting a row a file or revision still uses fails.
-func (d *DB) DeleteBlob(ctx context.Context, id media.ID) error {
-	_, err := d.idb.NewDelete().Model((*blobRow)(nil)).Where("bl.id = ?", id).Exec(ctx)
+// DeleteBlobs removes blob rows. Deleting a missing row is not an error
+// (two cleanups may race); deleting a row a file or revision still uses
+// fails.
+func (d *DB) DeleteBlobs(ctx context.Context, ids []media.ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := d.idb.NewDelete().Model((*blobRow)(nil)).Where("bl.id IN (?)", bun.In(ids)).Exec(ctx)
 	return wrap(err, "blob")
 }
 

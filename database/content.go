@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -341,10 +342,10 @@ func (d *DB) Usages(ctx context.Context, orgID media.ID, fileIDs []media.ID, a *
 	return out, nil
 }
 
-// CountUsages counts every attachment of a file, visible or not.
-func (d *DB) CountUsages(ctx context.Context, orgID, fileID media.ID) (int, error) {
-	n, err := d.idb.NewSelect().Model((*attachmentRow)(nil)).Where("a.org_id = ?", orgID).Where("a.file_id = ?", fileID).Count(ctx)
-	return int(n), wrap(err, "attachment")
+// CountUsages counts the attachments of each file of orgID among
+// fileIDs, visible or not, in one query; files without any have no entry.
+func (d *DB) CountUsages(ctx context.Context, orgID media.ID, fileIDs []media.ID) (map[media.ID]int, error) {
+	return d.countBy(ctx, "attachments", "file_id", orgID, fileIDs)
 }
 
 // CommentPages returns, for each post, its first limit comments (oldest
@@ -373,24 +374,44 @@ func (d *DB) CommentPages(ctx context.Context, orgID media.ID, postIDs []media.I
 	return out, nil
 }
 
-// ContentAuthor returns the author of a post, comment or message of orgID.
-// Returns NOT_FOUND.
-func (d *DB) ContentAuthor(ctx context.Context, orgID, id media.ID) (media.ID, error) {
-	var table string
-	switch id.Prefix() {
-	case media.PrefixPost:
-		table = "posts"
-	case media.PrefixComment:
-		table = "comments"
-	case media.PrefixMessage:
-		table = "messages"
-	default:
-		return "", media.Errorf(media.ENOTFOUND, "%s not found", id)
+// ContentAuthors returns the author of each post, comment or message of
+// orgID among ids, in one query; ids of other kinds and of content that is
+// not there have no entry.
+func (d *DB) ContentAuthors(ctx context.Context, orgID media.ID, ids []media.ID) (map[media.ID]media.ID, error) {
+	byTable := map[string][]media.ID{}
+	for _, id := range ids {
+		switch id.Prefix() {
+		case media.PrefixPost:
+			byTable["posts"] = append(byTable["posts"], id)
+		case media.PrefixComment:
+			byTable["comments"] = append(byTable["comments"], id)
+		case media.PrefixMessage:
+			byTable["messages"] = append(byTable["messages"], id)
+		}
 	}
-	var author media.ID
-	err := d.idb.NewSelect().TableExpr(table).Column("author_id").Where("id = ?", id).Where("org_id = ?", orgID).
-		Scan(ctx, &author)
-	return author, wrap(err, "content")
+	out := map[media.ID]media.ID{}
+	var parts []string
+	var args []any
+	for _, table := range []string{"posts", "comments", "messages"} {
+		if len(byTable[table]) > 0 {
+			parts = append(parts, "SELECT id, author_id FROM ? WHERE org_id = ? AND id IN (?)")
+			args = append(args, bun.Ident(table), orgID, bun.In(byTable[table]))
+		}
+	}
+	if len(parts) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		ID       media.ID `bun:"id"`
+		AuthorID media.ID `bun:"author_id"`
+	}
+	if err := d.idb.NewRaw(strings.Join(parts, " UNION ALL "), args...).Scan(ctx, &rows); err != nil {
+		return nil, wrap(err, "content")
+	}
+	for _, r := range rows {
+		out[r.ID] = r.AuthorID
+	}
+	return out, nil
 }
 
 // CountComments counts the comments of each post of orgID among postIDs.

@@ -623,9 +623,9 @@ func TestRoundTrips(t *testing.T) {
 			path, name string
 			taken      bool
 		}{{"/a/b/", "Été 2026.png", false}, {"/", bare.Name, true}, {"/", "other", false}, {"/a/", bare.Name, false}} {
-			taken, err := db.FileNameTaken(ctx, fx.bucket.ID, tc.path, tc.name)
-			if err != nil || taken != tc.taken {
-				t.Errorf("FileNameTaken(%q, %q) = %v, %v", tc.path, tc.name, taken, err)
+			fs, err := db.FilesAt(ctx, fx.org.ID, []media.FilePlace{{BucketID: fx.bucket.ID, Path: tc.path, Name: tc.name}})
+			if err != nil || (len(fs) == 1) != tc.taken {
+				t.Errorf("FilesAt(%q, %q) = %v, %v", tc.path, tc.name, fs, err)
 			}
 		}
 	})
@@ -698,7 +698,7 @@ func TestTenantScoping(t *testing.T) {
 		stolen.OrgID, stolen.QuotaBytes = a.org.ID, ptr[int64](1)
 		wantCode(t, db.UpdateBucket(ctx, &stolen), media.ENOTFOUND)
 		wantCode(t, db.DeleteBucket(ctx, a.org.ID, b.bucket.ID), media.ENOTFOUND)
-		_, err = db.DeleteFile(ctx, a.org.ID, fileB.ID)
+		_, err = db.DeleteFiles(ctx, a.org.ID, []media.ID{fileB.ID})
 		wantCode(t, err, media.ENOTFOUND)
 		if ids, err := db.DeleteBucketFiles(ctx, a.org.ID, b.bucket.ID); err != nil || len(ids) != 0 {
 			t.Errorf("DeleteBucketFiles across orgs = %v, %v", ids, err)
@@ -796,9 +796,9 @@ func TestNameRace(t *testing.T) {
 			CreatedAt: t0, UpdatedAt: t0}
 		wg.Go(func() {
 			errs[i] = db.InTx(ctx, func(tx media.Store) error {
-				taken, err := tx.FileNameTaken(ctx, f.BucketID, f.Path, f.Name)
+				taken, err := tx.FilesAt(ctx, f.OrgID, []media.FilePlace{{BucketID: f.BucketID, Path: f.Path, Name: f.Name}})
 				checked.Done()
-				if err != nil || taken {
+				if err != nil || len(taken) > 0 {
 					return fmt.Errorf("taken = %v, %v", taken, err)
 				}
 				checked.Wait()
@@ -971,7 +971,7 @@ func TestDeleteFileAndBlobs(t *testing.T) {
 		var ids []media.ID
 		fx.must(db.InTx(ctx, func(tx media.Store) error {
 			var err error
-			ids, err = tx.DeleteFile(ctx, fx.org.ID, f.ID)
+			ids, err = tx.DeleteFiles(ctx, fx.org.ID, []media.ID{f.ID})
 			return err
 		}))
 		want := []media.ID{b1, b2.ID}
@@ -988,15 +988,15 @@ func TestDeleteFileAndBlobs(t *testing.T) {
 		if n != 0 {
 			t.Errorf("%d revisions and tags left", n)
 		}
-		_, err := db.DeleteFile(ctx, fx.org.ID, f.ID)
+		_, err := db.DeleteFiles(ctx, fx.org.ID, []media.ID{f.ID})
 		wantCode(t, err, media.ENOTFOUND)
 
 		// A used blob row cannot be deleted; an unused one can, twice.
-		if err := db.DeleteBlob(ctx, b1); err == nil {
+		if err := db.DeleteBlobs(ctx, []media.ID{b1}); err == nil {
 			t.Error("deleted a blob a revision uses")
 		}
-		fx.must(db.DeleteBlob(ctx, b2.ID))
-		fx.must(db.DeleteBlob(ctx, b2.ID))
+		fx.must(db.DeleteBlobs(ctx, []media.ID{b2.ID}))
+		fx.must(db.DeleteBlobs(ctx, []media.ID{b2.ID}))
 
 		// The whole bucket.
 		h := fx.newFile(func(f *media.File) { f.TrashedAt = ptr(t0) })
@@ -1398,11 +1398,11 @@ func claimAll(t *testing.T, db *DB, ids []media.ID) []media.ID {
 	t.Helper()
 	var out []media.ID
 	for _, id := range ids {
-		b, ok, err := db.ClaimUnreferencedBlob(context.Background(), id)
+		bs, err := db.ClaimUnreferencedBlobs(context.Background(), []media.ID{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok {
+		for _, b := range bs {
 			if b.State != media.BlobPending {
 				t.Errorf("claimed blob %s is %s", id, b.State)
 			}

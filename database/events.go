@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strconv"
 	"time"
 
@@ -50,21 +51,52 @@ func (d *DB) AddEvents(ctx context.Context, evs []*media.Event) error {
 				return wrap(err, "event")
 			}
 		}
+		// The seqs are taken first and the rows written with them in one
+		// statement: the seqs a multi-row RETURNING gives back need not
+		// come in the rows' order. Writers of events take turns (the
+		// events lock; SQLite has one writer), so the seqs are ours alone.
+		seqs, err := d.nextEventSeqs(ctx, len(evs))
+		if err != nil {
+			return err
+		}
 		rows := make([]eventRow, len(evs))
 		for i, e := range evs {
-			rows[i] = eventRow{OrgID: e.OrgID, Type: e.Type, FileID: e.FileID, BucketID: e.BucketID, ActorID: e.ActorID,
+			rows[i] = eventRow{Seq: seqs[i], OrgID: e.OrgID, Type: e.Type, FileID: e.FileID, BucketID: e.BucketID, ActorID: e.ActorID,
 				TargetID: e.TargetID, Restricted: e.Restricted, UploaderID: e.UploaderID, At: e.At}
 		}
-		// One row at a time: the seqs a multi-row RETURNING gives back
-		// need not come in the rows' order.
-		for i := range rows {
-			if _, err := d.idb.NewInsert().Model(&rows[i]).Returning("seq").Exec(ctx); err != nil {
-				return wrap(err, "event")
-			}
-			evs[i].Seq = rows[i].Seq
+		if _, err := d.idb.NewInsert().Model(&rows).Returning("").Exec(ctx); err != nil {
+			return wrap(err, "event")
+		}
+		for i := range evs {
+			evs[i].Seq = seqs[i]
 		}
 		return d.Publish(ctx, media.EventsChannel, strconv.FormatInt(evs[len(evs)-1].Seq, 10))
 	})
+}
+
+// nextEventSeqs allocates n event seqs, in increasing order: from the
+// table's sequence on PostgreSQL, after the highest seq ever given on
+// SQLite (AUTOINCREMENT keeps it in sqlite_sequence, and the insert moves
+// it on). The caller holds the events lock.
+func (d *DB) nextEventSeqs(ctx context.Context, n int) ([]int64, error) {
+	seqs := make([]int64, 0, n)
+	if d.dialect == Postgres {
+		if err := d.idb.NewRaw("SELECT nextval(pg_get_serial_sequence('file_events', 'seq')) FROM generate_series(1, ?)", n).
+			Scan(ctx, &seqs); err != nil {
+			return nil, wrap(err, "event")
+		}
+		slices.Sort(seqs)
+		return seqs, nil
+	}
+	var last int64
+	if err := d.idb.NewRaw("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'file_events'), 0)").
+		Scan(ctx, &last); err != nil {
+		return nil, wrap(err, "event")
+	}
+	for i := range n {
+		seqs = append(seqs, last+int64(i)+1)
+	}
+	return seqs, nil
 }
 
 // EventsAfter returns up to limit events with seq > after, in seq order,

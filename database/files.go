@@ -1,6 +1,7 @@
 package database
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -78,18 +79,6 @@ func filesOf(rows []fileRow, err error) ([]*media.File, error) {
 		out[i] = rows[i].media()
 	}
 	return out, nil
-}
-
-// FileNameTaken reports whether a file that is not trashed has this name in
-// this folder of the bucket.
-func (d *DB) FileNameTaken(ctx context.Context, bucketID media.ID, path, name string) (bool, error) {
-	ok, err := d.idb.NewSelect().Model((*fileRow)(nil)).ColumnExpr("1").
-		Where("f.bucket_id = ?", bucketID).
-		Where("f.path = ?", path).
-		Where("f.name = ?", name).
-		Where("f.trashed_at IS NULL").
-		Exists(ctx)
-	return ok, wrap(err, "file")
 }
 
 // ListFiles returns one page of the files of q.OrgID matching q.Filter (see
@@ -288,35 +277,66 @@ func dedupe(s []string) []string {
 	return out
 }
 
-// DeleteFile deletes a file of orgID with its revisions and tags, atomically,
-// and returns the ids of the blobs they used (sorted, without duplicates).
-// Returns NOT_FOUND.
-func (d *DB) DeleteFile(ctx context.Context, orgID, id media.ID) ([]media.ID, error) {
-	var ids []media.ID
+// DeleteFiles deletes files of orgID with their revisions and tags (and,
+// by cascade, their attachments), atomically, and returns the ids of the
+// blobs they used (sorted, without duplicates). Returns NOT_FOUND, and
+// deletes nothing, if one of them is not there.
+func (d *DB) DeleteFiles(ctx context.Context, orgID media.ID, ids []media.ID) ([]media.ID, error) {
+	ids = dedupeIDs(ids)
+	var out []media.ID
 	err := d.atomic(ctx, func(d *DB) error {
 		var revBlobs, fileBlobs []media.ID
 		// DELETE … RETURNING reports exactly the rows deleted, even if a
-		// revision was added since the file was read.
-		err := d.idb.NewRaw("DELETE FROM file_revisions WHERE file_id = ? AND org_id = ? RETURNING blob_id",
-			id, orgID).Scan(ctx, &revBlobs)
+		// revision was added since the files were read.
+		err := d.idb.NewRaw("DELETE FROM file_revisions WHERE org_id = ? AND file_id IN (?) RETURNING blob_id",
+			orgID, bun.In(ids)).Scan(ctx, &revBlobs)
 		if err != nil {
 			return wrap(err, "file revision")
 		}
-		err = d.idb.NewRaw("DELETE FROM files WHERE id = ? AND org_id = ? RETURNING blob_id", id, orgID).
+		err = d.idb.NewRaw("DELETE FROM files WHERE org_id = ? AND id IN (?) RETURNING blob_id", orgID, bun.In(ids)).
 			Scan(ctx, &fileBlobs)
 		if err != nil {
 			return wrap(err, "file")
 		}
-		if len(fileBlobs) == 0 {
+		if len(fileBlobs) != len(ids) {
 			return media.Errorf(media.ENOTFOUND, "file not found")
 		}
-		ids = sortedIDs(revBlobs, fileBlobs)
+		out = sortedIDs(revBlobs, fileBlobs)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return ids, nil
+	return out, nil
+}
+
+func dedupeIDs(ids []media.ID) []media.ID {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// FilesAt returns the live (not trashed) files of orgID at any of places,
+// in one query.
+func (d *DB) FilesAt(ctx context.Context, orgID media.ID, places []media.FilePlace) ([]*media.File, error) {
+	if len(places) == 0 {
+		return []*media.File{}, nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 3*len(places))
+	for i, pl := range places {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?)")
+		args = append(args, pl.BucketID, pl.Path, pl.Name)
+	}
+	var rows []fileRow
+	// A row-value IN list: both databases match it against the unique
+	// index on live names.
+	err := d.selectFiles(&rows).Where("f.org_id = ?", orgID).Where("f.trashed_at IS NULL").
+		Where("(f.bucket_id, f.path, f.name) IN ("+b.String()+")", args...).Scan(ctx)
+	return filesOf(rows, err)
 }
 
 // DeleteBucketFiles deletes every file of a bucket of orgID as DeleteFile
@@ -424,6 +444,55 @@ func (d *DB) UpdateFile(ctx context.Context, f *media.File, tags []string) error
 			rows = append(rows, tagRow{OrgID: f.OrgID, FileID: f.ID, Tag: t})
 		}
 		_, err = d.idb.NewInsert().Model(&rows).Returning("").Exec(ctx)
+		return wrap(err, "file tag")
+	})
+}
+
+// UpdateFiles writes one change to files of orgID: the fields c sets,
+// updated_at/by, the tags it removes and those it adds, in three
+// statements whatever the number of files. Returns NOT_FOUND, and changes
+// nothing, if one of them is not there.
+func (d *DB) UpdateFiles(ctx context.Context, orgID media.ID, ids []media.ID, c media.FilesChange) error {
+	ids = dedupeIDs(ids)
+	return d.atomic(ctx, func(d *DB) error {
+		q := d.idb.NewUpdate().Model((*fileRow)(nil)).Set("updated_at = ?", c.UpdatedAt).Set("updated_by = ?", c.UpdatedBy)
+		if c.Visibility != nil {
+			q = q.Set("visibility = ?", *c.Visibility)
+		}
+		for _, t := range []struct {
+			col string
+			v   **string
+		}{{"alt_text", c.AltText}, {"caption", c.Caption}, {"copyright", c.Copyright}} {
+			if t.v != nil {
+				q = q.Set("? = ?", bun.Ident(t.col), *t.v)
+			}
+		}
+		res, err := q.Where("f.org_id = ?", orgID).Where("f.id IN (?)", bun.In(ids)).Exec(ctx)
+		if err != nil {
+			return wrap(err, "file")
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
+			return cmp.Or(wrap(err, "file"), error(media.Errorf(media.ENOTFOUND, "file not found")))
+		}
+		if len(c.RemoveTags) > 0 {
+			if _, err := d.idb.NewDelete().Model((*tagRow)(nil)).Where("org_id = ?", orgID).Where("file_id IN (?)", bun.In(ids)).
+				Where("tag IN (?)", bun.In(c.RemoveTags)).Exec(ctx); err != nil {
+				return wrap(err, "file tag")
+			}
+		}
+		var rows []tagRow
+		for _, t := range dedupe(c.AddTags) {
+			if slices.Contains(c.RemoveTags, t) {
+				continue
+			}
+			for _, id := range ids {
+				rows = append(rows, tagRow{OrgID: orgID, FileID: id, Tag: t})
+			}
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		_, err = d.idb.NewInsert().Model(&rows).On("CONFLICT DO NOTHING").Returning("").Exec(ctx)
 		return wrap(err, "file tag")
 	})
 }

@@ -1,8 +1,10 @@
 package database
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,15 +14,35 @@ import (
 )
 
 // LockFile reads a file with its tags and, on PostgreSQL, locks its row
-// until the transaction ends (SQLite serialises writers anyway), so
-// concurrent content changes of one file take turns. Returns NOT_FOUND.
+// until the transaction ends (see LockFiles). Returns NOT_FOUND.
 func (d *DB) LockFile(ctx context.Context, orgID, id media.ID) (*media.File, error) {
+	fs, err := d.LockFiles(ctx, orgID, []media.ID{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(fs) == 0 {
+		return nil, media.Errorf(media.ENOTFOUND, "file not found")
+	}
+	return fs[0], nil
+}
+
+// LockFiles reads files of orgID with their tags, in any order, leaving
+// out ids that are not there, and on PostgreSQL locks their rows in id
+// order until the transaction ends (SQLite serialises writers anyway), so
+// concurrent changes of a file take turns and two batches never wait for
+// each other. Two queries, whatever the number of ids.
+func (d *DB) LockFiles(ctx context.Context, orgID media.ID, ids []media.ID) ([]*media.File, error) {
+	if len(ids) == 0 {
+		return []*media.File{}, nil
+	}
 	if d.dialect == Postgres {
-		if _, err := d.idb.NewRaw("SELECT id FROM files WHERE id = ? AND org_id = ? FOR UPDATE", id, orgID).Exec(ctx); err != nil {
+		// The rows are locked as the sorted rows come out, in id order.
+		if _, err := d.idb.NewRaw("SELECT id FROM files WHERE org_id = ? AND id IN (?) ORDER BY id FOR UPDATE", orgID, bun.In(ids)).
+			Exec(ctx); err != nil {
 			return nil, wrap(err, "file")
 		}
 	}
-	return d.File(ctx, orgID, id)
+	return d.FilesByIDs(ctx, orgID, ids)
 }
 
 // AddRevision inserts a revision and makes it the file's content: the
@@ -70,7 +92,7 @@ func (d *DB) DeleteRevision(ctx context.Context, orgID, fileID media.ID, number 
 
 // ReadyBlobBySha256 returns a READY blob of orgID with that content, if one
 // exists, and on PostgreSQL locks its row until the transaction ends (see
-// ClaimUnreferencedBlob). Returns NOT_FOUND.
+// ClaimUnreferencedBlobs). Returns NOT_FOUND.
 func (d *DB) ReadyBlobBySha256(ctx context.Context, orgID media.ID, sha256 string, size int64) (*media.Blob, error) {
 	var r blobRow
 	q := d.idb.NewSelect().Model(&r).Where("bl.org_id = ?", orgID).Where("bl.sha256 = ?", sha256).
@@ -84,13 +106,57 @@ func (d *DB) ReadyBlobBySha256(ctx context.Context, orgID media.ID, sha256 strin
 	return r.media(), nil
 }
 
-// SetFileState writes a file's trash and legal-hold state and updated_at/by.
-// Restoring a file whose name is now taken in its folder is CONFLICT.
-func (d *DB) SetFileState(ctx context.Context, f *media.File) error {
-	res, err := d.idb.NewUpdate().Model(newFileRow(f)).
-		Column("trashed_at", "purge_at", "legal_hold", "legal_hold_reason", "updated_at", "updated_by").
-		Where("f.id = ?", f.ID).Where("f.org_id = ?", f.OrgID).Exec(ctx)
-	return affectedOne(res, err, "file")
+// SetFilesState writes files' trash and legal-hold state and
+// updated_at/by: one statement for each distinct state (a batch trashed,
+// restored or held together is one). Returns NOT_FOUND, and writes
+// nothing, if a file is not there.
+func (d *DB) SetFilesState(ctx context.Context, fs []*media.File) error {
+	type state struct {
+		org, trashed, purge, reason, at, by string
+		hold, reasoned                      bool
+	}
+	stamp := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	var order []state
+	groups := map[state][]*media.File{}
+	for _, f := range fs {
+		k := state{org: string(f.OrgID), trashed: stamp(f.TrashedAt), purge: stamp(f.PurgeAt), at: stamp(&f.UpdatedAt),
+			hold: f.LegalHold, reasoned: f.LegalHoldReason != nil}
+		if f.LegalHoldReason != nil {
+			k.reason = *f.LegalHoldReason
+		}
+		if f.UpdatedBy != nil {
+			k.by = string(*f.UpdatedBy)
+		}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], f)
+	}
+	return d.atomic(ctx, func(d *DB) error {
+		for _, k := range order {
+			g := groups[k]
+			ids := make([]media.ID, len(g))
+			for i, f := range g {
+				ids[i] = f.ID
+			}
+			ids = dedupeIDs(ids)
+			res, err := d.idb.NewUpdate().Model(newFileRow(g[0])).
+				Column("trashed_at", "purge_at", "legal_hold", "legal_hold_reason", "updated_at", "updated_by").
+				Where("f.id IN (?)", bun.In(ids)).Where("f.org_id = ?", g[0].OrgID).Exec(ctx)
+			if err != nil {
+				return wrap(err, "file")
+			}
+			if n, err := res.RowsAffected(); err != nil || n != int64(len(ids)) {
+				return cmp.Or(wrap(err, "file"), error(media.Errorf(media.ENOTFOUND, "file not found")))
+			}
+		}
+		return nil
+	})
 }
 
 // PurgeableFiles returns up to limit trashed files of every organization
@@ -141,41 +207,49 @@ func (d *DB) ReadyBlobs(ctx context.Context, after media.ID, limit int) ([]*medi
 	return blobsOf(rows, err)
 }
 
-// ClaimUnreferencedBlob locks a blob's row and, if it is READY and no file
-// or revision uses it, marks it PENDING (to be deleted) and returns it.
-// Uploads that dedupe against a blob lock the same row (ReadyBlobBySha256),
-// so a blob is never both reused and deleted.
-func (d *DB) ClaimUnreferencedBlob(ctx context.Context, id media.ID) (*media.Blob, bool, error) {
-	var b *media.Blob
-	claimed := false
+// ClaimUnreferencedBlobs locks blobs' rows and marks those that no file
+// or revision uses PENDING (to be deleted), and returns them; three
+// queries whatever the number of ids. The rows are locked in content
+// order, as uploads that dedupe against a blob lock it
+// (ReadyBlobBySha256), so a blob is never both reused and deleted and the
+// two never wait for each other.
+func (d *DB) ClaimUnreferencedBlobs(ctx context.Context, ids []media.ID) ([]*media.Blob, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var out []*media.Blob
 	err := d.atomic(ctx, func(d *DB) error {
-		var r blobRow
-		q := d.idb.NewSelect().Model(&r).Where("bl.id = ?", id)
+		out = nil
+		var rows []blobRow
+		q := d.idb.NewSelect().Model(&rows).Where("bl.id IN (?)", bun.In(ids)).OrderExpr("bl.sha256, bl.size, bl.id")
 		if d.dialect == Postgres {
 			q = q.For("UPDATE")
 		}
 		if err := q.Scan(ctx); err != nil {
 			return wrap(err, "blob")
 		}
-		used, err := d.idb.NewSelect().Model((*revisionRow)(nil)).Where("r.blob_id = ?", id).Exists(ctx)
-		if err != nil {
+		var used []media.ID
+		if err := d.idb.NewRaw("SELECT blob_id FROM file_revisions WHERE blob_id IN (?) UNION SELECT blob_id FROM files WHERE blob_id IN (?)",
+			bun.In(ids), bun.In(ids)).Scan(ctx, &used); err != nil {
 			return wrap(err, "blob")
 		}
-		if !used {
-			if used, err = d.idb.NewSelect().Model((*fileRow)(nil)).Where("f.blob_id = ?", id).Exists(ctx); err != nil {
-				return wrap(err, "blob")
+		var claim []media.ID
+		for i := range rows {
+			if slices.Contains(used, rows[i].ID) {
+				continue
 			}
+			b := rows[i].media()
+			b.State = media.BlobPending
+			out, claim = append(out, b), append(claim, b.ID)
 		}
-		if used {
+		if len(claim) == 0 {
 			return nil
 		}
-		b, claimed = r.media(), true
-		b.State = media.BlobPending
-		_, err = d.idb.NewUpdate().Model(&blobRow{ID: id, State: media.BlobPending}).Column("state").
-			Where("bl.id = ?", id).Exec(ctx)
+		_, err := d.idb.NewUpdate().Model((*blobRow)(nil)).Set("state = ?", media.BlobPending).
+			Where("bl.id IN (?)", bun.In(claim)).Exec(ctx)
 		return wrap(err, "blob")
 	})
-	return b, claimed, err
+	return out, err
 }
 
 // FileByName returns the file that is not trashed with that name in a

@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	ApiKey() ApiKeyResolver
+	ApiKeyConnection() ApiKeyConnectionResolver
 	Bucket() BucketResolver
 	BucketConnection() BucketConnectionResolver
 	Comment() CommentResolver
@@ -68,6 +69,17 @@ type ComplexityRoot struct {
 		RevokedAt  func(childComplexity int) int
 		Scopes     func(childComplexity int) int
 		User       func(childComplexity int) int
+	}
+
+	ApiKeyConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ApiKeyEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Bucket struct {
@@ -108,7 +120,7 @@ type ComplexityRoot struct {
 	}
 
 	Comment struct {
-		Attachments func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) int
+		Attachments func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
 		Author      func(childComplexity int) int
 		Body        func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -229,7 +241,7 @@ type ComplexityRoot struct {
 	}
 
 	Message struct {
-		Attachments  func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) int
+		Attachments  func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
 		Author       func(childComplexity int) int
 		Body         func(childComplexity int) int
 		Conversation func(childComplexity int) int
@@ -265,6 +277,7 @@ type ComplexityRoot struct {
 		DeleteBucket             func(childComplexity int, name string, force *bool) int
 		DeleteFile               func(childComplexity int, id media.ID, force *bool) int
 		DeleteFileRevision       func(childComplexity int, id media.ID, revision int) int
+		DeleteFiles              func(childComplexity int, ids []media.ID, force *bool) int
 		DeletePost               func(childComplexity int, id media.ID) int
 		DeleteWebhook            func(childComplexity int, id media.ID) int
 		DetachFiles              func(childComplexity int, targetID media.ID, fileIds []media.ID) int
@@ -276,12 +289,16 @@ type ComplexityRoot struct {
 		ReplaceFileContent       func(childComplexity int, id media.ID, file graphql.Upload, keepPrevious *bool) int
 		RestoreFile              func(childComplexity int, id media.ID) int
 		RestoreFileRevision      func(childComplexity int, id media.ID, revision int) int
+		RestoreFiles             func(childComplexity int, ids []media.ID) int
 		RevokeAPIKey             func(childComplexity int, id media.ID) int
 		SendMessage              func(childComplexity int, input model.SendMessageInput) int
 		SetLegalHold             func(childComplexity int, id media.ID, hold bool, reason *string) int
+		SetLegalHolds            func(childComplexity int, ids []media.ID, hold bool, reason *string) int
 		TrashFile                func(childComplexity int, id media.ID) int
+		TrashFiles               func(childComplexity int, ids []media.ID) int
 		UpdateBucket             func(childComplexity int, input model.UpdateBucketInput) int
 		UpdateFile               func(childComplexity int, id media.ID, input model.UpdateFileInput) int
+		UpdateFiles              func(childComplexity int, ids []media.ID, input model.UpdateFilesInput) int
 		UpdateMemberRole         func(childComplexity int, userID media.ID, role media.Role) int
 		UpdatePost               func(childComplexity int, id media.ID, input model.UpdatePostInput) int
 		UpdateWebhook            func(childComplexity int, id media.ID, input model.UpdateWebhookInput) int
@@ -303,7 +320,7 @@ type ComplexityRoot struct {
 	}
 
 	Post struct {
-		Attachments func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) int
+		Attachments func(childComplexity int, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) int
 		Author      func(childComplexity int) int
 		Body        func(childComplexity int) int
 		Comments    func(childComplexity int, first *int, after *string) int
@@ -326,6 +343,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		APIKeys       func(childComplexity int, userID *media.ID, first *int, after *string) int
 		Bucket        func(childComplexity int, name string) int
 		Buckets       func(childComplexity int, first *int, after *string) int
 		Conversation  func(childComplexity int, id media.ID) int
@@ -456,6 +474,11 @@ type ApiKeyResolver interface {
 
 	CreatedBy(ctx context.Context, obj *media.APIKey) (*media.User, error)
 }
+type ApiKeyConnectionResolver interface {
+	Edges(ctx context.Context, obj *media.APIKeyPage) ([]*model.APIKeyEdge, error)
+	Nodes(ctx context.Context, obj *media.APIKeyPage) ([]*media.APIKey, error)
+	PageInfo(ctx context.Context, obj *media.APIKeyPage) (*media.PageInfo, error)
+}
 type BucketResolver interface {
 	TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error)
 
@@ -474,7 +497,7 @@ type CommentResolver interface {
 	Post(ctx context.Context, obj *media.Comment) (*media.Post, error)
 	Author(ctx context.Context, obj *media.Comment) (*media.User, error)
 
-	Attachments(ctx context.Context, obj *media.Comment, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error)
+	Attachments(ctx context.Context, obj *media.Comment, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 }
 type CommentConnectionResolver interface {
 	Edges(ctx context.Context, obj *media.CommentPage) ([]*model.CommentEdge, error)
@@ -528,7 +551,7 @@ type MessageResolver interface {
 	Conversation(ctx context.Context, obj *media.Message) (*media.Conversation, error)
 	Author(ctx context.Context, obj *media.Message) (*media.User, error)
 
-	Attachments(ctx context.Context, obj *media.Message, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error)
+	Attachments(ctx context.Context, obj *media.Message, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 }
 type MessageConnectionResolver interface {
 	Edges(ctx context.Context, obj *media.MessagePage) ([]*model.MessageEdge, error)
@@ -563,6 +586,11 @@ type MutationResolver interface {
 	RestoreFile(ctx context.Context, id media.ID) (*media.File, error)
 	EmptyTrash(ctx context.Context, bucket *string) (int, error)
 	SetLegalHold(ctx context.Context, id media.ID, hold bool, reason *string) (*media.File, error)
+	TrashFiles(ctx context.Context, ids []media.ID) ([]*media.File, error)
+	RestoreFiles(ctx context.Context, ids []media.ID) ([]*media.File, error)
+	DeleteFiles(ctx context.Context, ids []media.ID, force *bool) ([]media.ID, error)
+	UpdateFiles(ctx context.Context, ids []media.ID, input model.UpdateFilesInput) ([]*media.File, error)
+	SetLegalHolds(ctx context.Context, ids []media.ID, hold bool, reason *string) ([]*media.File, error)
 	CreateBucket(ctx context.Context, input model.CreateBucketInput) (*media.Bucket, error)
 	UpdateBucket(ctx context.Context, input model.UpdateBucketInput) (*media.Bucket, error)
 	DeleteBucket(ctx context.Context, name string, force *bool) (media.ID, error)
@@ -579,7 +607,7 @@ type MutationResolver interface {
 type PostResolver interface {
 	Author(ctx context.Context, obj *media.Post) (*media.User, error)
 
-	Attachments(ctx context.Context, obj *media.Post, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error)
+	Attachments(ctx context.Context, obj *media.Post, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 	Comments(ctx context.Context, obj *media.Post, first *int, after *string) (*media.CommentPage, error)
 }
 type PostConnectionResolver interface {
@@ -601,6 +629,7 @@ type QueryResolver interface {
 	File(ctx context.Context, id media.ID) (*media.File, error)
 	Files(ctx context.Context, bucket *string, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error)
 	Webhooks(ctx context.Context, first *int, after *string) (*media.WebhookPage, error)
+	APIKeys(ctx context.Context, userID *media.ID, first *int, after *string) (*media.APIKeyPage, error)
 }
 type SubscriptionResolver interface {
 	FileEvents(ctx context.Context, bucket *string, types []media.EventType, after *media.ID) (<-chan *media.EventDelivery, error)
@@ -707,6 +736,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApiKey.User(childComplexity), true
+
+	case "ApiKeyConnection.edges":
+		if e.ComplexityRoot.ApiKeyConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.Edges(childComplexity), true
+	case "ApiKeyConnection.nodes":
+		if e.ComplexityRoot.ApiKeyConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.Nodes(childComplexity), true
+	case "ApiKeyConnection.pageInfo":
+		if e.ComplexityRoot.ApiKeyConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyConnection.PageInfo(childComplexity), true
+
+	case "ApiKeyEdge.cursor":
+		if e.ComplexityRoot.ApiKeyEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyEdge.Cursor(childComplexity), true
+	case "ApiKeyEdge.node":
+		if e.ComplexityRoot.ApiKeyEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyEdge.Node(childComplexity), true
 
 	case "Bucket.access":
 		if e.ComplexityRoot.Bucket.Access == nil {
@@ -877,7 +938,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Comment.Attachments(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int)), true
+		return e.ComplexityRoot.Comment.Attachments(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int), args["around"].(*media.ID)), true
 	case "Comment.author":
 		if e.ComplexityRoot.Comment.Author == nil {
 			break
@@ -1424,7 +1485,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Message.Attachments(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int)), true
+		return e.ComplexityRoot.Message.Attachments(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int), args["around"].(*media.ID)), true
 	case "Message.author":
 		if e.ComplexityRoot.Message.Author == nil {
 			break
@@ -1659,6 +1720,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteFileRevision(childComplexity, args["id"].(media.ID), args["revision"].(int)), true
+	case "Mutation.deleteFiles":
+		if e.ComplexityRoot.Mutation.DeleteFiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteFiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteFiles(childComplexity, args["ids"].([]media.ID), args["force"].(*bool)), true
 	case "Mutation.deletePost":
 		if e.ComplexityRoot.Mutation.DeletePost == nil {
 			break
@@ -1780,6 +1852,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RestoreFileRevision(childComplexity, args["id"].(media.ID), args["revision"].(int)), true
+	case "Mutation.restoreFiles":
+		if e.ComplexityRoot.Mutation.RestoreFiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreFiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreFiles(childComplexity, args["ids"].([]media.ID)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -1813,6 +1896,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetLegalHold(childComplexity, args["id"].(media.ID), args["hold"].(bool), args["reason"].(*string)), true
+	case "Mutation.setLegalHolds":
+		if e.ComplexityRoot.Mutation.SetLegalHolds == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setLegalHolds_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetLegalHolds(childComplexity, args["ids"].([]media.ID), args["hold"].(bool), args["reason"].(*string)), true
 	case "Mutation.trashFile":
 		if e.ComplexityRoot.Mutation.TrashFile == nil {
 			break
@@ -1824,6 +1918,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TrashFile(childComplexity, args["id"].(media.ID)), true
+	case "Mutation.trashFiles":
+		if e.ComplexityRoot.Mutation.TrashFiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_trashFiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TrashFiles(childComplexity, args["ids"].([]media.ID)), true
 	case "Mutation.updateBucket":
 		if e.ComplexityRoot.Mutation.UpdateBucket == nil {
 			break
@@ -1846,6 +1951,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateFile(childComplexity, args["id"].(media.ID), args["input"].(model.UpdateFileInput)), true
+	case "Mutation.updateFiles":
+		if e.ComplexityRoot.Mutation.UpdateFiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateFiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateFiles(childComplexity, args["ids"].([]media.ID), args["input"].(model.UpdateFilesInput)), true
 	case "Mutation.updateMemberRole":
 		if e.ComplexityRoot.Mutation.UpdateMemberRole == nil {
 			break
@@ -1961,7 +2077,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Post.Attachments(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int)), true
+		return e.ComplexityRoot.Post.Attachments(childComplexity, args["filter"].(*media.FileFilter), args["orderBy"].(*media.FileOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["offset"].(*int), args["around"].(*media.ID)), true
 	case "Post.author":
 		if e.ComplexityRoot.Post.Author == nil {
 			break
@@ -2048,6 +2164,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PostEdge.Node(childComplexity), true
 
+	case "Query.apiKeys":
+		if e.ComplexityRoot.Query.APIKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apiKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.APIKeys(childComplexity, args["userId"].(*media.ID), args["first"].(*int), args["after"].(*string)), true
 	case "Query.bucket":
 		if e.ComplexityRoot.Query.Bucket == nil {
 			break
@@ -2620,6 +2747,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputTypeLimitInput,
 		ec.unmarshalInputUpdateBucketInput,
 		ec.unmarshalInputUpdateFileInput,
+		ec.unmarshalInputUpdateFilesInput,
 		ec.unmarshalInputUpdatePostInput,
 		ec.unmarshalInputUpdateWebhookInput,
 		ec.unmarshalInputUploadFileBase64Input,
@@ -2772,6 +2900,11 @@ type Query {
   ): FileConnection!
   "The organization's webhooks, oldest first. Needs admin."
   webhooks(first: Int = 25, after: String): WebhookConnection!
+  """
+  API keys, oldest first, revoked ones too: the caller's own, or with userId (admin) any member's of the
+  organization. Never their secrets.
+  """
+  apiKeys(userId: ID, first: Int = 25, after: String): ApiKeyConnection!
 }
 
 type Subscription {
@@ -2956,6 +3089,20 @@ type Mutation {
   "Put a file under legal hold (or release it): held files cannot be trashed, deleted, purged or lose revisions. Needs admin."
   setLegalHold(id: ID!, hold: Boolean!, reason: String): File!
 
+  # Bulk changes: up to 500 distinct ids, all or nothing (the first file refused fails the whole call with
+  # its code, naming it, and nothing changes); each file is checked as the single-file mutation checks it.
+  # The answers are in the order of ids.
+  "Move up to 500 files to the trash, all or nothing (see trashFile); the answer is in the order of ids."
+  trashFiles(ids: [ID!]!): [File!]!
+  "Take files out of the trash (see restoreFile)."
+  restoreFiles(ids: [ID!]!): [File!]!
+  "Delete files permanently (see deleteFile); files in use need force. Returns the ids."
+  deleteFiles(ids: [ID!]!, force: Boolean = false): [ID!]!
+  "Make one change to many files: visibility, texts and tags (see UpdateFilesInput and updateFile)."
+  updateFiles(ids: [ID!]!, input: UpdateFilesInput!): [File!]!
+  "Put files under legal hold, or release them. Needs admin."
+  setLegalHolds(ids: [ID!]!, hold: Boolean!, reason: String): [File!]!
+
   createBucket(input: CreateBucketInput!): Bucket!
   updateBucket(input: UpdateBucketInput!): Bucket!
   "Delete a bucket. A bucket with files needs force: true, which deletes them too."
@@ -3024,6 +3171,17 @@ type ApiKey implements Node {
   revokedAt: Time
   "The admin who made this key for its user; null when the user made it (or the CLI did)."
   createdBy: User
+}
+
+type ApiKeyConnection {
+  edges: [ApiKeyEdge!]!
+  nodes: [ApiKey!]!
+  pageInfo: PageInfo!
+}
+
+type ApiKeyEdge {
+  cursor: String!
+  node: ApiKey!
 }
 
 type CreatedApiKey {
@@ -3388,7 +3546,8 @@ type UploadPart { number: Int!  size: Int64!  url: String! }
 type UploadedPart { number: Int!  size: Int64!  etag: String! }
 
 input UploadFileBase64Input {
-  bucket: String!
+  "The bucket; with attachTo and no bucket, the built-in RESTRICTED attachments bucket."
+  bucket: String
   path: String = "/"
   name: String!
   "The declared MIME type; it must agree with the content."
@@ -3406,6 +3565,8 @@ input UploadFileBase64Input {
   with CONFLICT (needs media:update); the tags and texts given are applied to it too.
   """
   replace: Boolean = false
+  "Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now)."
+  attachTo: ID
 }
 
 "Fields not given stay as they are; null clears altText, caption and copyright."
@@ -3425,8 +3586,26 @@ input UpdateFileInput {
   removeTags: [String!]
 }
 
+"""
+One change for many files (updateFiles). Fields not given stay as they are; null clears altText, caption and
+copyright. A name, a folder, metadata or the whole tag list are each file's own: change them with updateFile
+(folders also with moveFiles).
+"""
+input UpdateFilesInput {
+  visibility: Visibility
+  altText: String @goField(omittable: true)
+  caption: String @goField(omittable: true)
+  copyright: String @goField(omittable: true)
+  addTags: [String!]
+  "Removed from every file; a tag in addTags and removeTags is removed."
+  removeTags: [String!]
+}
+
 input CopyFilesInput {
-  "The files to copy; or give sourceBucket and sourcePath to copy a folder with its subfolders."
+  """
+  The files to copy; or give sourceBucket and sourcePath: a folder (copied with its subfolders), or one file's
+  path (/a/b/photo.jpg). A path ending in / is always a folder; otherwise a file of that name wins.
+  """
   ids: [ID!]
   sourceBucket: String
   sourcePath: String
@@ -3462,7 +3641,7 @@ type Post implements Node {
   author: User
   visibility: PostVisibility!
   "The files attached to the post: the same connection as files, with its filters, orderings and paging."
-  attachments(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int): FileConnection!
+  attachments(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int, around: ID): FileConnection!
   comments(first: Int = 25, after: String): CommentConnection!
   createdAt: Time!
   updatedAt: Time!
@@ -3473,7 +3652,7 @@ type Comment implements Node {
   post: Post
   author: User
   body: String!
-  attachments(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int): FileConnection!
+  attachments(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int, around: ID): FileConnection!
   createdAt: Time!
 }
 
@@ -3490,7 +3669,7 @@ type Message implements Node {
   conversation: Conversation
   author: User
   body: String!
-  attachments(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int): FileConnection!
+  attachments(filter: FileFilter, orderBy: FileOrder, first: Int, after: String, last: Int, before: String, offset: Int, around: ID): FileConnection!
   createdAt: Time!
 }
 
@@ -3597,6 +3776,28 @@ func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphq
 		return ec.fieldContext_ApiKey_createdBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKeyConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ApiKeyConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKeyConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKeyEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ApiKeyEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKeyEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Bucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4474,6 +4675,14 @@ func (ec *executionContext) field_Comment_attachments_args(ctx context.Context, 
 		return nil, err
 	}
 	args["offset"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "around",
+		func(ctx context.Context, v any) (*media.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["around"] = arg7
 	return args, nil
 }
 
@@ -4616,6 +4825,14 @@ func (ec *executionContext) field_Message_attachments_args(ctx context.Context, 
 		return nil, err
 	}
 	args["offset"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "around",
+		func(ctx context.Context, v any) (*media.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["around"] = arg7
 	return args, nil
 }
 
@@ -4869,6 +5086,28 @@ func (ec *executionContext) field_Mutation_deleteFile_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]media.ID, error) {
+			return ec.unmarshalNID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "force",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["force"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deletePost_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5071,6 +5310,20 @@ func (ec *executionContext) field_Mutation_restoreFile_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_restoreFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]media.ID, error) {
+			return ec.unmarshalNID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5129,6 +5382,36 @@ func (ec *executionContext) field_Mutation_setLegalHold_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setLegalHolds_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]media.ID, error) {
+			return ec.unmarshalNID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "hold",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hold"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_trashFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5140,6 +5423,20 @@ func (ec *executionContext) field_Mutation_trashFile_args(ctx context.Context, r
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_trashFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]media.ID, error) {
+			return ec.unmarshalNID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
 	return args, nil
 }
 
@@ -5171,6 +5468,28 @@ func (ec *executionContext) field_Mutation_updateFile_args(ctx context.Context, 
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateFileInput, error) {
 			return ec.unmarshalNUpdateFileInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUpdateFileInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]media.ID, error) {
+			return ec.unmarshalNID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateFilesInput, error) {
+			return ec.unmarshalNUpdateFilesInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUpdateFilesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5346,6 +5665,14 @@ func (ec *executionContext) field_Post_attachments_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["offset"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "around",
+		func(ctx context.Context, v any) (*media.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["around"] = arg7
 	return args, nil
 }
 
@@ -5382,6 +5709,36 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_apiKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (*media.ID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -6011,6 +6368,157 @@ func (ec *executionContext) fieldContext_ApiKey_createdBy(_ context.Context, fie
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyConnection_edges(ctx context.Context, field graphql.CollectedField, obj *media.APIKeyPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApiKeyConnection().Edges(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.APIKeyEdge) graphql.Marshaler {
+			return ec.marshalNApiKeyEdge2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐAPIKeyEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKeyEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *media.APIKeyPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApiKeyConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *media.APIKeyPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ApiKeyConnection().PageInfo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiKeyEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ApiKeyEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiKeyEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6786,7 +7294,7 @@ func (ec *executionContext) _Comment_attachments(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Comment().Attachments(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int))
+			return ec.Resolvers.Comment().Attachments(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int), fc.Args["around"].(*media.ID))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *media.FileConnection) graphql.Marshaler {
@@ -9062,7 +9570,7 @@ func (ec *executionContext) _Message_attachments(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Message().Attachments(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int))
+			return ec.Resolvers.Message().Attachments(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int), fc.Args["around"].(*media.ID))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *media.FileConnection) graphql.Marshaler {
@@ -10437,6 +10945,226 @@ func (ec *executionContext) fieldContext_Mutation_setLegalHold(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_trashFiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_trashFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TrashFiles(ctx, fc.Args["ids"].([]media.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_trashFiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_trashFiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreFiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreFiles(ctx, fc.Args["ids"].([]media.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreFiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreFiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteFiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteFiles(ctx, fc.Args["ids"].([]media.ID), fc.Args["force"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []media.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteFiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteFiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateFiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateFiles(ctx, fc.Args["ids"].([]media.ID), fc.Args["input"].(model.UpdateFilesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateFiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateFiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setLegalHolds(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setLegalHolds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetLegalHolds(ctx, fc.Args["ids"].([]media.ID), fc.Args["hold"].(bool), fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*media.File) graphql.Marshaler {
+			return ec.marshalNFile2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setLegalHolds(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_File(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setLegalHolds_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createBucket(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11237,7 +11965,7 @@ func (ec *executionContext) _Post_attachments(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Post().Attachments(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int))
+			return ec.Resolvers.Post().Attachments(ctx, obj, fc.Args["filter"].(*media.FileFilter), fc.Args["orderBy"].(*media.FileOrder), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["last"].(*int), fc.Args["before"].(*string), fc.Args["offset"].(*int), fc.Args["around"].(*media.ID))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *media.FileConnection) graphql.Marshaler {
@@ -12066,6 +12794,50 @@ func (ec *executionContext) fieldContext_Query_webhooks(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_webhooks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_apiKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().APIKeys(ctx, fc.Args["userId"].(*media.ID), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *media.APIKeyPage) graphql.Marshaler {
+			return ec.marshalNApiKeyConnection2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKeyPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_apiKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKeyConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_apiKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15957,6 +16729,71 @@ func (ec *executionContext) unmarshalInputUpdateFileInput(ctx context.Context, o
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputUpdateFilesInput(ctx context.Context, obj any) (model.UpdateFilesInput, error) {
+	var it model.UpdateFilesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"visibility", "altText", "caption", "copyright", "addTags", "removeTags"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "visibility":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("visibility"))
+			data, err := ec.unmarshalOVisibility2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐVisibility(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Visibility = data
+		case "altText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("altText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AltText = graphql.OmittableOf(data)
+		case "caption":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("caption"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Caption = graphql.OmittableOf(data)
+		case "copyright":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("copyright"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Copyright = graphql.OmittableOf(data)
+		case "addTags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addTags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AddTags = data
+		case "removeTags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeTags"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemoveTags = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUpdatePostInput(ctx context.Context, obj any) (model.UpdatePostInput, error) {
 	var it model.UpdatePostInput
 	if obj == nil {
@@ -16077,7 +16914,7 @@ func (ec *executionContext) unmarshalInputUploadFileBase64Input(ctx context.Cont
 		asMap["replace"] = false
 	}
 
-	fieldsInOrder := [...]string{"bucket", "path", "name", "mimeType", "data", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace"}
+	fieldsInOrder := [...]string{"bucket", "path", "name", "mimeType", "data", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace", "attachTo"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16086,7 +16923,7 @@ func (ec *executionContext) unmarshalInputUploadFileBase64Input(ctx context.Cont
 		switch k {
 		case "bucket":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bucket"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16168,6 +17005,13 @@ func (ec *executionContext) unmarshalInputUploadFileBase64Input(ctx context.Cont
 				return it, err
 			}
 			it.Replace = data
+		case "attachTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attachTo"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttachTo = data
 		}
 	}
 	return it, nil
@@ -16529,6 +17373,196 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var apiKeyConnectionImplementors = []string{"ApiKeyConnection"}
+
+func (ec *executionContext) _ApiKeyConnection(ctx context.Context, sel ast.SelectionSet, obj *media.APIKeyPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKeyConnection")
+		case "edges":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ApiKeyConnection_edges(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "nodes":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ApiKeyConnection_nodes(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pageInfo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ApiKeyConnection_pageInfo(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var apiKeyEdgeImplementors = []string{"ApiKeyEdge"}
+
+func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSet, obj *model.APIKeyEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKeyEdge")
+		case "cursor":
+			out.Values[i] = ec._ApiKeyEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ApiKeyEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19573,6 +20607,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "trashFiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_trashFiles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreFiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreFiles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteFiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteFiles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateFiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateFiles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setLegalHolds":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setLegalHolds(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createBucket":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createBucket(ctx, field)
@@ -20435,6 +21504,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_webhooks(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "apiKeys":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_apiKeys(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -22232,6 +23323,22 @@ func (ec *executionContext) unmarshalNAddMemberInput2githubᚗcomᚋmediagraph�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*media.APIKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApiKey2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNApiKey2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *media.APIKey) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -22240,6 +23347,42 @@ func (ec *executionContext) marshalNApiKey2ᚖgithubᚗcomᚋmediagraphᚋmediag
 		return graphql.Null
 	}
 	return ec._ApiKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNApiKeyConnection2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAPIKeyPage(ctx context.Context, sel ast.SelectionSet, v *media.APIKeyPage) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ApiKeyConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNApiKeyEdge2ᚕᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐAPIKeyEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKeyEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApiKeyEdge2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐAPIKeyEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApiKeyEdge2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐAPIKeyEdge(ctx context.Context, sel ast.SelectionSet, v *model.APIKeyEdge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ApiKeyEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNAttachable2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐAttachable(ctx context.Context, sel ast.SelectionSet, v media.Attachable) graphql.Marshaler {
@@ -23183,6 +24326,11 @@ func (ec *executionContext) unmarshalNUpdateBucketInput2githubᚗcomᚋmediagrap
 
 func (ec *executionContext) unmarshalNUpdateFileInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUpdateFileInput(ctx context.Context, v any) (model.UpdateFileInput, error) {
 	res, err := ec.unmarshalInputUpdateFileInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateFilesInput2githubᚗcomᚋmediagraphᚋmediagraphᚋgraphᚋmodelᚐUpdateFilesInput(ctx context.Context, v any) (model.UpdateFilesInput, error) {
+	res, err := ec.unmarshalInputUpdateFilesInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

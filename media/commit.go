@@ -1,7 +1,6 @@
 package media
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -361,9 +360,11 @@ func (s *Service) reviseWith(ctx context.Context, p *Principal, b *Bucket, id ID
 
 // discard deletes the blobs of staged uploads.
 func (s *Service) discard(ctx context.Context, ups []*staged) {
-	for _, u := range ups {
-		s.discardBlob(ctx, u.blob)
+	bs := make([]*Blob, len(ups))
+	for i, u := range ups {
+		bs[i] = u.blob
 	}
+	s.discardBlobs(ctx, bs)
 }
 
 // inTxNaming is inTx for a transaction that names files: if another
@@ -396,36 +397,112 @@ func place(bucketID ID, path, name string) string {
 // gets a number, "photo (2).jpg", as if the other file did not exist, and
 // one that no file of the batch (claimed, nil for none) asks for.
 func (s *Service) freeName(ctx context.Context, p *Principal, bucketID ID, path, name string, self ID, claimed claims) (string, error) {
-	other, err := s.Store.FileByName(ctx, p.OrgID, bucketID, path, name)
-	if IsNotFound(err) || (err == nil && other.ID == self) {
-		return name, nil
-	}
+	names, err := s.freeNames(ctx, p, []nameWish{{FilePlace: FilePlace{BucketID: bucketID, Path: path, Name: name}, self: self}}, claimed)
 	if err != nil {
 		return "", err
 	}
-	if ok, err := s.sees(ctx, p, other); err != nil || ok {
-		return "", cmp.Or(err, nameTaken(path, name))
+	return names[0], nil
+}
+
+// nameWish is a name a file asks for in a folder (see freeNames).
+type nameWish struct {
+	FilePlace
+	// self is the file that asks ("" for a new one).
+	self ID
+	// taken, if set, is the error when a file the caller can see has the
+	// name (nameTaken by default).
+	taken error
+}
+
+// freeNames is freeName for many names at once, in at most three queries
+// whatever their number: each wish gets its name, or a number beside a
+// hidden file's that neither claimed nor an earlier wish holds. It answers
+// the error of the first wish whose name a file the caller can see has.
+func (s *Service) freeNames(ctx context.Context, p *Principal, wishes []nameWish, claimed claims) ([]string, error) {
+	names := make([]string, len(wishes))
+	places := make([]FilePlace, len(wishes))
+	for i, w := range wishes {
+		names[i], places[i] = w.Name, w.FilePlace
 	}
-	stem, ext := name, ""
-	if i := strings.LastIndexByte(name, '.'); i > 0 && len(name)-i <= 16 {
-		stem, ext = name[:i], name[i:]
+	holders, err := s.Store.FilesAt(ctx, p.OrgID, places)
+	if err != nil {
+		return nil, err
 	}
-	for n := 2; n <= 20; n++ {
-		suffix := fmt.Sprintf(" (%d)", n)
-		cand := truncateUTF8(stem, MaxNameBytes-len(suffix)-len(ext)) + suffix + ext
-		if claimed[place(bucketID, path, cand)] {
+	at := map[string]*File{}
+	for _, f := range holders {
+		at[place(f.BucketID, f.Path, f.Name)] = f
+	}
+	var others []*File // a file of another name holds each wish's name
+	clash := make([]*File, len(wishes))
+	for i, w := range wishes {
+		if o := at[place(w.BucketID, w.Path, w.Name)]; o != nil && o.ID != w.self {
+			clash[i] = o
+			others = append(others, o)
+		}
+	}
+	if len(others) == 0 {
+		return names, nil
+	}
+	visible, err := s.seen(ctx, p, others)
+	if err != nil {
+		return nil, err
+	}
+	// Names beside hidden files: the candidates of every such wish are
+	// looked up at once.
+	stems := make([][2]string, len(wishes))
+	var cands []FilePlace
+	for i, w := range wishes {
+		if clash[i] == nil {
 			continue
 		}
-		taken, err := s.Store.FileNameTaken(ctx, bucketID, path, cand)
-		if err != nil {
-			return "", err
+		if visible[clash[i].ID] {
+			if w.taken != nil {
+				return nil, w.taken
+			}
+			return nil, nameTaken(w.Path, w.Name)
 		}
-		if !taken {
-			return cand, nil
+		stem, ext := w.Name, ""
+		if j := strings.LastIndexByte(w.Name, '.'); j > 0 && len(w.Name)-j <= 16 {
+			stem, ext = w.Name[:j], w.Name[j:]
+		}
+		stems[i] = [2]string{stem, ext}
+		for n := 2; n <= 20; n++ {
+			cands = append(cands, FilePlace{BucketID: w.BucketID, Path: w.Path, Name: numbered(stem, ext, n)})
 		}
 	}
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	suffix := "-" + hex.EncodeToString(r[:])
-	return truncateUTF8(stem, MaxNameBytes-len(suffix)-len(ext)) + suffix + ext, nil
+	taken, err := s.Store.FilesAt(ctx, p.OrgID, cands)
+	if err != nil {
+		return nil, err
+	}
+	held := claims{} // names live files hold, and names given to earlier wishes
+	for _, f := range taken {
+		held[place(f.BucketID, f.Path, f.Name)] = true
+	}
+	for i, w := range wishes {
+		if clash[i] == nil {
+			continue
+		}
+		stem, ext := stems[i][0], stems[i][1]
+		names[i] = ""
+		for n := 2; n <= 20 && names[i] == ""; n++ {
+			key := place(w.BucketID, w.Path, numbered(stem, ext, n))
+			if !claimed[key] && !held[key] {
+				names[i] = numbered(stem, ext, n)
+			}
+		}
+		if names[i] == "" {
+			var r [4]byte
+			_, _ = rand.Read(r[:])
+			suffix := "-" + hex.EncodeToString(r[:])
+			names[i] = truncateUTF8(stem, MaxNameBytes-len(suffix)-len(ext)) + suffix + ext
+		}
+		held[place(w.BucketID, w.Path, names[i])] = true
+	}
+	return names, nil
+}
+
+// numbered is the name "stem (n)ext", cut to fit MaxNameBytes.
+func numbered(stem, ext string, n int) string {
+	suffix := fmt.Sprintf(" (%d)", n)
+	return truncateUTF8(stem, MaxNameBytes-len(suffix)-len(ext)) + suffix + ext
 }

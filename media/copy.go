@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // maxBatch caps the files one copy or move touches.
@@ -71,6 +73,14 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 		if err != nil {
 			return nil, err
 		}
+		single, err := s.fileAtPath(ctx, p, b, *in.SourcePath)
+		if err != nil {
+			return nil, err
+		}
+		if single != nil {
+			srcs, relative[single.ID] = []*File{single}, target
+			break
+		}
 		from, err := NormalizePath("sourcePath", *in.SourcePath)
 		if err != nil {
 			return nil, err
@@ -84,7 +94,7 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 			return nil, Invalid("sourcePath", "a copy may touch at most %d files", maxBatch)
 		}
 		if len(srcs) == 0 {
-			return nil, Invalid("sourcePath", "folder %s of bucket %q holds no files", from, b.Name)
+			return nil, Invalid("sourcePath", "bucket %q has no file %s and no files in folder %s", b.Name, strings.TrimSuffix(from, "/"), from)
 		}
 		for _, f := range srcs {
 			relative[f.ID] = target + strings.TrimPrefix(f.Path, from)
@@ -260,6 +270,30 @@ func (s *Service) MoveFiles(ctx context.Context, in MoveInput) ([]*File, error) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// fileAtPath returns the live file a source path names ("/a/b/photo.jpg":
+// photo.jpg in /a/b/) if the caller can see one there, and nil otherwise:
+// for a path ending in "/", or naming no visible file, which is then a
+// folder. Returns BAD_USER_INPUT for a path that is neither.
+func (s *Service) fileAtPath(ctx context.Context, p *Principal, b *Bucket, raw string) (*File, error) {
+	i := strings.LastIndexByte(raw, '/')
+	name := norm.NFC.String(raw[i+1:])
+	if name == "" {
+		return nil, nil
+	}
+	dir, err := NormalizePath("sourcePath", raw[:i+1])
+	if err != nil {
+		return nil, err
+	}
+	fs, err := s.Store.FilesAt(ctx, p.OrgID, []FilePlace{{BucketID: b.ID, Path: dir, Name: name}})
+	if err != nil || len(fs) == 0 {
+		return nil, err
+	}
+	if ok, err := s.sees(ctx, p, fs[0]); err != nil || !ok {
+		return nil, err
+	}
+	return fs[0], nil
 }
 
 // batchFiles loads the caller's live files by id; any missing one is NOT_FOUND.

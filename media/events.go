@@ -123,22 +123,28 @@ func (s *Service) flushEvents(ctx context.Context) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	// Who could see a file once it is gone: its bucket's access then.
-	access := map[ID]bool{}
+	// Who could see a file once it is gone: its bucket's access then,
+	// read for every bucket of the transaction's deletions at once.
+	gone := map[ID][]ID{} // buckets by organization
 	for _, ev := range evs {
-		if ev.Type != EventDeleted {
-			continue
+		if ev.Type == EventDeleted {
+			gone[ev.OrgID] = append(gone[ev.OrgID], ev.BucketID)
 		}
-		r, ok := access[ev.BucketID]
-		if !ok {
-			bs, err := s.Store.BucketsByIDs(ctx, ev.OrgID, []ID{ev.BucketID})
-			if err != nil {
-				return err
-			}
-			r = len(bs) == 1 && bs[0].Access == AccessRestricted
-			access[ev.BucketID] = r
+	}
+	restricted := map[ID]bool{}
+	for org, ids := range gone {
+		bs, err := s.Store.BucketsByIDs(ctx, org, compactIDs(ids))
+		if err != nil {
+			return err
 		}
-		ev.Restricted = r
+		for _, b := range bs {
+			restricted[b.ID] = b.Access == AccessRestricted
+		}
+	}
+	for _, ev := range evs {
+		if ev.Type == EventDeleted {
+			ev.Restricted = restricted[ev.BucketID]
+		}
 	}
 	if err := s.Store.AddEvents(ctx, evs); err != nil {
 		return err

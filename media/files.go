@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -125,47 +126,59 @@ func (s *Service) Node(ctx context.Context, id ID) (Node, error) {
 	return nil, notFound
 }
 
-// DeleteFile deletes a file at once: its row, its revisions, and the bytes no
-// other revision uses. A file in use is only deleted with force, which
-// detaches it everywhere (CONTRACT rule 5); usages the caller cannot see
-// count too.
+// DeleteFile deletes a file at once (see DeleteFiles).
 // Returns NOT_FOUND, FORBIDDEN unless the caller may destroy it (CONTRACT
 // §6), CONFLICT if it is in use (without force) or under legal hold.
 func (s *Service) DeleteFile(ctx context.Context, id ID, force bool) (ID, error) {
-	p, err := require(ctx, ScopeMediaDelete)
-	if err != nil {
+	if _, err := s.DeleteFiles(ctx, []ID{id}, force); err != nil {
 		return "", err
 	}
+	return id, nil
+}
+
+// DeleteFiles deletes files at once, all or nothing: their rows, their
+// revisions, and the bytes no other revision uses. A file in use is only
+// deleted with force, which detaches it everywhere (CONTRACT rule 5);
+// usages the caller cannot see count too. It returns the ids, in order.
+// Returns BAD_USER_INPUT for more than MaxBulkIDs ids or one given twice,
+// and for the first file refused: NOT_FOUND, FORBIDDEN unless the caller
+// may destroy it (CONTRACT §6), CONFLICT if it is under legal hold or in
+// use (without force).
+func (s *Service) DeleteFiles(ctx context.Context, ids []ID, force bool) ([]ID, error) {
 	var blobIDs []ID
-	err = s.inTx(ctx, func(ts *Service) error {
-		tx := ts.Store
-		f, err := ts.lockFile(ctx, p, id, ActDestroy)
-		if err != nil {
-			return err
-		}
-		if f.LegalHold {
-			return legalHold(f, "be deleted")
-		}
-		n, err := tx.CountUsages(ctx, p.OrgID, f.ID)
-		if err != nil {
-			return err
-		}
-		if n > 0 && !force {
-			places := "places"
-			if n == 1 {
-				places = "place"
+	_, err := s.changeFiles(ctx, ScopeMediaDelete, ids, ActDestroy, func(tx *Service, p *Principal, fs []*File) error {
+		for _, f := range fs {
+			if f.LegalHold {
+				return legalHold(f, "be deleted")
 			}
-			return Errorf(ECONFLICT, "file %s is used in %d %s (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n, places)
 		}
-		ts.emit(p, EventDeleted, f, nil)
-		blobIDs, err = tx.DeleteFile(ctx, p.OrgID, f.ID)
+		if !force {
+			uses, err := tx.Store.CountUsages(ctx, p.OrgID, ids)
+			if err != nil {
+				return err
+			}
+			for _, f := range fs {
+				if n := uses[f.ID]; n > 0 {
+					places := "places"
+					if n == 1 {
+						places = "place"
+					}
+					return Errorf(ECONFLICT, "file %s is used in %d %s (posts, comments or messages); pass force: true to detach it everywhere and delete it", f.ID, n, places)
+				}
+			}
+		}
+		for _, f := range fs {
+			tx.emit(p, EventDeleted, f, nil)
+		}
+		var err error
+		blobIDs, err = tx.Store.DeleteFiles(ctx, p.OrgID, ids)
 		return err
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.releaseBlobs(ctx, blobIDs)
-	return id, nil
+	return slices.Clone(ids), nil
 }
 
 // purgeFile deletes a file if it is still in the trash, not under legal
@@ -184,7 +197,7 @@ func (s *Service) purgeFile(ctx context.Context, orgID, id ID, due *time.Time) (
 			return nil
 		}
 		ts.emit(PrincipalFrom(ctx), EventDeleted, f, nil)
-		blobIDs, err = ts.Store.DeleteFile(ctx, orgID, id)
+		blobIDs, err = ts.Store.DeleteFiles(ctx, orgID, []ID{id})
 		deleted = err == nil
 		return err
 	})
@@ -198,43 +211,66 @@ func (s *Service) purgeFile(ctx context.Context, orgID, id ID, due *time.Time) (
 	return deleted, nil
 }
 
-// releaseBlobs deletes the blobs among ids that nothing uses any more. Each
-// is claimed (marked PENDING under a row lock that uploads deduplicating
-// against it also take), then its bytes go, then its row: a crash in
-// between leaves a PENDING row that Cleanup finishes, never bytes that
-// nothing points at, and never a row pointing at deleted bytes.
+// releaseBlobs deletes the blobs among ids that nothing uses any more.
+// They are claimed (marked PENDING under row locks that uploads
+// deduplicating against them also take), then their bytes go, then their
+// rows: a crash in between leaves PENDING rows that Cleanup finishes,
+// never bytes that nothing points at, and never a row pointing at deleted
+// bytes. The database work is a bounded number of queries, whatever the
+// number of blobs.
 func (s *Service) releaseBlobs(ctx context.Context, ids []ID) {
-	for _, id := range ids {
-		b, ok, err := s.Store.ClaimUnreferencedBlob(ctx, id)
-		if err != nil {
-			s.Logger.ErrorContext(ctx, "releasing a blob; cleanup will retry", "blob_id", id, "err", err)
-			continue
+	if len(ids) == 0 {
+		return
+	}
+	bs, err := s.Store.ClaimUnreferencedBlobs(ctx, ids)
+	if err != nil {
+		s.Logger.ErrorContext(ctx, "releasing blobs; cleanup will retry", "blob_ids", ids, "err", err)
+		return
+	}
+	s.discardBlobs(ctx, bs)
+}
+
+// discardBlob deletes a PENDING blob's bytes and then its row (see discardBlobs).
+func (s *Service) discardBlob(ctx context.Context, b *Blob) { s.discardBlobs(ctx, []*Blob{b}) }
+
+// discardBlobs deletes PENDING blobs' bytes and then their rows (in one
+// statement). It runs even if ctx was cancelled (the client went away
+// mid-upload). A blob whose bytes could not be deleted stays PENDING, and
+// Cleanup removes both later.
+func (s *Service) discardBlobs(ctx context.Context, bs []*Blob) {
+	ctx = context.WithoutCancel(ctx)
+	gone := make([]ID, 0, len(bs))
+	for _, b := range bs {
+		if s.discardBytes(ctx, b) {
+			gone = append(gone, b.ID)
 		}
-		if ok {
-			s.discardBlob(ctx, b)
-		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Store.DeleteBlobs(ctx, gone); err != nil {
+		s.Logger.WarnContext(ctx, "deleting blob rows; cleanup will retry", "blob_ids", gone, "err", err)
 	}
 }
 
-// discardBlob deletes a PENDING blob's bytes and then its row. It runs even
-// if ctx was cancelled (the client went away mid-upload). On failure the
-// row stays PENDING and Cleanup removes both later.
-func (s *Service) discardBlob(ctx context.Context, b *Blob) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+// discardBytes deletes a blob's thumbnails and bytes, and reports whether
+// they are gone.
+func (s *Service) discardBytes(ctx context.Context, b *Blob) bool {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := s.deleteThumbnails(ctx, b); err != nil {
 		s.Logger.WarnContext(ctx, "deleting thumbnails; the sweeper will retry", "blob_id", b.ID, "err", err)
-		return
+		return false
 	}
 	// A failed Put may still have written the object (e.g. the store
 	// committed but the response was lost): always try to delete.
 	if err := s.Blobs.Delete(ctx, b.StorageKey); err != nil {
 		s.Logger.WarnContext(ctx, "deleting blob bytes; cleanup will retry", "blob_id", b.ID, "err", err)
-		return
+		return false
 	}
-	if err := s.Store.DeleteBlob(ctx, b.ID); err != nil {
-		s.Logger.WarnContext(ctx, "deleting blob row; cleanup will retry", "blob_id", b.ID, "err", err)
-	}
+	return true
 }
 
 // Cleanup removes blobs left pending for longer than Config.CleanupAge: the
@@ -251,7 +287,7 @@ func (s *Service) Cleanup(ctx context.Context) (int, error) {
 			if err := s.Blobs.Delete(ctx, b.StorageKey); err != nil {
 				return n, err
 			}
-			if err := s.Store.DeleteBlob(ctx, b.ID); err != nil {
+			if err := s.Store.DeleteBlobs(ctx, []ID{b.ID}); err != nil {
 				return n, err
 			}
 			n++

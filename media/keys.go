@@ -176,6 +176,57 @@ func (s *Service) createKey(ctx context.Context, u *User, name string, scopes []
 	return &CreatedAPIKey{Key: secret, APIKey: k}, nil
 }
 
+// APIKeyPage is a page of API keys; HasPreviousPage is true when it
+// starts after a cursor.
+type APIKeyPage struct {
+	Keys                         []*APIKey
+	HasNextPage, HasPreviousPage bool
+}
+
+// APIKeys lists a user's API keys, oldest first, revoked ones too: the
+// caller's own (userID nil or the caller), or with the admin scope any
+// member's of the organization. Keys come without their hashes; their
+// secrets are never kept.
+// Returns NOT_FOUND for a user not in the caller's organization,
+// FORBIDDEN for another member's keys without admin, BAD_USER_INPUT for a
+// bad page.
+func (s *Service) APIKeys(ctx context.Context, userID *ID, first int, after *string) (*APIKeyPage, error) {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return nil, Errorf(EUNAUTHENTICATED, "an API key is required")
+	}
+	uid := p.UserID
+	if userID != nil && *userID != p.UserID {
+		users, err := s.Store.UsersByIDs(ctx, p.OrgID, validIDs([]ID{*userID}, PrefixUser))
+		if err != nil {
+			return nil, err
+		}
+		if len(users) != 1 {
+			return nil, Errorf(ENOTFOUND, "user %s not found", *userID)
+		}
+		if _, err := require(ctx, ScopeAdmin); err != nil {
+			return nil, err
+		}
+		uid = *userID
+	}
+	from, err := idCursor(first, after, PrefixAPIKey)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := s.Store.ListAPIKeys(ctx, p.OrgID, uid, from, first+1)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range ks {
+		k.Hash = ""
+	}
+	page := &APIKeyPage{Keys: ks, HasPreviousPage: after != nil}
+	if len(ks) > first {
+		page.Keys, page.HasNextPage = ks[:first], true
+	}
+	return page, nil
+}
+
 // RevokeAPIKey revokes a key at once. Any key may revoke its own user's
 // keys; other users' keys need the admin scope and a role strictly higher
 // than their user's.

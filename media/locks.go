@@ -14,7 +14,8 @@ import (
 //
 //  1. buckets, by id (lockBuckets);
 //  2. files, by id (lockFile; a file locked after its bucket);
-//  3. blobs, by content (lockBlobs, settle);
+//  3. blobs, by content (lockBlobs, settle; releasing blobs locks them by
+//     content too, in a transaction of its own);
 //  4. the events lock, when the transaction writes its events (inTx).
 //
 // A transaction locks a file only after the bucket the file is in, when it
@@ -25,8 +26,9 @@ import (
 // (lockUploads), copies their target buckets and then the blobs they reuse,
 // deleteBucket its bucket and then its files by id, and attachments go in
 // by file id (their foreign keys share-lock the files). Transactions that
-// lock one file and no bucket (trash, restore, hold, update, delete,
-// purge) never wait for a second row lock.
+// lock files and no bucket (trash, restore, hold, update, delete — one file
+// or a batch, locked in one statement in id order — and purge) never wait
+// for a row lock of another kind.
 
 // lockBuckets locks buckets of an organization in id order and returns
 // them by id. Ids of buckets that no longer exist are left out; the caller

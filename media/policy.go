@@ -1,8 +1,8 @@
 package media
 
 import (
-	"cmp"
 	"context"
+	"slices"
 )
 
 // Action is what a caller wants to do with a file. CONTRACT.md §6 says who
@@ -59,41 +59,86 @@ func (s *Service) fileFor(ctx context.Context, id ID, a Action) (*Principal, *Fi
 // asked of the row as it is now, so no concurrent change slips between
 // the check and the write.
 func (s *Service) lockFile(ctx context.Context, p *Principal, id ID, a Action) (*File, error) {
-	if !id.Valid(PrefixFile) {
-		return nil, fileNotFound(id)
-	}
-	f, err := s.Store.LockFile(ctx, p.OrgID, id)
-	if IsNotFound(err) {
-		return nil, fileNotFound(id)
-	}
+	fs, err := s.lockFiles(ctx, p, []ID{id}, a)
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := s.sees(ctx, p, f); err != nil || !ok {
-		return nil, cmp.Or(err, fileNotFound(id))
+	return fs[0], nil
+}
+
+// lockFiles is lockFile for many files at once, in a bounded number of
+// queries whatever their number: their rows are locked in id order (see
+// locks.go), and each file is asked the policy lockFile asks. It returns
+// the files in the order of ids, or the refusal of the first file in that
+// order that does not exist or cannot be seen (NOT_FOUND) or, all being
+// visible, that the caller may not do a to (FORBIDDEN).
+func (s *Service) lockFiles(ctx context.Context, p *Principal, ids []ID, a Action) ([]*File, error) {
+	for _, id := range ids {
+		if !id.Valid(PrefixFile) {
+			return nil, fileNotFound(id)
+		}
 	}
-	return f, s.allow(ctx, p, f, a)
+	locked, err := s.Store.LockFiles(ctx, p.OrgID, ids)
+	if err != nil {
+		return nil, err
+	}
+	visible, err := s.seen(ctx, p, locked)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[ID]*File, len(locked))
+	for _, f := range locked {
+		if visible[f.ID] {
+			byID[f.ID] = f
+		}
+	}
+	out := make([]*File, len(ids))
+	for i, id := range ids {
+		if out[i] = byID[id]; out[i] == nil {
+			return nil, fileNotFound(id)
+		}
+	}
+	if err := s.allowAll(ctx, p, out, a); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // changeFile runs change on a file locked for the action, in one
-// transaction, and returns the file as change left it. The policy is asked
-// of the locked row, and change decides on it: a concurrent change either
-// committed before (and is seen) or waits until this one has; a change
-// that lost a race for a name runs once more (inTxNaming). The caller
-// must hold scope.
+// transaction, and returns the file as change left it (see changeFiles).
 func (s *Service) changeFile(ctx context.Context, scope string, id ID, a Action, change func(tx *Service, p *Principal, f *File) error) (*File, error) {
+	fs, err := s.changeFiles(ctx, scope, []ID{id}, a, func(tx *Service, p *Principal, fs []*File) error {
+		return change(tx, p, fs[0])
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fs[0], nil
+}
+
+// changeFiles runs change on files locked for the action (lockFiles), in
+// one transaction, and returns the files as change left them, in the
+// order of ids. The policy is asked of the locked rows, and change decides
+// on them: a concurrent change either committed before (and is seen) or
+// waits until this one has; a change that lost a race for a name runs once
+// more (inTxNaming). The caller must hold scope. ids are 1 to MaxBulkIDs
+// distinct ids (BAD_USER_INPUT).
+func (s *Service) changeFiles(ctx context.Context, scope string, ids []ID, a Action, change func(tx *Service, p *Principal, fs []*File) error) ([]*File, error) {
 	p, err := require(ctx, scope)
 	if err != nil {
 		return nil, err
 	}
-	var out *File
+	if err := checkBulkIDs(ids); err != nil {
+		return nil, err
+	}
+	var out []*File
 	err = s.inTxNaming(ctx, func(ts *Service) error {
-		f, err := ts.lockFile(ctx, p, id, a)
+		fs, err := ts.lockFiles(ctx, p, ids, a)
 		if err != nil {
 			return err
 		}
-		out = f
-		return change(ts, p, f)
+		out = fs
+		return change(ts, p, fs)
 	})
 	if err != nil {
 		return nil, err
@@ -121,55 +166,113 @@ func (s *Service) visibleFile(ctx context.Context, p *Principal, id ID) (*File, 
 
 // sees reports whether the caller can see f, a file of its organization.
 func (s *Service) sees(ctx context.Context, p *Principal, f *File) (bool, error) {
-	if f.OrgID != p.OrgID {
-		return false, nil
-	}
-	if audienceOf(p) == nil || (f.CreatedBy != nil && *f.CreatedBy == p.UserID) {
-		return true, nil
-	}
-	fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: []ID{f.ID}, Filter: FileFilter{Trashed: TrashInclude},
-		Audience: audienceOf(p), Limit: 1})
-	return len(fs) == 1, err
+	ok, err := s.seen(ctx, p, []*File{f})
+	return ok[f.ID], err
 }
 
+// seen reports which of fs the caller can see: the files of its
+// organization that its role, its uploads or rule 2 let it see, in at most
+// one query.
+func (s *Service) seen(ctx context.Context, p *Principal, fs []*File) (map[ID]bool, error) {
+	out := make(map[ID]bool, len(fs))
+	var ask []ID
+	for _, f := range fs {
+		switch {
+		case f.OrgID != p.OrgID:
+		case audienceOf(p) == nil || uploadedBy(p, f):
+			out[f.ID] = true
+		default:
+			ask = append(ask, f.ID)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	vs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: ask, Filter: FileFilter{Trashed: TrashInclude},
+		Audience: audienceOf(p)})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range vs {
+		out[f.ID] = true
+	}
+	return out, nil
+}
+
+func uploadedBy(p *Principal, f *File) bool { return f.CreatedBy != nil && *f.CreatedBy == p.UserID }
+
 // allow decides whether the caller may do a to f, a file it can see
-// (CONTRACT §6), and answers FORBIDDEN with the rule when not. Admins and
-// owners may do everything; reading and new revisions need only the file
-// to be visible; descriptive changes in RESTRICTED buckets, visibility and
-// bucket changes need the uploader; destroying needs the uploader or the
-// author of the post, comment or message the file was uploaded into.
+// (CONTRACT §6), and answers FORBIDDEN with the rule when not (see allowAll).
 func (s *Service) allow(ctx context.Context, p *Principal, f *File, a Action) error {
-	if p.Role.IsAdmin() {
+	return s.allowAll(ctx, p, []*File{f}, a)
+}
+
+// allowAll decides whether the caller may do a to each of fs, files it can
+// see (CONTRACT §6), and answers FORBIDDEN for the first it may not. What
+// the rule needs to know (bucket access, authors) is read for all of them
+// in at most one query. Admins and owners may do everything; reading and
+// new revisions need only the file to be visible; descriptive changes in
+// RESTRICTED buckets, visibility and bucket changes need the uploader;
+// destroying needs the uploader or the author of the post, comment or
+// message the file was uploaded into.
+func (s *Service) allowAll(ctx context.Context, p *Principal, fs []*File, a Action) error {
+	if p.Role.IsAdmin() || a == ActRead || a == ActRevise {
 		return nil
 	}
-	uploader := f.CreatedBy != nil && *f.CreatedBy == p.UserID
-	switch {
-	case a == ActRead, a == ActRevise, uploader:
-		return nil
-	case a == ActDescribe:
-		bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, []ID{f.BucketID})
+	var buckets, contents []ID
+	for _, f := range fs {
+		switch {
+		case uploadedBy(p, f):
+		case a == ActDescribe:
+			buckets = append(buckets, f.BucketID)
+		case a == ActDestroy && f.UploadedInto != nil:
+			contents = append(contents, *f.UploadedInto)
+		}
+	}
+	open := map[ID]bool{} // buckets that are not RESTRICTED
+	if len(buckets) > 0 {
+		bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, compactIDs(buckets))
 		if err != nil {
 			return err
 		}
-		if len(bs) == 1 && bs[0].Access != AccessRestricted {
-			return nil
+		for _, b := range bs {
+			open[b.ID] = b.Access != AccessRestricted
 		}
-		return Errorf(EFORBIDDEN, "in a RESTRICTED bucket only the uploader or an admin may change file %s", f.ID)
-	case a == ActExpose:
-		return Errorf(EFORBIDDEN, "only the uploader or an admin may change who can see file %s or move it to another bucket", f.ID)
-	case a == ActDestroy:
-		if f.UploadedInto != nil {
-			author, err := s.Store.ContentAuthor(ctx, p.OrgID, *f.UploadedInto)
-			if err != nil && !IsNotFound(err) {
-				return err
-			}
-			if err == nil && author == p.UserID {
-				return nil
-			}
-		}
-		return Errorf(EFORBIDDEN, "only the uploader, the author of what it was uploaded into, or an admin may delete or trash file %s", f.ID)
 	}
-	return Errorf(EFORBIDDEN, "not allowed")
+	authors := map[ID]ID{}
+	if len(contents) > 0 {
+		var err error
+		if authors, err = s.Store.ContentAuthors(ctx, p.OrgID, compactIDs(contents)); err != nil {
+			return err
+		}
+	}
+	for _, f := range fs {
+		if uploadedBy(p, f) {
+			continue
+		}
+		switch a {
+		case ActDescribe:
+			if !open[f.BucketID] {
+				return Errorf(EFORBIDDEN, "in a RESTRICTED bucket only the uploader or an admin may change file %s", f.ID)
+			}
+		case ActExpose:
+			return Errorf(EFORBIDDEN, "only the uploader or an admin may change who can see file %s or move it to another bucket", f.ID)
+		case ActDestroy:
+			if f.UploadedInto == nil || authors[*f.UploadedInto] != p.UserID {
+				return Errorf(EFORBIDDEN, "only the uploader, the author of what it was uploaded into, or an admin may delete or trash file %s", f.ID)
+			}
+		default:
+			return Errorf(EFORBIDDEN, "not allowed")
+		}
+	}
+	return nil
+}
+
+// compactIDs returns ids sorted, each once.
+func compactIDs(ids []ID) []ID {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // audienceOf is whom file reads answer for: nil (everything in the

@@ -208,12 +208,32 @@ func (s *Service) RevisionURL(ctx context.Context, r *Revision, expiresIn *int) 
 
 // bucketOf returns the bucket of a file of the caller's organization.
 func (s *Service) bucketOf(ctx context.Context, p *Principal, f *File) (*Bucket, error) {
-	bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, []ID{f.BucketID})
+	bs, err := s.bucketsOf(ctx, p, []*File{f})
 	if err != nil {
 		return nil, err
 	}
-	if len(bs) != 1 {
-		return nil, Errorf(ENOTFOUND, "bucket not found")
+	return bs[f.BucketID], nil
+}
+
+// bucketsOf returns the buckets of files of the caller's organization, by
+// id, in one query. Returns NOT_FOUND if one is gone.
+func (s *Service) bucketsOf(ctx context.Context, p *Principal, fs []*File) (map[ID]*Bucket, error) {
+	ids := make([]ID, len(fs))
+	for i, f := range fs {
+		ids[i] = f.BucketID
 	}
-	return bs[0], nil
+	bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, compactIDs(ids))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[ID]*Bucket, len(bs))
+	for _, b := range bs {
+		out[b.ID] = b
+	}
+	for _, f := range fs {
+		if out[f.BucketID] == nil {
+			return nil, Errorf(ENOTFOUND, "bucket not found")
+		}
+	}
+	return out, nil
 }

@@ -389,7 +389,7 @@ func (s *Service) completeSession(ctx context.Context, p *Principal, u *UploadSe
 		}
 		// Not the content's fault (the store failed, say): keep the
 		// bytes and let the client complete again.
-		if derr := s.Store.DeleteBlob(context.WithoutCancel(ctx), blob.ID); derr != nil {
+		if derr := s.Store.DeleteBlobs(context.WithoutCancel(ctx), []ID{blob.ID}); derr != nil {
 			s.Logger.WarnContext(ctx, "deleting a blob row; cleanup will retry", "blob_id", blob.ID, "err", derr)
 		}
 		return nil, true, err

@@ -41,6 +41,10 @@ type Store interface {
 	// APIKeyByHash returns the key with that hash and its user, revoked or not.
 	APIKeyByHash(ctx context.Context, hash string) (*APIKey, *User, error)
 	APIKey(ctx context.Context, orgID, id ID) (*APIKey, error)
+	// ListAPIKeys returns up to limit keys of a user, revoked ones too,
+	// oldest first, after the key after ("" from the first); their hashes
+	// are left out.
+	ListAPIKeys(ctx context.Context, orgID, userID, after ID, limit int) ([]*APIKey, error)
 	// RevokeAPIKey sets revoked_at if it is not set yet.
 	RevokeAPIKey(ctx context.Context, orgID, id ID, at time.Time) error
 	// TouchAPIKey sets last_used_at.
@@ -65,8 +69,8 @@ type Store interface {
 	CreateBlob(ctx context.Context, b *Blob) error
 	// UpdateBlob writes the blob's state and content facts.
 	UpdateBlob(ctx context.Context, b *Blob) error
-	// DeleteBlob removes a blob row.
-	DeleteBlob(ctx context.Context, id ID) error
+	// DeleteBlobs removes blob rows.
+	DeleteBlobs(ctx context.Context, ids []ID) error
 	// StalePendingBlobs returns PENDING blobs created before the given time.
 	StalePendingBlobs(ctx context.Context, before time.Time, limit int) ([]*Blob, error)
 
@@ -75,21 +79,28 @@ type Store interface {
 	// UpdateFile writes a file's bucket, path, name, visibility, texts,
 	// metadata and updated_at/by, and replaces its tags if tags is not nil.
 	UpdateFile(ctx context.Context, f *File, tags []string) error
-	// FileNameTaken reports whether a file that is not trashed has this name in this folder.
-	FileNameTaken(ctx context.Context, bucketID ID, path, name string) (bool, error)
 	// ListFiles returns one page of files matching q, in q's order.
 	ListFiles(ctx context.Context, q FileQuery) ([]*File, error)
 	// CountFiles counts the files matching q's filter (ignoring paging).
 	CountFiles(ctx context.Context, q FileQuery) (int, error)
-	// DeleteFile deletes a file with its revisions and tags and returns the
-	// ids of the blobs its revisions used.
-	DeleteFile(ctx context.Context, orgID, id ID) ([]ID, error)
+	// DeleteFiles deletes files with their revisions, tags and
+	// attachments and returns the ids of the blobs their revisions used;
+	// NOT_FOUND, deleting nothing, if one is not there.
+	DeleteFiles(ctx context.Context, orgID ID, ids []ID) ([]ID, error)
+	// UpdateFiles writes one change to files (see FilesChange); NOT_FOUND,
+	// changing nothing, if one is not there.
+	UpdateFiles(ctx context.Context, orgID ID, ids []ID, c FilesChange) error
+	// FilesAt returns the live files at any of places.
+	FilesAt(ctx context.Context, orgID ID, places []FilePlace) ([]*File, error)
 	// DeleteBucketFiles deletes every file of a bucket as DeleteFile does,
 	// or nothing (CONFLICT) if one of them is under legal hold.
 	DeleteBucketFiles(ctx context.Context, orgID, bucketID ID) ([]ID, error)
 	// LockFile reads a file and, on PostgreSQL, locks its row until the
 	// transaction ends, so content changes of one file take turns.
 	LockFile(ctx context.Context, orgID, id ID) (*File, error)
+	// LockFiles is LockFile for many files (in any order, those not there
+	// left out), locked in id order in one query.
+	LockFiles(ctx context.Context, orgID ID, ids []ID) ([]*File, error)
 	// AddRevision inserts r and makes it f's content (f's revision, blob,
 	// type, size, checksum, dimensions and updated_at/by are written).
 	AddRevision(ctx context.Context, f *File, r *Revision) error
@@ -100,18 +111,18 @@ type Store interface {
 	// ReadyBlobBySha256 returns a stored blob of orgID with that content,
 	// locking it (PostgreSQL) until the transaction ends.
 	ReadyBlobBySha256(ctx context.Context, orgID ID, sha256 string, size int64) (*Blob, error)
-	// ClaimUnreferencedBlob marks a blob that nothing uses PENDING (to be
-	// deleted) and returns it, under the same lock; ok is false if it is used.
-	ClaimUnreferencedBlob(ctx context.Context, id ID) (b *Blob, ok bool, err error)
+	// ClaimUnreferencedBlobs marks the blobs among ids that nothing uses
+	// PENDING (to be deleted) and returns them, under the same lock.
+	ClaimUnreferencedBlobs(ctx context.Context, ids []ID) ([]*Blob, error)
 	// TryLock takes a lock held across every server sharing the database
 	// (one sweeper at a time); ok is false if another holds it.
 	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
 	// FileByName returns the live file with that name in a folder.
 	FileByName(ctx context.Context, orgID, bucketID ID, path, name string) (*File, error)
-	// SetFileState writes a file's trash and legal-hold state and
-	// updated_at/by. Callers hold the file's lock (LockFile) and write the
-	// copy it returned, changed.
-	SetFileState(ctx context.Context, f *File) error
+	// SetFilesState writes files' trash and legal-hold state and
+	// updated_at/by. Callers hold the files' locks (LockFiles) and write
+	// the copies it returned, changed.
+	SetFilesState(ctx context.Context, fs []*File) error
 	// PurgeableFiles returns trashed files (of every organization) whose
 	// purge time has come and that are not held, by purge time and id,
 	// after the position after (nil: from the start).
@@ -173,10 +184,12 @@ type Store interface {
 	AttachmentPages(ctx context.Context, q FileQuery, targets []ID) (map[ID][]*File, error)
 	// AttachmentCounts counts, per target, the files attached to it that match q.
 	AttachmentCounts(ctx context.Context, q FileQuery, targets []ID) (map[ID]int, error)
-	// CountUsages counts every attachment of a file, visible or not.
-	CountUsages(ctx context.Context, orgID, fileID ID) (int, error)
-	// ContentAuthor returns the author of a post, comment or message.
-	ContentAuthor(ctx context.Context, orgID, id ID) (ID, error)
+	// CountUsages counts every attachment of each file, visible or not
+	// (no entry for none).
+	CountUsages(ctx context.Context, orgID ID, fileIDs []ID) (map[ID]int, error)
+	// ContentAuthors returns the author of each post, comment or message
+	// among ids (no entry for one that is not there).
+	ContentAuthors(ctx context.Context, orgID ID, ids []ID) (map[ID]ID, error)
 
 	// CreateUploadSession records a new upload session.
 	CreateUploadSession(ctx context.Context, u *UploadSession) error
@@ -241,6 +254,24 @@ type Store interface {
 
 	// TagsByFileIDs returns each file's tags, sorted.
 	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)
+}
+
+// FilePlace is a name in a folder of a bucket.
+type FilePlace struct {
+	BucketID   ID
+	Path, Name string
+}
+
+// FilesChange is one change written to many files at once (UpdateFiles):
+// the fields that are set, the same for every file, and the tags to
+// remove and to add (a tag in both is removed).
+type FilesChange struct {
+	Visibility *Visibility
+	// AltText, Caption, Copyright: a set pointer to nil clears the text.
+	AltText, Caption, Copyright **string
+	AddTags, RemoveTags         []string
+	UpdatedAt                   time.Time
+	UpdatedBy                   ID
 }
 
 // TagCount is a tag and how many files carry it.

@@ -9,58 +9,100 @@ import (
 // sweeper purges them, unless their bucket says otherwise.
 const DefaultTrashRetention = 7 * 24 * time.Hour
 
-// Trash moves a file to the trash. It is purged after its bucket's
-// retention (default 7 days); until then restoreFile brings it back.
-// Trashing a trashed file changes nothing.
+// Trash moves a file to the trash (see TrashFiles).
 // Returns NOT_FOUND, FORBIDDEN unless the caller may destroy it (CONTRACT
 // §6), CONFLICT if it is under legal hold.
 func (s *Service) Trash(ctx context.Context, id ID) (*File, error) {
-	return s.changeFile(ctx, ScopeMediaDelete, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
-		if f.LegalHold {
-			return legalHold(f, "be trashed")
+	return one(s.TrashFiles(ctx, []ID{id}))
+}
+
+// TrashFiles moves files to the trash, all or nothing. Each is purged
+// after its bucket's retention (default 7 days); until then restoreFile
+// brings it back. Trashing a trashed file changes nothing.
+// Returns BAD_USER_INPUT for more than MaxBulkIDs ids or one given twice,
+// and for the first file refused: NOT_FOUND, FORBIDDEN unless the caller
+// may destroy it (CONTRACT §6), CONFLICT if it is under legal hold.
+func (s *Service) TrashFiles(ctx context.Context, ids []ID) ([]*File, error) {
+	return s.changeFiles(ctx, ScopeMediaDelete, ids, ActDestroy, func(tx *Service, p *Principal, fs []*File) error {
+		var trash []*File
+		for _, f := range fs {
+			if f.LegalHold {
+				return legalHold(f, "be trashed")
+			}
+			if f.TrashedAt == nil {
+				trash = append(trash, f)
+			}
 		}
-		if f.TrashedAt != nil {
+		if len(trash) == 0 {
 			return nil
 		}
-		b, err := tx.bucketOf(ctx, p, f)
+		buckets, err := tx.bucketsOf(ctx, p, trash)
 		if err != nil {
 			return err
 		}
 		now := s.now()
-		purge := now.Add(TrashRetentionOf(b))
-		f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = &now, &purge, now, &p.UserID
-		tx.emit(p, EventTrashed, f, nil)
-		return tx.Store.SetFileState(ctx, f)
+		for _, f := range trash {
+			purge := now.Add(TrashRetentionOf(buckets[f.BucketID]))
+			f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = &now, &purge, now, &p.UserID
+			tx.emit(p, EventTrashed, f, nil)
+		}
+		return tx.Store.SetFilesState(ctx, trash)
 	})
 }
 
-// Restore takes a file out of the trash, into the folder it was in. If a
-// file the caller cannot see has its name there now, it comes back under a
-// free name, as if that file did not exist.
+// Restore takes a file out of the trash (see RestoreFiles).
 // Returns NOT_FOUND, FORBIDDEN, CONFLICT if a file the caller can see has
 // its name there now (rename or move that one first).
 func (s *Service) Restore(ctx context.Context, id ID) (*File, error) {
-	return s.changeFile(ctx, ScopeMediaDelete, id, ActDestroy, func(tx *Service, p *Principal, f *File) error {
-		if f.TrashedAt == nil {
+	return one(s.RestoreFiles(ctx, []ID{id}))
+}
+
+// RestoreFiles takes files out of the trash, each into the folder it was
+// in, all or nothing. If a file the caller cannot see has a file's name
+// there now, it comes back under a free name, as if that file did not
+// exist. Restoring a file that is not trashed changes nothing.
+// Returns BAD_USER_INPUT for more than MaxBulkIDs ids or one given twice,
+// and for the first file refused: NOT_FOUND, FORBIDDEN, CONFLICT if a
+// file the caller can see (or another file of the batch) has its name
+// there now.
+func (s *Service) RestoreFiles(ctx context.Context, ids []ID) ([]*File, error) {
+	return s.changeFiles(ctx, ScopeMediaDelete, ids, ActDestroy, func(tx *Service, p *Principal, fs []*File) error {
+		var back []*File
+		for _, f := range fs {
+			if f.TrashedAt != nil {
+				back = append(back, f)
+			}
+		}
+		if len(back) == 0 {
 			return nil
 		}
-		name, err := tx.freeName(ctx, p, f.BucketID, f.Path, f.Name, f.ID, nil)
-		if ErrorCode(err) == ECONFLICT {
-			return Errorf(ECONFLICT, "cannot restore: a file named %q now exists in %s; rename or move it first", f.Name, f.Path)
+		wishes := make([]nameWish, len(back))
+		asked := claims{}
+		for i, f := range back {
+			taken := Errorf(ECONFLICT, "cannot restore file %s: a file named %q now exists in %s; rename or move it first", f.ID, f.Name, f.Path)
+			key := place(f.BucketID, f.Path, f.Name)
+			if asked[key] {
+				return taken // an earlier file of the batch comes back under that name
+			}
+			asked[key] = true
+			wishes[i] = nameWish{FilePlace: FilePlace{BucketID: f.BucketID, Path: f.Path, Name: f.Name}, self: f.ID, taken: taken}
 		}
+		names, err := tx.freeNames(ctx, p, wishes, asked)
 		if err != nil {
 			return err
 		}
 		now := s.now()
-		if name != f.Name {
-			f.Name, f.UpdatedAt, f.UpdatedBy = name, now, &p.UserID
-			if err := tx.Store.UpdateFile(ctx, f, nil); err != nil {
-				return err
+		for i, f := range back {
+			if names[i] != f.Name {
+				f.Name, f.UpdatedAt, f.UpdatedBy = names[i], now, &p.UserID
+				if err := tx.Store.UpdateFile(ctx, f, nil); err != nil {
+					return err
+				}
 			}
+			f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = nil, nil, now, &p.UserID
+			tx.emit(p, EventRestored, f, nil)
 		}
-		f.TrashedAt, f.PurgeAt, f.UpdatedAt, f.UpdatedBy = nil, nil, now, &p.UserID
-		tx.emit(p, EventRestored, f, nil)
-		return tx.Store.SetFileState(ctx, f)
+		return tx.Store.SetFilesState(ctx, back)
 	})
 }
 
@@ -106,21 +148,33 @@ func (s *Service) EmptyTrash(ctx context.Context, bucket *string) (int, error) {
 	}
 }
 
-// SetLegalHold puts a file under legal hold, or releases it. While held it
-// cannot be trashed, deleted, purged, lose revisions or leave its bucket.
+// SetLegalHold puts a file under legal hold, or releases it (see SetLegalHolds).
 // Returns FORBIDDEN without admin, NOT_FOUND, BAD_USER_INPUT for a bad reason.
 func (s *Service) SetLegalHold(ctx context.Context, id ID, hold bool, reason *string) (*File, error) {
+	return one(s.SetLegalHolds(ctx, []ID{id}, hold, reason))
+}
+
+// SetLegalHolds puts files under legal hold, or releases them, all or
+// nothing. While held a file cannot be trashed, deleted, purged, lose
+// revisions or leave its bucket.
+// Returns FORBIDDEN without admin, BAD_USER_INPUT for a bad reason, more
+// than MaxBulkIDs ids or one given twice, NOT_FOUND for the first file
+// that is not there.
+func (s *Service) SetLegalHolds(ctx context.Context, ids []ID, hold bool, reason *string) ([]*File, error) {
 	if err := checkText("reason", reason); err != nil {
 		return nil, err
 	}
-	return s.changeFile(ctx, ScopeAdmin, id, ActRead, func(tx *Service, p *Principal, f *File) error {
-		f.LegalHold, f.LegalHoldReason = hold, reason
-		if !hold {
-			f.LegalHoldReason = nil
+	return s.changeFiles(ctx, ScopeAdmin, ids, ActRead, func(tx *Service, p *Principal, fs []*File) error {
+		now := s.now()
+		for _, f := range fs {
+			f.LegalHold, f.LegalHoldReason = hold, reason
+			if !hold {
+				f.LegalHoldReason = nil
+			}
+			f.UpdatedAt, f.UpdatedBy = now, &p.UserID
+			tx.emit(p, EventUpdated, f, nil)
 		}
-		f.UpdatedAt, f.UpdatedBy = s.now(), &p.UserID
-		tx.emit(p, EventUpdated, f, nil)
-		return tx.Store.SetFileState(ctx, f)
+		return tx.Store.SetFilesState(ctx, fs)
 	})
 }
 

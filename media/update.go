@@ -35,16 +35,75 @@ func (s *Service) UpdateFile(ctx context.Context, id ID, in FileUpdate) (*File, 
 	}
 	var out *File
 	_, err = s.changeFile(ctx, ScopeMediaUpdate, id, ActDescribe, func(tx *Service, p *Principal, f *File) error {
-		if in.Visibility != nil && *in.Visibility != f.Visibility {
-			if err := tx.allow(ctx, p, f, ActExpose); err != nil {
-				return err
-			}
+		if err := tx.allowUpdate(ctx, p, []*File{f}, in); err != nil {
+			return err
 		}
 		var err error
 		out, err = tx.applyUpdate(ctx, p, f, in)
 		return err
 	})
 	return out, err
+}
+
+// UpdateFiles makes one change to many files, all or nothing: visibility,
+// altText, caption and copyright (a set pointer to nil clears the text),
+// addTags and removeTags. Names, folders, metadata and the whole tag list
+// are each file's own and are not changed in bulk (BAD_USER_INPUT): folders
+// change with moveFiles. Each file is asked the policy UpdateFile asks.
+// Returns BAD_USER_INPUT (also for more than MaxBulkIDs ids, one given
+// twice, or a file that would carry too many tags), and for the first
+// file refused: NOT_FOUND, FORBIDDEN.
+func (s *Service) UpdateFiles(ctx context.Context, ids []ID, in FileUpdate) ([]*File, error) {
+	for _, c := range []struct {
+		field string
+		set   bool
+	}{{"name", in.Name != nil}, {"path", in.Path != nil}, {"metadata", in.Metadata != nil}, {"tags", in.Tags != nil}} {
+		if c.set {
+			return nil, Invalid(c.field, "%s is not changed in bulk; use updateFile (or moveFiles for folders)", c.field)
+		}
+	}
+	in, err := in.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return s.changeFiles(ctx, ScopeMediaUpdate, ids, ActDescribe, func(tx *Service, p *Principal, fs []*File) error {
+		if err := tx.allowUpdate(ctx, p, fs, in); err != nil {
+			return err
+		}
+		now := s.now()
+		for _, f := range fs {
+			tags, err := in.nextTags(f)
+			if err != nil {
+				return withPrefix(err, "file "+string(f.ID))
+			}
+			if tags != nil {
+				f.Tags = tags
+			}
+			in.applyFields(f)
+			f.UpdatedAt, f.UpdatedBy = now, &p.UserID
+			tx.emit(p, EventUpdated, f, nil)
+		}
+		return tx.Store.UpdateFiles(ctx, p.OrgID, ids, FilesChange{Visibility: in.Visibility, AltText: in.AltText,
+			Caption: in.Caption, Copyright: in.Copyright, AddTags: in.AddTags, RemoveTags: in.RemoveTags,
+			UpdatedAt: now, UpdatedBy: p.UserID})
+	})
+}
+
+// allowUpdate asks the policy what an update needs besides the
+// descriptive change its files were locked for (lockFiles with
+// ActDescribe): a change of visibility changes who can see a file
+// (CONTRACT §6).
+func (s *Service) allowUpdate(ctx context.Context, p *Principal, fs []*File, in FileUpdate) error {
+	if in.Visibility == nil {
+		return nil
+	}
+	var exposed []*File
+	for _, f := range fs {
+		if f.Visibility != *in.Visibility {
+			exposed = append(exposed, f)
+		}
+	}
+	return s.allowAll(ctx, p, exposed, ActExpose)
 }
 
 // normalize checks an update and returns it with its name, path and tags
@@ -132,27 +191,13 @@ func (s *Service) applyUpdate(ctx context.Context, p *Principal, f *File, in Fil
 		}
 		f.Path = path
 	}
-	if in.Visibility != nil {
-		f.Visibility = *in.Visibility
-	}
-	for _, t := range []struct{ in, out **string }{{in.AltText, &f.AltText}, {in.Caption, &f.Caption}, {in.Copyright, &f.Copyright}} {
-		if t.in != nil {
-			*t.out = *t.in
-		}
-	}
+	in.applyFields(f)
 	if in.Metadata != nil {
 		f.Metadata = *in.Metadata
 	}
-	var tags []string
-	switch {
-	case in.Tags != nil:
-		tags = in.Tags
-	case in.AddTags != nil || in.RemoveTags != nil:
-		out := slices.DeleteFunc(append(slices.Clone(f.Tags), in.AddTags...), func(t string) bool { return slices.Contains(in.RemoveTags, t) })
-		var err error
-		if tags, err = NormalizeTags("addTags", out); err != nil {
-			return nil, err
-		}
+	tags, err := in.nextTags(f)
+	if err != nil {
+		return nil, err
 	}
 	f.UpdatedAt, f.UpdatedBy = s.now(), &p.UserID
 	if err := s.Store.UpdateFile(ctx, f, tags); err != nil {
@@ -163,4 +208,30 @@ func (s *Service) applyUpdate(ctx context.Context, p *Principal, f *File, in Fil
 		f.Tags = tags
 	}
 	return f, nil
+}
+
+// applyFields sets the visibility and texts an update gives on f.
+func (in FileUpdate) applyFields(f *File) {
+	if in.Visibility != nil {
+		f.Visibility = *in.Visibility
+	}
+	for _, t := range []struct{ in, out **string }{{in.AltText, &f.AltText}, {in.Caption, &f.Caption}, {in.Copyright, &f.Copyright}} {
+		if t.in != nil {
+			*t.out = *t.in
+		}
+	}
+}
+
+// nextTags returns f's tags after the update (nil: unchanged): its tags
+// replaced, or with addTags added and removeTags removed (a tag in both is
+// removed). Returns BAD_USER_INPUT for too many tags.
+func (in FileUpdate) nextTags(f *File) ([]string, error) {
+	switch {
+	case in.Tags != nil:
+		return in.Tags, nil
+	case in.AddTags != nil || in.RemoveTags != nil:
+		out := slices.DeleteFunc(append(slices.Clone(f.Tags), in.AddTags...), func(t string) bool { return slices.Contains(in.RemoveTags, t) })
+		return NormalizeTags("addTags", out)
+	}
+	return nil, nil
 }

@@ -77,7 +77,7 @@ func base64Input(in *model.UploadFileBase64Input) (media.UploadInput, error) {
 	if declared == "" {
 		declared = dataURLType
 	}
-	return media.UploadInput{Bucket: in.Bucket, Path: deref(in.Path), Name: in.Name,
+	return media.UploadInput{Bucket: deref(in.Bucket), Path: deref(in.Path), Name: in.Name, AttachTo: in.AttachTo,
 		Content: r, Size: size, DeclaredType: declared,
 		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
 		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}, nil
@@ -100,6 +100,13 @@ func updateFileInput(in *model.UpdateFileInput) media.FileUpdate {
 		out.Metadata = &in.Metadata
 	}
 	return out
+}
+
+// updateFilesInput is the one change updateFiles makes to every file.
+func updateFilesInput(in *model.UpdateFilesInput) media.FileUpdate {
+	return media.FileUpdate{Visibility: in.Visibility,
+		AltText: text(in.AltText), Caption: text(in.Caption), Copyright: text(in.Copyright),
+		AddTags: in.AddTags, RemoveTags: in.RemoveTags}
 }
 
 // primed tells the operation's bucket loader about the bucket a listing
@@ -132,9 +139,9 @@ func uploads(files []*graphql.Upload) []media.UploadInput {
 // attachments lists the files attached to content the caller sees, as
 // files(filter: {attachedTo}), first pages batched across parents.
 func (r *Resolver) attachments(ctx context.Context, id media.ID, filter *media.FileFilter, orderBy *media.FileOrder,
-	first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
+	first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error) {
 	c, err := r.Media.AttachmentsOf(ctx, id, media.FilesArgs{Filter: deref(filter), Order: deref(orderBy),
-		First: first, After: after, Last: last, Before: before, Offset: offset})
+		First: first, After: after, Last: last, Before: before, Offset: offset, Around: around})
 	if err == nil {
 		loader.For(ctx).Attachments(c)
 	}

@@ -26,6 +26,25 @@ func (r *apiKeyResolver) CreatedBy(ctx context.Context, obj *media.APIKey) (*med
 	return userOf(ctx, obj.CreatedBy)
 }
 
+// Edges is the resolver for the edges field.
+func (r *apiKeyConnectionResolver) Edges(ctx context.Context, obj *media.APIKeyPage) ([]*model.APIKeyEdge, error) {
+	edges := make([]*model.APIKeyEdge, len(obj.Keys))
+	for i, k := range obj.Keys {
+		edges[i] = &model.APIKeyEdge{Cursor: string(k.ID), Node: k}
+	}
+	return edges, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *apiKeyConnectionResolver) Nodes(ctx context.Context, obj *media.APIKeyPage) ([]*media.APIKey, error) {
+	return obj.Keys, nil
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *apiKeyConnectionResolver) PageInfo(ctx context.Context, obj *media.APIKeyPage) (*media.PageInfo, error) {
+	return idPageInfo(obj.Keys, obj.HasNextPage, obj.HasPreviousPage, func(k *media.APIKey) media.ID { return k.ID }), nil
+}
+
 // TypeLimits is the resolver for the typeLimits field.
 func (r *bucketResolver) TypeLimits(ctx context.Context, obj *media.Bucket) ([]*model.TypeLimit, error) {
 	return typeLimits(obj), nil
@@ -89,8 +108,8 @@ func (r *commentResolver) Author(ctx context.Context, obj *media.Comment) (*medi
 }
 
 // Attachments is the resolver for the attachments field.
-func (r *commentResolver) Attachments(ctx context.Context, obj *media.Comment, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
-	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset)
+func (r *commentResolver) Attachments(ctx context.Context, obj *media.Comment, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error) {
+	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset, around)
 }
 
 // Edges is the resolver for the edges field.
@@ -277,8 +296,8 @@ func (r *messageResolver) Author(ctx context.Context, obj *media.Message) (*medi
 }
 
 // Attachments is the resolver for the attachments field.
-func (r *messageResolver) Attachments(ctx context.Context, obj *media.Message, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
-	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset)
+func (r *messageResolver) Attachments(ctx context.Context, obj *media.Message, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error) {
+	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset, around)
 }
 
 // Edges is the resolver for the edges field.
@@ -445,6 +464,31 @@ func (r *mutationResolver) SetLegalHold(ctx context.Context, id media.ID, hold b
 	return r.Media.SetLegalHold(ctx, id, hold, reason)
 }
 
+// TrashFiles is the resolver for the trashFiles field.
+func (r *mutationResolver) TrashFiles(ctx context.Context, ids []media.ID) ([]*media.File, error) {
+	return r.Media.TrashFiles(ctx, ids)
+}
+
+// RestoreFiles is the resolver for the restoreFiles field.
+func (r *mutationResolver) RestoreFiles(ctx context.Context, ids []media.ID) ([]*media.File, error) {
+	return r.Media.RestoreFiles(ctx, ids)
+}
+
+// DeleteFiles is the resolver for the deleteFiles field.
+func (r *mutationResolver) DeleteFiles(ctx context.Context, ids []media.ID, force *bool) ([]media.ID, error) {
+	return r.Media.DeleteFiles(ctx, ids, deref(force))
+}
+
+// UpdateFiles is the resolver for the updateFiles field.
+func (r *mutationResolver) UpdateFiles(ctx context.Context, ids []media.ID, input model.UpdateFilesInput) ([]*media.File, error) {
+	return r.Media.UpdateFiles(ctx, ids, updateFilesInput(&input))
+}
+
+// SetLegalHolds is the resolver for the setLegalHolds field.
+func (r *mutationResolver) SetLegalHolds(ctx context.Context, ids []media.ID, hold bool, reason *string) ([]*media.File, error) {
+	return r.Media.SetLegalHolds(ctx, ids, hold, reason)
+}
+
 // CreateBucket is the resolver for the createBucket field.
 func (r *mutationResolver) CreateBucket(ctx context.Context, input model.CreateBucketInput) (*media.Bucket, error) {
 	return r.Media.CreateBucket(ctx, media.BucketInput{Name: input.Name, Access: input.Access,
@@ -523,8 +567,8 @@ func (r *postResolver) Author(ctx context.Context, obj *media.Post) (*media.User
 }
 
 // Attachments is the resolver for the attachments field.
-func (r *postResolver) Attachments(ctx context.Context, obj *media.Post, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int) (*media.FileConnection, error) {
-	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset)
+func (r *postResolver) Attachments(ctx context.Context, obj *media.Post, filter *media.FileFilter, orderBy *media.FileOrder, first *int, after *string, last *int, before *string, offset *int, around *media.ID) (*media.FileConnection, error) {
+	return r.attachments(ctx, obj.ID, filter, orderBy, first, after, last, before, offset, around)
 }
 
 // Comments is the resolver for the comments field.
@@ -616,6 +660,11 @@ func (r *queryResolver) Files(ctx context.Context, bucket *string, filter *media
 // Webhooks is the resolver for the webhooks field.
 func (r *queryResolver) Webhooks(ctx context.Context, first *int, after *string) (*media.WebhookPage, error) {
 	return r.Media.Webhooks(ctx, deref(first), after)
+}
+
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context, userID *media.ID, first *int, after *string) (*media.APIKeyPage, error) {
+	return r.Media.APIKeys(ctx, userID, deref(first), after)
 }
 
 // FileEvents is the resolver for the fileEvents field.
@@ -735,6 +784,11 @@ func (r *webhookDeliveryConnectionResolver) PageInfo(ctx context.Context, obj *m
 // ApiKey returns graph.ApiKeyResolver implementation.
 func (r *Resolver) ApiKey() graph.ApiKeyResolver { return &apiKeyResolver{r} }
 
+// ApiKeyConnection returns graph.ApiKeyConnectionResolver implementation.
+func (r *Resolver) ApiKeyConnection() graph.ApiKeyConnectionResolver {
+	return &apiKeyConnectionResolver{r}
+}
+
 // Bucket returns graph.BucketResolver implementation.
 func (r *Resolver) Bucket() graph.BucketResolver { return &bucketResolver{r} }
 
@@ -810,6 +864,7 @@ func (r *Resolver) WebhookDeliveryConnection() graph.WebhookDeliveryConnectionRe
 
 type (
 	apiKeyResolver                    struct{ *Resolver }
+	apiKeyConnectionResolver          struct{ *Resolver }
 	bucketResolver                    struct{ *Resolver }
 	bucketConnectionResolver          struct{ *Resolver }
 	commentResolver                   struct{ *Resolver }

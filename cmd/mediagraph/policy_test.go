@@ -194,6 +194,38 @@ var authzTable = map[string][]denial{
 		{actor: "m2", query: `mutation($id: ID!) { setLegalHold(id: $id, hold: true) { id } }`, vars: fileVars("org", nil), code: media.EFORBIDDEN},
 		{actor: "outsider", query: `mutation($id: ID!) { setLegalHold(id: $id, hold: false) { id } }`, vars: fileVars("held", nil), code: media.ENOTFOUND},
 	},
+	"trashFiles": {
+		{actor: "m2", query: trashFilesQ, vars: idsVars("m2private", "org"), code: media.EFORBIDDEN},
+		{actor: "m2", query: trashFilesQ, vars: idsVars("m2private", "res"), code: media.ENOTFOUND},
+		{actor: "owner", query: trashFilesQ, vars: idsVars("org", "held"), code: media.ECONFLICT},
+		{actor: "m2ro", query: trashFilesQ, vars: idsVars("m2private"), code: media.EFORBIDDEN},
+		{actor: "outsider", query: trashFilesQ, vars: idsVars("org"), code: media.ENOTFOUND},
+		{actor: "owner", query: trashFilesQ, vars: idsVars("org", "org"), code: media.EINVALID},
+	},
+	"restoreFiles": {
+		{actor: "m2", query: restoreFilesQ, vars: idsVars("m2private", "org"), code: media.EFORBIDDEN},
+		{actor: "m2", query: restoreFilesQ, vars: idsVars("m2private", "resP"), code: media.ENOTFOUND},
+		{actor: "outsider", query: restoreFilesQ, vars: idsVars("org"), code: media.ENOTFOUND},
+	},
+	"deleteFiles": {
+		{actor: "m2", query: `mutation($ids: [ID!]!) { deleteFiles(ids: $ids, force: true) }`, vars: idsVars("m2private", "org"), code: media.EFORBIDDEN},
+		{actor: "m2", query: `mutation($ids: [ID!]!) { deleteFiles(ids: $ids, force: true) }`, vars: idsVars("m2private", "res"), code: media.ENOTFOUND},
+		{actor: "owner", query: `mutation($ids: [ID!]!) { deleteFiles(ids: $ids, force: true) }`, vars: idsVars("org", "held"), code: media.ECONFLICT},
+		{actor: "owner", query: deleteFilesQ, vars: idsVars("org", "resW"), code: media.ECONFLICT}, // in use
+		{actor: "outsider", query: `mutation($ids: [ID!]!) { deleteFiles(ids: $ids, force: true) }`, vars: idsVars("org"), code: media.ENOTFOUND},
+	},
+	"updateFiles": {
+		{actor: "m2", query: updateFilesQ, vars: idsInput(map[string]any{"caption": "x"}, "m2private", "resW"), code: media.EFORBIDDEN},
+		{actor: "m2", query: updateFilesQ, vars: idsInput(map[string]any{"visibility": "PUBLIC"}, "m2private", "org"), code: media.EFORBIDDEN},
+		{actor: "m2", query: updateFilesQ, vars: idsInput(map[string]any{"caption": "x"}, "m2private", "res"), code: media.ENOTFOUND},
+		{actor: "m2ro", query: updateFilesQ, vars: idsInput(map[string]any{"caption": "x"}, "m2private"), code: media.EFORBIDDEN},
+		{actor: "outsider", query: updateFilesQ, vars: idsInput(map[string]any{"caption": "x"}, "org"), code: media.ENOTFOUND},
+	},
+	"setLegalHolds": {
+		{actor: "m2", query: setLegalHoldsQ, vars: holdVars("m2private"), code: media.EFORBIDDEN},
+		{actor: "outsider", query: setLegalHoldsQ, vars: holdVars("held"), code: media.ENOTFOUND},
+		{actor: "admin", query: setLegalHoldsQ, vars: holdVars("org", "gone"), code: media.ENOTFOUND},
+	},
 	"createBucket": {
 		{actor: "m2", query: `mutation { createBucket(input: {name: "mine"}) { id } }`, code: media.EFORBIDDEN},
 	},
@@ -280,6 +312,38 @@ func fileVars(file string, in map[string]any) func(w *world) map[string]any {
 		if _, isUpload := in["f"]; isUpload {
 			v["f"] = nil
 		} else if in != nil {
+			v["i"] = in
+		}
+		return v
+	}
+}
+
+// idsVars is {"ids": the world's files}; a name the world does not have
+// is an id of no file.
+func idsVars(files ...string) func(w *world) map[string]any {
+	return idsInput(nil, files...)
+}
+
+// holdVars is idsVars with "hold": true.
+func holdVars(files ...string) func(w *world) map[string]any {
+	return func(w *world) map[string]any {
+		v := idsVars(files...)(w)
+		v["hold"] = true
+		return v
+	}
+}
+
+// idsInput is idsVars with "i": input.
+func idsInput(in map[string]any, files ...string) func(w *world) map[string]any {
+	return func(w *world) map[string]any {
+		ids := make([]string, len(files))
+		for i, f := range files {
+			if ids[i] = w.files[f]; ids[i] == "" {
+				ids[i] = "file_00000000000000000000000000"
+			}
+		}
+		v := map[string]any{"ids": ids}
+		if in != nil {
 			v["i"] = in
 		}
 		return v

@@ -18,6 +18,11 @@ type AddMemberInput struct {
 	Role  media.Role `json:"role"`
 }
 
+type APIKeyEdge struct {
+	Cursor string        `json:"cursor"`
+	Node   *media.APIKey `json:"node"`
+}
+
 type BucketEdge struct {
 	Cursor string        `json:"cursor"`
 	Node   *media.Bucket `json:"node"`
@@ -35,7 +40,8 @@ type CompletedPartInput struct {
 }
 
 type CopyFilesInput struct {
-	// The files to copy; or give sourceBucket and sourcePath to copy a folder with its subfolders.
+	// The files to copy; or give sourceBucket and sourcePath: a folder (copied with its subfolders), or one file's
+	// path (/a/b/photo.jpg). A path ending in / is always a folder; otherwise a file of that name wins.
 	Ids          []media.ID `json:"ids,omitempty"`
 	SourceBucket *string    `json:"sourceBucket,omitempty"`
 	SourcePath   *string    `json:"sourcePath,omitempty"`
@@ -180,6 +186,19 @@ type UpdateFileInput struct {
 	RemoveTags []string `json:"removeTags,omitempty"`
 }
 
+// One change for many files (updateFiles). Fields not given stay as they are; null clears altText, caption and
+// copyright. A name, a folder, metadata or the whole tag list are each file's own: change them with updateFile
+// (folders also with moveFiles).
+type UpdateFilesInput struct {
+	Visibility *media.Visibility          `json:"visibility,omitempty"`
+	AltText    graphql.Omittable[*string] `json:"altText,omitempty"`
+	Caption    graphql.Omittable[*string] `json:"caption,omitempty"`
+	Copyright  graphql.Omittable[*string] `json:"copyright,omitempty"`
+	AddTags    []string                   `json:"addTags,omitempty"`
+	// Removed from every file; a tag in addTags and removeTags is removed.
+	RemoveTags []string `json:"removeTags,omitempty"`
+}
+
 type UpdatePostInput struct {
 	Title      *string               `json:"title,omitempty"`
 	Body       *string               `json:"body,omitempty"`
@@ -197,7 +216,8 @@ type UpdateWebhookInput struct {
 }
 
 type UploadFileBase64Input struct {
-	Bucket string  `json:"bucket"`
+	// The bucket; with attachTo and no bucket, the built-in RESTRICTED attachments bucket.
+	Bucket *string `json:"bucket,omitempty"`
 	Path   *string `json:"path,omitempty"`
 	Name   string  `json:"name"`
 	// The declared MIME type; it must agree with the content.
@@ -213,6 +233,8 @@ type UploadFileBase64Input struct {
 	// If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
 	// with CONFLICT (needs media:update); the tags and texts given are applied to it too.
 	Replace *bool `json:"replace,omitempty"`
+	// Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now).
+	AttachTo *media.ID `json:"attachTo,omitempty"`
 }
 
 type UploadFileInput struct {
