@@ -80,7 +80,8 @@ type Config struct {
 	// Timeout bounds one call (default 10 s).
 	Timeout time.Duration
 	// TransformTimeout bounds one Transform (default 60 s): encoding WebP
-	// and AVIF takes longer than analysis.
+	// and AVIF takes longer than analysis. The first use of an encoder
+	// also compiles it, before this limit starts.
 	TransformTimeout time.Duration
 	// Workers bounds concurrent image decodes, renders and ffprobe runs
 	// across the process (default: one per CPU).
@@ -245,6 +246,9 @@ func (a *Analyzer) Thumbnail(ctx context.Context, mimeType string, r io.ReaderAt
 func (a *Analyzer) Transform(ctx context.Context, mimeType string, r io.ReaderAt, size int64, v media.VariantSpec) ([]byte, error) {
 	if !strings.HasPrefix(mimeType, "image/") || mimeType == "image/svg+xml" {
 		return nil, media.Errorf(media.EUNSUPPORTED, "%s files cannot be transformed", mimeType)
+	}
+	if err := compileEncoder(ctx, v.Format); err != nil {
+		return nil, err
 	}
 	data, _, err := a.render(ctx, mimeType, r, size, a.cfg.TransformTimeout, "rendering the variant", func(ctx context.Context, src *source) ([]byte, string, error) {
 		data, err := a.transform(ctx, mimeType, src, v)

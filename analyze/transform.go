@@ -63,6 +63,31 @@ func (a *Analyzer) transform(ctx context.Context, mimeType string, src *source, 
 	return encode(out, v)
 }
 
+// encoderCompilers compile the WebAssembly encoders (each once per
+// process; later calls return at once).
+var encoderCompilers = map[media.ImageFormat]func(){media.FormatWebP: webp.Init, media.FormatAVIF: avif.InitEncoder}
+
+// compileEncoder makes sure the encoder of format f is compiled, waiting
+// for it within ctx: the first use pays for the compilation (seconds for
+// AVIF), outside the render's time limit and worker slot.
+func compileEncoder(ctx context.Context, f media.ImageFormat) error {
+	compile, ok := encoderCompilers[f]
+	if !ok {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		compile()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return media.Unavailable("compiling the "+string(f)+" encoder", ctx.Err())
+	}
+}
+
 // encode writes img (premultiplied RGBA, origin at 0,0) in v's format.
 // JPEG has no transparency: transparent pixels become white.
 func encode(img *image.RGBA, v media.VariantSpec) ([]byte, error) {

@@ -352,8 +352,9 @@ type Variant struct {
 }
 
 // transformTimeout bounds waiting for a worker, reading the image and
-// rendering one variant (AVIF encodes of a few megapixels take seconds).
-const transformTimeout = 90 * time.Second
+// rendering one variant (AVIF encodes of a few megapixels take seconds,
+// and the first one compiles the encoder).
+const transformTimeout = 2 * time.Minute
 
 // Variant authorizes a request for a variant like a download (the
 // signature of a variant URL is bound to that variant and grants nothing
