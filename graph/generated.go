@@ -3240,7 +3240,7 @@ input ImageTransform {
   width: Int
   height: Int
   fit: ImageFit = INSIDE
-  "Default: the source's kind — JPEG for a JPEG, WEBP for a WebP, PNG otherwise. AVIF output is at most 4 megapixels."
+  "Default: the source's kind — JPEG for a JPEG, WEBP for a WebP, PNG otherwise. WEBP and AVIF output is at most 4 megapixels."
   format: ImageFormat
   "1 to 100, rounded to a multiple of 5. Default: JPEG 80, WEBP 80, AVIF 60; PNG is lossless and has none."
   quality: Int

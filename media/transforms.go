@@ -41,9 +41,10 @@ const (
 	TransformStep    = 8
 	// QualityStep: qualities are rounded to the nearest multiple.
 	QualityStep = 5
-	// MaxAVIFPixels bounds AVIF output, whose encoder (libaom in
-	// WebAssembly) takes about a second per megapixel (docs/BENCHMARKS.md).
-	MaxAVIFPixels = 2048 * 2048
+	// MaxWasmPixels bounds WebP and AVIF output, whose encoders (libwebp
+	// and libaom in WebAssembly) take most of a second per megapixel and
+	// about 40 and 100 MiB of memory per megapixel (docs/BENCHMARKS.md).
+	MaxWasmPixels = 2048 * 2048
 )
 
 // ImageTransform is what a client asks of File.url: a box, a fit, an
@@ -235,8 +236,8 @@ func (s *Service) resolveVariant(t ImageTransform, mimeType string, sw, sh int) 
 	if px > s.Config.MaxImagePixels {
 		return v, Invalid("transform", "the transform gives %d×%d pixels, over the limit of %d", l.OutW, l.OutH, s.Config.MaxImagePixels)
 	}
-	if v.Format == FormatAVIF && px > MaxAVIFPixels {
-		return v, Invalid("transform", "AVIF output is at most %d pixels; this transform gives %d×%d: ask for a smaller box", MaxAVIFPixels, l.OutW, l.OutH)
+	if (v.Format == FormatWebP || v.Format == FormatAVIF) && px > MaxWasmPixels {
+		return v, Invalid("transform", "%s output is at most %d pixels; this transform gives %d×%d: ask for a smaller box", v.Format, MaxWasmPixels, l.OutW, l.OutH)
 	}
 	return v, nil
 }

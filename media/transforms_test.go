@@ -64,8 +64,9 @@ func TestResolveVariant(t *testing.T) {
 		{ImageTransform{Quality: ip(101)}, "transform.quality"},
 		{ImageTransform{Fit: "STRETCH"}, "transform.fit"},
 		{ImageTransform{Format: fp("GIF")}, "transform.format"},
-		// AVIF is bounded to 4 megapixels.
+		// WebP and AVIF are bounded to 4 megapixels.
 		{ImageTransform{Format: fp(FormatAVIF)}, "transform"},
+		{ImageTransform{Width: ip(2400), Format: fp(FormatWebP)}, "transform"},
 	} {
 		_, err := s.resolveVariant(c.t, "image/jpeg", 4000, 3000)
 		if ErrorCode(err) != EINVALID || err.(*Error).Field != c.field {
