@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 GO ?= go
 VERSITYGW_VERSION := v1.8.0
-export GOFLAGS := -buildvcs=false
+# nodynamic: the WebP and AVIF encoders always run their WebAssembly builds,
+# never a libwebp/libavif found on the machine (and CGO_ENABLED=0 builds stay static).
+export GOFLAGS := -buildvcs=false -tags=nodynamic
 
 .PHONY: run build test generate check-generated bench fuzz soak lint playground clean
 
@@ -34,6 +36,7 @@ test: bin/versitygw playground
 ## bench: load and soak measurements (PostgreSQL + versitygw); figures in docs/BENCHMARKS.md
 bench: bin/versitygw playground
 	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 30m ./cmd/mediagraph | tee bench/results/bench.log
+	set -o pipefail && $(GO) test -count=1 -run '^$$' -bench '12MP|Encode' -benchtime 3x ./analyze | tee bench/results/transform.log
 	@echo "CPU profile: bench/results/list.cpu.pprof (go tool pprof -top …)"
 
 ## soak: two replicas on PostgreSQL + versitygw under 200 clients, then PostgreSQL and S3 restarts and kill -9 of a

@@ -1,7 +1,17 @@
 // Package analyze describes stored content for package media: image
 // dimensions with the EXIF orientation applied, a blurhash and a dominant
 // colour; durations of audio and video (and video dimensions); PDF page
-// counts; Lottie sizes and durations; and it renders thumbnails.
+// counts; Lottie sizes and durations; and it renders thumbnails and
+// variants (resized, cropped or padded, in JPEG, PNG, WebP or AVIF).
+//
+// WebP and AVIF are encoded by libwebp and libavif (with libaom) compiled
+// to WebAssembly and run by wazero (github.com/gen2brain/webp and
+// /avif), so the build needs no cgo. Each encoder's module is compiled
+// once per process, at its first use; each encode instantiates it afresh,
+// with its own linear memory (the image and the encoder's state), which
+// is freed when the encode ends. The encoders cannot be interrupted: a
+// render that runs out of time returns, and finishes in the background
+// holding its worker slot.
 //
 // Every step has limits: images are checked against a pixel limit from
 // their header before anything is decoded, only images up to MaxImageBytes
@@ -69,6 +79,10 @@ type Config struct {
 	MaxJSONBytes int64
 	// Timeout bounds one call (default 10 s).
 	Timeout time.Duration
+	// TransformTimeout bounds one Transform (default 60 s): encoding WebP
+	// and AVIF takes longer than analysis. The first use of an encoder
+	// also compiles it, before this limit starts.
+	TransformTimeout time.Duration
 	// Workers bounds concurrent image decodes, renders and ffprobe runs
 	// across the process (default: one per CPU).
 	Workers int
@@ -98,6 +112,9 @@ func New(cfg Config) *Analyzer {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.TransformTimeout <= 0 {
+		cfg.TransformTimeout = 60 * time.Second
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.NumCPU()
@@ -165,10 +182,14 @@ func (a *Analyzer) Analyze(ctx context.Context, mimeType string, r io.ReaderAt, 
 // ended is the error of a call whose context ended: the caller's, or the
 // time limit's.
 func (a *Analyzer) ended(parent, ctx context.Context) error {
+	return a.endedAfter(parent, ctx, a.cfg.Timeout)
+}
+
+func (a *Analyzer) endedAfter(parent, ctx context.Context, timeout time.Duration) error {
 	if err := parent.Err(); err != nil {
 		return err
 	}
-	return fmt.Errorf("analysis took over %s: %w", a.cfg.Timeout, ctx.Err())
+	return fmt.Errorf("analysis took over %s: %w", timeout, ctx.Err())
 }
 
 func (a *Analyzer) analyze(ctx context.Context, mimeType string, src *source) (media.Analysis, error) {
@@ -216,8 +237,34 @@ func (a *Analyzer) Thumbnail(ctx context.Context, mimeType string, r io.ReaderAt
 	if !strings.HasPrefix(mimeType, "image/") || mimeType == "image/svg+xml" {
 		return nil, "", media.Errorf(media.EUNSUPPORTED, "%s files have no thumbnails", mimeType)
 	}
+	return a.render(ctx, mimeType, r, size, a.cfg.Timeout, "rendering the thumbnail", func(ctx context.Context, src *source) ([]byte, string, error) {
+		return a.thumbnail(ctx, mimeType, src, width, height)
+	})
+}
+
+// Transform implements media.Analyzer.
+func (a *Analyzer) Transform(ctx context.Context, mimeType string, r io.ReaderAt, size int64, v media.VariantSpec) ([]byte, error) {
+	if !strings.HasPrefix(mimeType, "image/") || mimeType == "image/svg+xml" {
+		return nil, media.Errorf(media.EUNSUPPORTED, "%s files cannot be transformed", mimeType)
+	}
+	if err := compileEncoder(ctx, v.Format); err != nil {
+		return nil, err
+	}
+	data, _, err := a.render(ctx, mimeType, r, size, a.cfg.TransformTimeout, "rendering the variant", func(ctx context.Context, src *source) ([]byte, string, error) {
+		data, err := a.transform(ctx, mimeType, src, v)
+		return data, v.Format.ContentType(), err
+	})
+	return data, err
+}
+
+// render runs fn on the image in r within timeout. Decoders and the
+// WebAssembly encoders cannot be interrupted: when time runs out the call
+// returns, and the work finishes in the background, still holding its
+// worker slot, so the pool stays bounded.
+func (a *Analyzer) render(ctx context.Context, mimeType string, r io.ReaderAt, size int64, timeout time.Duration, what string,
+	fn func(context.Context, *source) ([]byte, string, error)) ([]byte, string, error) {
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	src := newSource(ctx, r, size)
 	type result struct {
@@ -234,7 +281,7 @@ func (a *Analyzer) Thumbnail(ctx context.Context, mimeType string, r io.ReaderAt
 			}
 			done <- res
 		}()
-		res.data, res.ct, res.err = a.thumbnail(ctx, mimeType, src, width, height)
+		res.data, res.ct, res.err = fn(ctx, src)
 	}()
 	select {
 	case res := <-done:
@@ -246,10 +293,10 @@ func (a *Analyzer) Thumbnail(ctx context.Context, mimeType string, r io.ReaderAt
 			res.err = media.Errorf(media.EUNSUPPORTED, "%s", msg)
 		}
 		if res.err != nil && media.ErrorCode(res.err) == media.EINTERNAL && ctx.Err() != nil {
-			return nil, "", media.Unavailable("rendering the thumbnail", a.ended(parent, ctx))
+			return nil, "", media.Unavailable(what, a.endedAfter(parent, ctx, timeout))
 		}
 		return res.data, res.ct, res.err
 	case <-ctx.Done():
-		return nil, "", media.Unavailable("rendering the thumbnail", a.ended(parent, ctx))
+		return nil, "", media.Unavailable(what, a.endedAfter(parent, ctx, timeout))
 	}
 }

@@ -9,15 +9,12 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	_ "image/gif" // decoders
 	"image/jpeg"
 	"image/png"
+	"io"
 
 	"github.com/buckket/go-blurhash"
-	_ "golang.org/x/image/bmp"
 	xdraw "golang.org/x/image/draw"
-	_ "golang.org/x/image/tiff"
-	_ "golang.org/x/image/webp"
 
 	"github.com/mediagraph/mediagraph/media"
 )
@@ -43,6 +40,8 @@ type imageHeader struct {
 	width, height int
 	// orientation is the EXIF orientation, 1–8.
 	orientation int
+	// decode decodes the image (see media.ImageCodecFor).
+	decode func(io.Reader) (image.Image, error)
 }
 
 // displaySize is the size once oriented.
@@ -64,11 +63,17 @@ func (a *Analyzer) header(mimeType string, src *source, br *bufio.Reader) (image
 	if err := src.Err(); err != nil {
 		return h, err
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(head))
-	if err != nil && int64(len(head)) < src.size && !errors.Is(err, image.ErrFormat) {
-		// Metadata longer than the buffer: read the header from the stream.
-		cfg, format, err = image.DecodeConfig(src.reader(0))
+	codec, known := media.ImageCodecFor(head)
+	var cfg image.Config
+	err := image.ErrFormat
+	if known {
+		cfg, err = codec.DecodeConfig(bytes.NewReader(head))
+		if err != nil && int64(len(head)) < src.size {
+			// Metadata longer than the buffer: read the header from the stream.
+			cfg, err = codec.DecodeConfig(src.reader(0))
+		}
 	}
+	format := codec.Format
 	if err != nil {
 		if w, hh, rot, ok := heifSize(head); ok {
 			h.format, h.width, h.height = "heif", w, hh
@@ -82,7 +87,7 @@ func (a *Analyzer) header(mimeType string, src *source, br *bufio.Reader) (image
 		}
 		return h, errNotDecoded{fmt.Sprintf("%s images are not decoded", mimeType)}
 	}
-	h.format, h.width, h.height = format, cfg.Width, cfg.Height
+	h.format, h.width, h.height, h.decode = format, cfg.Width, cfg.Height, codec.Decode
 	h.orientation = orientation(format, head)
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return h, malformed("the image is %d×%d pixels", cfg.Width, cfg.Height)
@@ -109,7 +114,7 @@ func (a *Analyzer) decode(mimeType string, src *source) (image.Image, imageHeade
 	if err != nil {
 		return nil, h, err
 	}
-	img, _, err := image.Decode(br)
+	img, err := h.decode(br)
 	if err != nil {
 		if src.Err() != nil || src.ctx.Err() != nil {
 			return nil, h, err
@@ -213,7 +218,13 @@ func scale(img image.Image, w, h int) *image.RGBA {
 	if h > 0 {
 		f = min(f, float64(h)/float64(sh))
 	}
-	dw, dh := max(1, int(float64(sw)*f+0.5)), max(1, int(float64(sh)*f+0.5))
+	return scaleTo(img, max(1, int(float64(sw)*f+0.5)), max(1, int(float64(sh)*f+0.5)))
+}
+
+// scaleTo scales img to exactly dw×dh (the caller keeps the aspect ratio).
+func scaleTo(img image.Image, dw, dh int) *image.RGBA {
+	b := img.Bounds()
+	sw, sh := b.Dx(), b.Dy()
 	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
 	if dw == sw && dh == sh {
 		draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)

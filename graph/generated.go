@@ -187,7 +187,7 @@ type ComplexityRoot struct {
 		ThumbnailURL    func(childComplexity int, width *int, height *int, expiresIn *int) int
 		TrashedAt       func(childComplexity int) int
 		Type            func(childComplexity int) int
-		URL             func(childComplexity int, expiresIn *int) int
+		URL             func(childComplexity int, expiresIn *int, transform *media.ImageTransform) int
 		UpdatedAt       func(childComplexity int) int
 		UpdatedBy       func(childComplexity int) int
 		UsageCount      func(childComplexity int) int
@@ -513,7 +513,7 @@ type FileResolver interface {
 	Bucket(ctx context.Context, obj *media.File) (*media.Bucket, error)
 
 	ThumbnailURL(ctx context.Context, obj *media.File, width *int, height *int, expiresIn *int) (*string, error)
-	URL(ctx context.Context, obj *media.File, expiresIn *int) (string, error)
+	URL(ctx context.Context, obj *media.File, expiresIn *int, transform *media.ImageTransform) (string, error)
 
 	Revisions(ctx context.Context, obj *media.File) ([]*media.Revision, error)
 	Usages(ctx context.Context, obj *media.File) ([]*media.Usage, error)
@@ -1253,7 +1253,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.File.URL(childComplexity, args["expiresIn"].(*int)), true
+		return e.ComplexityRoot.File.URL(childComplexity, args["expiresIn"].(*int), args["transform"].(*media.ImageTransform)), true
 	case "File.updatedAt":
 		if e.ComplexityRoot.File.UpdatedAt == nil {
 			break
@@ -2742,6 +2742,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateWebhookInput,
 		ec.unmarshalInputFileFilter,
 		ec.unmarshalInputFileOrder,
+		ec.unmarshalInputImageTransform,
 		ec.unmarshalInputMoveFilesInput,
 		ec.unmarshalInputSendMessageInput,
 		ec.unmarshalInputTypeLimitInput,
@@ -3345,8 +3346,13 @@ type File implements Node {
   """
   Where to download the bytes: a stable URL for a PUBLIC file, a signed one that
   expires after expiresIn seconds (default 3600, at most 7 days) for a PRIVATE one.
+  With transform, the URL of a variant of an image (resized, cropped, re-encoded),
+  /files/{id}/variant/{spec}, rendered on first request and cached; the spec is the
+  variant's one canonical spelling, such as 640x480-cover-q80.webp. BAD_USER_INPUT
+  (field transform) for files that are not images that can be transformed (SVG,
+  content that could not be decoded) and for transforms out of range.
   """
-  url(expiresIn: Int): String!
+  url(expiresIn: Int, transform: ImageTransform): String!
   altText: String
   caption: String
   copyright: String
@@ -3368,6 +3374,34 @@ type File implements Node {
   updatedAt: Time!
   createdBy: User
   updatedBy: User
+}
+
+"How a transformed image fills its box. The image is never enlarged."
+enum ImageFit {
+  "Scale to cover the box and crop the centre (less than the box when the image is smaller)."
+  COVER
+  "Scale to fit inside the box and centre it on a canvas of exactly the box: transparent, white for JPEG."
+  CONTAIN
+  "Scale to fit inside the box, no padding: the output is smaller than the box in one direction."
+  INSIDE
+}
+
+enum ImageFormat { JPEG PNG WEBP AVIF }
+
+"""
+A variant of an image. Sides are 1 to 4096 and are rounded up to a multiple of 8;
+leaving both out keeps the image's size. COVER and CONTAIN need both sides (with one,
+they are INSIDE). The URL names the variant as rendered, so requests that give the
+same pixels share one URL and one stored rendition.
+"""
+input ImageTransform {
+  width: Int
+  height: Int
+  fit: ImageFit = INSIDE
+  "Default: the source's kind — JPEG for a JPEG, WEBP for a WebP, PNG otherwise. WEBP and AVIF output is at most 4 megapixels."
+  format: ImageFormat
+  "1 to 100, rounded to a multiple of 5. Default: JPEG 80, WEBP 80, AVIF 60; PNG is lossless and has none."
+  quality: Int
 }
 
 "One version of a file's content."
@@ -4763,6 +4797,14 @@ func (ec *executionContext) field_File_url_args(ctx context.Context, rawArgs map
 		return nil, err
 	}
 	args["expiresIn"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "transform",
+		func(ctx context.Context, v any) (*media.ImageTransform, error) {
+			return ec.unmarshalOImageTransform2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageTransform(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["transform"] = arg1
 	return args, nil
 }
 
@@ -8211,7 +8253,7 @@ func (ec *executionContext) _File_url(ctx context.Context, field graphql.Collect
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.File().URL(ctx, obj, fc.Args["expiresIn"].(*int))
+			return ec.Resolvers.File().URL(ctx, obj, fc.Args["expiresIn"].(*int), fc.Args["transform"].(*media.ImageTransform))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -16406,6 +16448,68 @@ func (ec *executionContext) unmarshalInputFileOrder(ctx context.Context, obj any
 				return it, err
 			}
 			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputImageTransform(ctx context.Context, obj any) (media.ImageTransform, error) {
+	var it media.ImageTransform
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["fit"]; !present {
+		asMap["fit"] = "INSIDE"
+	}
+
+	fieldsInOrder := [...]string{"width", "height", "fit", "format", "quality"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "width":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("width"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Width = data
+		case "height":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("height"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Height = data
+		case "fit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fit"))
+			data, err := ec.unmarshalOImageFit2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageFit(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Fit = data
+		case "format":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("format"))
+			data, err := ec.unmarshalOImageFormat2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageFormat(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Format = data
+		case "quality":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quality"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quality = data
 		}
 	}
 	return it, nil
@@ -25068,6 +25172,46 @@ func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋmediagraphᚋmediagraph
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) unmarshalOImageFit2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageFit(ctx context.Context, v any) (media.ImageFit, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := media.ImageFit(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOImageFit2githubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageFit(ctx context.Context, sel ast.SelectionSet, v media.ImageFit) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(v))
+	return res
+}
+
+func (ec *executionContext) unmarshalOImageFormat2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageFormat(ctx context.Context, v any) (*media.ImageFormat, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := media.ImageFormat(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOImageFormat2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageFormat(ctx context.Context, sel ast.SelectionSet, v *media.ImageFormat) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
+}
+
+func (ec *executionContext) unmarshalOImageTransform2ᚖgithubᚗcomᚋmediagraphᚋmediagraphᚋmediaᚐImageTransform(ctx context.Context, v any) (*media.ImageTransform, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputImageTransform(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

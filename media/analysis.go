@@ -42,6 +42,10 @@ type Analyzer interface {
 	// code UNSUPPORTED_MEDIA_TYPE when the content is not an image it can
 	// render and PAYLOAD_TOO_LARGE when it is over the pixel limit.
 	Thumbnail(ctx context.Context, mimeType string, r io.ReaderAt, size int64, width, height int) (data []byte, contentType string, err error)
+	// Transform renders a variant of an image (see VariantSpec.Layout),
+	// with its EXIF orientation applied, encoded in v.Format. Errors are
+	// those of Thumbnail.
+	Transform(ctx context.Context, mimeType string, r io.ReaderAt, size int64, v VariantSpec) ([]byte, error)
 }
 
 // analyzeBlob reads a stored blob's content and records what analysis

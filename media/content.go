@@ -4,15 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"image"
-	_ "image/gif"  // register decoders for image.DecodeConfig
-	_ "image/jpeg" //
-	_ "image/png"  //
 	"mime"
 	"strings"
 
 	"github.com/gabriel-vasile/mimetype"
-	_ "golang.org/x/image/webp" // WebP headers for image.DecodeConfig
 )
 
 // FileType is the class of a file's content.
@@ -107,9 +102,11 @@ func Sniff(head []byte, total int64) Sniffed {
 	}
 	s := Sniffed{MimeType: mt, Type: ClassifyMIME(mt)}
 	if s.Type == TypeImage {
-		if cfg, _, err := image.DecodeConfig(bytes.NewReader(head)); err == nil {
-			w, h := cfg.Width, cfg.Height
-			s.Width, s.Height = &w, &h
+		if c, ok := ImageCodecFor(head); ok {
+			if cfg, err := c.DecodeConfig(bytes.NewReader(head)); err == nil {
+				w, h := cfg.Width, cfg.Height
+				s.Width, s.Height = &w, &h
+			}
 		}
 	}
 	return s

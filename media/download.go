@@ -27,6 +27,10 @@ type Download struct {
 	Sha256    string
 	ModTime   time.Time
 	key       string
+	// width, height and facts are what analysis found in the revision's
+	// content (for variants).
+	width, height *int
+	facts         MediaFacts
 }
 
 // Download authorizes a request for a file's bytes: a PUBLIC file is served
@@ -38,7 +42,7 @@ func (s *Service) Download(ctx context.Context, req DownloadRequest) (*Download,
 }
 
 // authorize finds the revision a request for bytes (kind "file") or a
-// rendition ("thumb:WxH") names and checks the caller may read it.
+// rendition ("thumb:WxH", "variant:SPEC") names and checks the caller may read it.
 func (s *Service) authorize(ctx context.Context, req DownloadRequest, kind string) (*Download, error) {
 	notFound := Errorf(ENOTFOUND, "file not found")
 	if !req.ID.Valid(PrefixFile) {
@@ -86,7 +90,7 @@ func (s *Service) authorize(ctx context.Context, req DownloadRequest, kind strin
 		return nil, err
 	}
 	return &Download{File: f, Revision: rev, Immutable: req.Rev != "", Size: r.Size, MimeType: r.MimeType,
-		Sha256: r.Sha256, ModTime: r.CreatedAt, key: b.StorageKey}, nil
+		Sha256: r.Sha256, ModTime: r.CreatedAt, key: b.StorageKey, width: b.Width, height: b.Height, facts: b.MediaFacts}, nil
 }
 
 // Open reads the download's bytes from offset; length < 0 reads to the end.

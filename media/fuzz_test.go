@@ -151,6 +151,29 @@ func FuzzThumbnailBox(f *testing.F) {
 	})
 }
 
+func FuzzVariantSpec(f *testing.F) {
+	for _, s := range []string{"640x480-cover-q80.webp", "640x0-inside-q80.jpg", "0x0-inside.png", "0640x0-inside-q80.jpg",
+		"640x0-INSIDE-q80.jpg", "640x0-inside-q080.jpg", "640x0-inside-q80.JPG", "640x0-inside-q80.jpg.png", "4097x0-inside.png", "-0x0-inside.png"} {
+		f.Add(s, 4000, 3000)
+	}
+	svc := &Service{Config: DefaultConfig()}
+	f.Fuzz(func(t *testing.T, in string, sw, sh int) {
+		v, ok := parseVariantSpec(in)
+		if ok && v.String() != in {
+			t.Fatalf("%q accepted as %s: not the one spelling", in, v)
+		}
+		if !ok || sw < 1 || sh < 1 || sw > 100_000 || sh > 100_000 {
+			return
+		}
+		// Any spelling resolves without trouble, and never enlarges.
+		if c, err := svc.resolveVariant(v.request(), "image/png", sw, sh); err == nil {
+			if l := c.Layout(sw, sh); l.ScaledW > sw || l.ScaledH > sh || l.OutW > max(sw, MaxTransformSide) || l.OutH > max(sh, MaxTransformSide) {
+				t.Fatalf("%s on %d×%d: %+v", c, sw, sh, l)
+			}
+		}
+	})
+}
+
 func FuzzJPEGLocation(f *testing.F) {
 	f.Add([]byte("\xFF\xD8\xFF\xE1\x00\x10Exif\x00\x00II*\x00\x08\x00\x00\x00"))
 	f.Add([]byte("\xFF\xD8\xFF\xFF\xFF\xE1\x00\x04ab\xFF\xDA"))

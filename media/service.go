@@ -31,7 +31,8 @@ type Config struct {
 	// ones are multipart uploads with parts of at least SessionPartSize.
 	SinglePutLimit  int64
 	SessionPartSize int64
-	// ThumbnailWorkers bounds concurrent thumbnail renders (default: one per CPU).
+	// ThumbnailWorkers bounds concurrent thumbnail and variant renders
+	// (default: one per CPU).
 	ThumbnailWorkers int
 	// EventRetention is how long file events are kept for subscribers to
 	// resume from (default 24 h).
@@ -76,8 +77,8 @@ type Service struct {
 	pending *[]*Event
 }
 
-// thumbnailPool bounds thumbnail rendering and merges concurrent renders
-// of one rendition.
+// thumbnailPool bounds rendering (thumbnails and variants) and merges
+// concurrent renders of one rendition.
 type thumbnailPool struct {
 	workers chan struct{}
 	flight  singleflight.Group

@@ -109,7 +109,7 @@ func (s *Service) deleteOrphans(ctx context.Context) (int, error) {
 	flush := func() error {
 		keys := make([]string, len(batch))
 		for i, b := range batch {
-			// A thumbnail lives as long as the blob it was rendered from.
+			// A thumbnail or variant lives as long as the blob it was rendered from.
 			keys[i], _ = thumbnailOwner(b.Key)
 		}
 		known, err := s.Store.BlobKeysExist(ctx, keys)

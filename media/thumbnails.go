@@ -174,7 +174,8 @@ func (s *Service) renderThumbnail(ctx context.Context, d *Download, key string, 
 	return data, nil
 }
 
-// deleteThumbnails deletes the cached renditions of a blob.
+// deleteThumbnails deletes the cached renditions of a blob: thumbnails
+// (KEY.thumb-WxH) and variants (KEY.thumb-SPEC).
 func (s *Service) deleteThumbnails(ctx context.Context, b *Blob) error {
 	if ClassifyMIME(b.MimeType) != TypeImage {
 		return nil
@@ -194,7 +195,8 @@ func (s *Service) deleteThumbnails(ctx context.Context, b *Blob) error {
 	return nil
 }
 
-// thumbnailOwner returns the key of the blob a cached rendition belongs to.
+// thumbnailOwner returns the key of the blob a cached rendition (a
+// thumbnail or a variant) belongs to.
 func thumbnailOwner(key string) (string, bool) {
 	i := strings.LastIndex(key, ".thumb-")
 	if i < 0 {

@@ -30,7 +30,7 @@ func (s *Service) fileURL(f *File, rev int, expiresIn *int) (string, error) {
 func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // sign is the HMAC of what a URL grants (kind: "file" for the bytes,
-// "thumb:WxH" for one rendition), a file id, revision and expiry under the
+// "thumb:WxH" or "variant:SPEC" for one rendition), a file id, revision and expiry under the
 // signing secret.
 func (s *Service) sign(kind string, id ID, rev int, exp int64) string {
 	m := hmac.New(sha256.New, s.Config.SigningSecret)
@@ -47,11 +47,15 @@ func (s *Service) validSignature(kind string, id ID, rev int, expParam, sig stri
 	return hmac.Equal([]byte(sig), []byte(s.sign(kind, id, rev, exp)))
 }
 
-// FileURL returns the URL of a file's current content.
-// Returns BAD_USER_INPUT for a bad expiresIn.
-func (s *Service) FileURL(ctx context.Context, f *File, expiresIn *int) (string, error) {
+// FileURL returns the URL of a file's current content or, with a
+// transform, of a variant of it (see transformURL).
+// Returns BAD_USER_INPUT for a bad expiresIn or transform.
+func (s *Service) FileURL(ctx context.Context, f *File, expiresIn *int, transform *ImageTransform) (string, error) {
 	if _, err := require(ctx, ScopeMediaRead); err != nil {
 		return "", err
+	}
+	if transform != nil {
+		return s.transformURL(f, *transform, expiresIn)
 	}
 	return s.fileURL(f, f.Revision, expiresIn)
 }

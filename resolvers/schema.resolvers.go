@@ -167,8 +167,8 @@ func (r *fileResolver) ThumbnailURL(ctx context.Context, obj *media.File, width 
 }
 
 // URL is the resolver for the url field.
-func (r *fileResolver) URL(ctx context.Context, obj *media.File, expiresIn *int) (string, error) {
-	return r.Media.FileURL(ctx, obj, expiresIn)
+func (r *fileResolver) URL(ctx context.Context, obj *media.File, expiresIn *int, transform *media.ImageTransform) (string, error) {
+	return r.Media.FileURL(ctx, obj, expiresIn, transform)
 }
 
 // Revisions is the resolver for the revisions field.

@@ -188,6 +188,8 @@ func New(svc *media.Service, cfg Config, logger *slog.Logger, opts Options) *Ser
 		s.transfers.countDownloads("files", auth.Optional(svc, http.HandlerFunc(s.serveFile)))))
 	s.mux.Handle("GET /files/{id}/thumbnail/{box}", instrument("thumbnails",
 		s.transfers.countDownloads("thumbnails", auth.Optional(svc, http.HandlerFunc(s.serveThumbnail)))))
+	s.mux.Handle("GET /files/{id}/variant/{spec}", instrument("variants",
+		s.transfers.countDownloads("variants", auth.Optional(svc, http.HandlerFunc(s.serveVariant)))))
 	if opts.Blobs != nil {
 		s.mux.Handle("/_blob/", instrument("blob", opts.Blobs))
 	}

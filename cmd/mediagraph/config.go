@@ -51,7 +51,7 @@ type Config struct {
 	BodyIdleTimeout time.Duration
 	LoaderWait      time.Duration
 	SessionTTL      time.Duration
-	// ThumbnailWorkers bounds concurrent image decodes (analysis and thumbnails).
+	// ThumbnailWorkers bounds concurrent image decodes (analysis, thumbnails, variants).
 	ThumbnailWorkers int
 	// FFprobe is the ffprobe binary for audio and video formats the built-in
 	// parsers do not read: "" finds it on PATH, "-" turns it off.
@@ -153,7 +153,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	num(&c.LoaderWait, "loader-wait", "MEDIAGRAPH_LOADER_WAIT", time.Millisecond, "how long dataloaders collect keys before a batch query")
 	num(&c.SessionTTL, "upload-session-ttl", "MEDIAGRAPH_UPLOAD_SESSION_TTL", 24*time.Hour, "how long an upload session accepts bytes")
 	str(&c.FFprobe, "ffprobe", "MEDIAGRAPH_FFPROBE", "", "ffprobe binary for audio/video formats the built-in parsers miss: empty finds it on PATH, - turns it off")
-	num(&c.ThumbnailWorkers, "thumbnail-workers", "MEDIAGRAPH_THUMBNAIL_WORKERS", runtime.NumCPU(), "most images decoded at once, for analysis and thumbnails")
+	num(&c.ThumbnailWorkers, "thumbnail-workers", "MEDIAGRAPH_THUMBNAIL_WORKERS", runtime.NumCPU(), "most images decoded at once, for analysis, thumbnails and variants")
 	num(&c.MaxUploadFiles, "max-upload-files", "MEDIAGRAPH_MAX_UPLOAD_FILES", 20, "most files in one multipart request")
 	num(&c.EventRetention, "event-retention", "MEDIAGRAPH_EVENT_RETENTION", 24*time.Hour, "how long file events are kept for subscribers to resume from")
 	str(&c.WebhookAllowNetworks, "webhook-allow-networks", "MEDIAGRAPH_WEBHOOK_ALLOW_NETWORKS", "",

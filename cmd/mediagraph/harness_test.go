@@ -399,7 +399,7 @@ func storeViolations(ctx context.Context, t testing.TB, db *bun.DB, blobs media.
 		sessions[k] = true
 	}
 	if err := blobs.List(ctx, "", func(o media.BlobInfo) error {
-		// Thumbnails live next to the blob they were rendered from.
+		// Thumbnails and variants live next to the blob they were rendered from.
 		owner, _, _ := strings.Cut(o.Key, ".thumb-")
 		if !keys[owner] && !sessions[o.Key] {
 			out = append(out, fmt.Sprintf("stored object %s has no blob row", o.Key))
