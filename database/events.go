@@ -3,6 +3,8 @@ package database
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,6 +40,9 @@ func (r *eventRow) media() *media.Event {
 // are written, and held only until its commit. (SQLite has one writer.)
 const eventsLock = "SELECT pg_advisory_xact_lock(hashtext('mediagraph:events'))"
 
+// eventBatch is how many events one INSERT writes.
+const eventBatch = 500
+
 // AddEvents writes events in the transaction, sets their Seq, and
 // announces the last one on media.EventsChannel when it commits.
 func (d *DB) AddEvents(ctx context.Context, evs []*media.Event) error {
@@ -55,13 +60,24 @@ func (d *DB) AddEvents(ctx context.Context, evs []*media.Event) error {
 			rows[i] = eventRow{OrgID: e.OrgID, Type: e.Type, FileID: e.FileID, BucketID: e.BucketID, ActorID: e.ActorID,
 				TargetID: e.TargetID, Restricted: e.Restricted, UploaderID: e.UploaderID, At: e.At}
 		}
-		// One row at a time: the seqs a multi-row RETURNING gives back
-		// need not come in the rows' order.
-		for i := range rows {
-			if _, err := d.idb.NewInsert().Model(&rows[i]).Returning("seq").Exec(ctx); err != nil {
+		// Many rows per statement (a folder's worth of events is a few
+		// queries, not one per file). Seqs are assigned in the order of
+		// the VALUES list (SQLite's rowids; PostgreSQL evaluates each row's
+		// nextval as it reads the list), but RETURNING need not give them
+		// back in that order: sorted, they are the rows' seqs in order.
+		for start := 0; start < len(rows); start += eventBatch {
+			chunk := rows[start:min(start+eventBatch, len(rows))]
+			var seqs []int64
+			if _, err := d.idb.NewInsert().Model(&chunk).ExcludeColumn("seq").Returning("seq").Exec(ctx, &seqs); err != nil {
 				return wrap(err, "event")
 			}
-			evs[i].Seq = rows[i].Seq
+			if len(seqs) != len(chunk) {
+				return fmt.Errorf("database: %d events written, %d seqs returned", len(chunk), len(seqs))
+			}
+			slices.Sort(seqs)
+			for i, seq := range seqs {
+				evs[start+i].Seq = seq
+			}
 		}
 		return d.Publish(ctx, media.EventsChannel, strconv.FormatInt(evs[len(evs)-1].Seq, 10))
 	})
