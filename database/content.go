@@ -373,24 +373,39 @@ func (d *DB) CommentPages(ctx context.Context, orgID media.ID, postIDs []media.I
 	return out, nil
 }
 
-// ContentAuthor returns the author of a post, comment or message of orgID.
-// Returns NOT_FOUND.
-func (d *DB) ContentAuthor(ctx context.Context, orgID, id media.ID) (media.ID, error) {
-	var table string
-	switch id.Prefix() {
-	case media.PrefixPost:
-		table = "posts"
-	case media.PrefixComment:
-		table = "comments"
-	case media.PrefixMessage:
-		table = "messages"
-	default:
-		return "", media.Errorf(media.ENOTFOUND, "%s not found", id)
+// ContentAuthors returns the author of each post, comment or message of
+// orgID among ids (one query per kind present); unknown ids have no entry.
+func (d *DB) ContentAuthors(ctx context.Context, orgID media.ID, ids []media.ID) (map[media.ID]media.ID, error) {
+	out := map[media.ID]media.ID{}
+	byTable := map[string][]media.ID{}
+	for _, id := range ids {
+		switch id.Prefix() {
+		case media.PrefixPost:
+			byTable["posts"] = append(byTable["posts"], id)
+		case media.PrefixComment:
+			byTable["comments"] = append(byTable["comments"], id)
+		case media.PrefixMessage:
+			byTable["messages"] = append(byTable["messages"], id)
+		}
 	}
-	var author media.ID
-	err := d.idb.NewSelect().TableExpr(table).Column("author_id").Where("id = ?", id).Where("org_id = ?", orgID).
-		Scan(ctx, &author)
-	return author, wrap(err, "content")
+	for _, table := range []string{"posts", "comments", "messages"} {
+		if len(byTable[table]) == 0 {
+			continue
+		}
+		var rows []struct {
+			ID       media.ID `bun:"id"`
+			AuthorID media.ID `bun:"author_id"`
+		}
+		err := d.idb.NewSelect().TableExpr(table).Column("id", "author_id").Where("id IN (?)", bun.In(byTable[table])).
+			Where("org_id = ?", orgID).Scan(ctx, &rows)
+		if err != nil {
+			return nil, wrap(err, "content")
+		}
+		for _, r := range rows {
+			out[r.ID] = r.AuthorID
+		}
+	}
+	return out, nil
 }
 
 // CountComments counts the comments of each post of orgID among postIDs.

@@ -3,6 +3,7 @@ package media
 import (
 	"cmp"
 	"context"
+	"slices"
 )
 
 // Action is what a caller wants to do with a file. CONTRACT.md §6 says who
@@ -133,41 +134,76 @@ func (s *Service) sees(ctx context.Context, p *Principal, f *File) (bool, error)
 }
 
 // allow decides whether the caller may do a to f, a file it can see
-// (CONTRACT §6), and answers FORBIDDEN with the rule when not. Admins and
-// owners may do everything; reading and new revisions need only the file
-// to be visible; descriptive changes in RESTRICTED buckets, visibility and
-// bucket changes need the uploader; destroying needs the uploader or the
-// author of the post, comment or message the file was uploaded into.
+// (CONTRACT §6), and answers FORBIDDEN with the rule when not (allowAll).
 func (s *Service) allow(ctx context.Context, p *Principal, f *File, a Action) error {
-	if p.Role.IsAdmin() {
+	return s.allowAll(ctx, p, []*File{f}, a)
+}
+
+// allowAll decides whether the caller may do a to every one of fs, files
+// it can see (CONTRACT §6), and answers FORBIDDEN with the rule for the
+// first it may not. Admins and owners may do everything; reading and new
+// revisions need only the file to be visible; descriptive changes in
+// RESTRICTED buckets, visibility and bucket changes need the uploader;
+// destroying needs the uploader or the author of the post, comment or
+// message the file was uploaded into. The buckets and authors the rule
+// needs are read once for the whole batch (folder operations).
+func (s *Service) allowAll(ctx context.Context, p *Principal, fs []*File, a Action) error {
+	if p.Role.IsAdmin() || a == ActRead || a == ActRevise {
 		return nil
 	}
-	uploader := f.CreatedBy != nil && *f.CreatedBy == p.UserID
-	switch {
-	case a == ActRead, a == ActRevise, uploader:
+	var others []*File // not the caller's uploads
+	for _, f := range fs {
+		if f.CreatedBy == nil || *f.CreatedBy != p.UserID {
+			others = append(others, f)
+		}
+	}
+	if len(others) == 0 {
 		return nil
-	case a == ActDescribe:
-		bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, []ID{f.BucketID})
+	}
+	switch a {
+	case ActDescribe:
+		var ids []ID
+		for _, f := range others {
+			ids = append(ids, f.BucketID)
+		}
+		slices.Sort(ids)
+		bs, err := s.Store.BucketsByIDs(ctx, p.OrgID, slices.Compact(ids))
 		if err != nil {
 			return err
 		}
-		if len(bs) == 1 && bs[0].Access != AccessRestricted {
-			return nil
+		open := map[ID]bool{}
+		for _, b := range bs {
+			open[b.ID] = b.Access != AccessRestricted
 		}
-		return Errorf(EFORBIDDEN, "in a RESTRICTED bucket only the uploader or an admin may change file %s", f.ID)
-	case a == ActExpose:
-		return Errorf(EFORBIDDEN, "only the uploader or an admin may change who can see file %s or move it to another bucket", f.ID)
-	case a == ActDestroy:
-		if f.UploadedInto != nil {
-			author, err := s.Store.ContentAuthor(ctx, p.OrgID, *f.UploadedInto)
-			if err != nil && !IsNotFound(err) {
+		for _, f := range others {
+			if !open[f.BucketID] {
+				return Errorf(EFORBIDDEN, "in a RESTRICTED bucket only the uploader or an admin may change file %s", f.ID)
+			}
+		}
+		return nil
+	case ActExpose:
+		return Errorf(EFORBIDDEN, "only the uploader or an admin may change who can see file %s or move it to another bucket", others[0].ID)
+	case ActDestroy:
+		var into []ID
+		for _, f := range others {
+			if f.UploadedInto != nil {
+				into = append(into, *f.UploadedInto)
+			}
+		}
+		authors := map[ID]ID{}
+		if len(into) > 0 {
+			slices.Sort(into)
+			var err error
+			if authors, err = s.Store.ContentAuthors(ctx, p.OrgID, slices.Compact(into)); err != nil {
 				return err
 			}
-			if err == nil && author == p.UserID {
-				return nil
+		}
+		for _, f := range others {
+			if f.UploadedInto == nil || authors[*f.UploadedInto] != p.UserID {
+				return Errorf(EFORBIDDEN, "only the uploader, the author of what it was uploaded into, or an admin may delete or trash file %s", f.ID)
 			}
 		}
-		return Errorf(EFORBIDDEN, "only the uploader, the author of what it was uploaded into, or an admin may delete or trash file %s", f.ID)
+		return nil
 	}
 	return Errorf(EFORBIDDEN, "not allowed")
 }
