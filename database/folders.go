@@ -127,9 +127,14 @@ func (d *DB) VisibleChildFolders(ctx context.Context, q media.FileQuery, after s
 	}
 	page = page.OrderExpr("c.path ASC").Limit(int64(limit))
 	var rows []folderRow
-	err := d.idb.NewSelect().Model(&rows).TableExpr("(?) AS g", page).
-		ColumnExpr("g.path, g.file_count, g.size, fo.explicit, fo.created_at").
-		Join("LEFT JOIN folders AS fo ON fo.bucket_id = ? AND fo.path = g.path", *q.BucketID).
+	// Every child has a row (it holds a live file, or an explicit folder):
+	// one primary-key lookup for each of the page's folders.
+	row := func(col string) string {
+		return "(SELECT x." + col + " FROM folders AS x WHERE x.bucket_id = ? AND x.path = g.path) AS " + col
+	}
+	err := d.idb.NewSelect().Model(&rows).ModelTableExpr("(?) AS g", page).
+		ColumnExpr("g.path, g.file_count, g.size").
+		ColumnExpr(row("explicit"), *q.BucketID).ColumnExpr(row("created_at"), *q.BucketID).
 		OrderExpr("g.path ASC").Scan(ctx)
 	for i := range rows {
 		rows[i].BucketID = *q.BucketID

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"github.com/mediagraph/mediagraph/media"
 )
@@ -462,4 +466,342 @@ func (e *env) eventsSince(seq int64, typ string) int {
 		e.t.Fatal(err)
 	}
 	return n
+}
+
+func TestTrashFolder(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "b"})
+		m1ID := e.member("m1@acme.test", media.RoleMember)
+		m1 := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaCreate, media.ScopeMediaUpdate, media.ScopeMediaDelete}, m1ID)
+		readOnly := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaUpdate}, m1ID)
+		a := e.mustUpload(e.owner, "b", upload{"a.png", "", pngBytes(3, 3)}, map[string]any{"path": "/t/"})
+		s := e.mustUpload(e.owner, "b", upload{"s.png", "", pngBytes(4, 3)}, map[string]any{"path": "/t/s/"})
+		m := e.mustUpload(m1, "b", upload{"m.png", "", pngBytes(5, 3)}, map[string]any{"path": "/t/"})
+		e.mustUpload(e.owner, "b", upload{"keep.png", "", pngBytes(6, 3)}, map[string]any{"path": "/tt/"})
+		e.createFolder(e.owner, "b", "/t/s/empty/")
+		state := func() string {
+			return e.folderList(t, e.owner, "b", "/") + "|" + e.folderList(t, e.owner, "b", "/t/s/") + "|" +
+				e.fileAt(a["id"]) + e.fileAt(s["id"]) + e.fileAt(m["id"])
+		}
+		refused := func(code, key string) {
+			t.Helper()
+			was := state()
+			e.fails(code, key, trashFolderQuery, folderVars("b", "/t/"))
+			if got := state(); got != was {
+				t.Fatalf("a refused trashFolder changed things:\n%s\n%s", was, got)
+			}
+		}
+		refused(media.EFORBIDDEN, m1)       // the owner's files
+		refused(media.EFORBIDDEN, readOnly) // no media:delete
+		e.ok(e.owner, `mutation($id: ID!) { setLegalHold(id: $id, hold: true) { id } }`, map[string]any{"id": s["id"]})
+		refused(media.ECONFLICT, e.owner)
+		e.ok(e.owner, `mutation($id: ID!) { setLegalHold(id: $id, hold: false) { id } }`, map[string]any{"id": s["id"]})
+		for _, c := range []struct{ code, path string }{{media.EINVALID, "/"}, {media.EINVALID, "/t/../"}, {media.ENOTFOUND, "/none/"},
+			{media.ENOTFOUND, "/t"[:2] + "x/"}} {
+			e.fails(c.code, e.owner, trashFolderQuery, folderVars("b", c.path))
+		}
+
+		before := e.lastSeq()
+		n := e.ok(e.owner, trashFolderQuery, folderVars("b", "/t/"))["trashFolder"]
+		if n != 3.0 {
+			t.Fatalf("trashFolder: %v", n)
+		}
+		if got := e.eventsSince(before, "TRASHED"); got != 3 {
+			t.Fatalf("TRASHED events: %d", got)
+		}
+		if got := e.folderList(t, e.owner, "b", "/"); len(strings.Fields(got)) != 1 || !strings.HasPrefix(got, "tt:1:") {
+			t.Fatalf("after trashFolder: %q", got)
+		}
+		for _, id := range []any{a["id"], s["id"], m["id"]} {
+			if got := e.fileAt(id); !strings.HasSuffix(got, "trashed=true") {
+				t.Fatalf("not trashed: %s", got)
+			}
+		}
+		// A restore brings the folder back, with the file in its place.
+		e.ok(e.owner, `mutation($id: ID!) { restoreFile(id: $id) { id } }`, map[string]any{"id": s["id"]})
+		if got := e.folderList(t, e.owner, "b", "/t/"); !strings.HasPrefix(got, "s:1:") {
+			t.Fatalf("after a restore: %q", got)
+		}
+		// An explicit empty folder is removed by trashFolder (0 files).
+		e.createFolder(e.owner, "b", "/void/")
+		if n := e.ok(m1, trashFolderQuery, folderVars("b", "/void/"))["trashFolder"]; n != 0.0 {
+			t.Fatalf("trashFolder of an empty folder: %v", n)
+		}
+		e.fails(media.ENOTFOUND, e.owner, trashFolderQuery, folderVars("b", "/void/"))
+		// A member trashes a folder of their own files.
+		e.mustUpload(m1, "b", upload{"mine.png", "", pngBytes(7, 3)}, map[string]any{"path": "/mine/sub/"})
+		if n := e.ok(m1, trashFolderQuery, folderVars("b", "/mine/"))["trashFolder"]; n != 1.0 {
+			t.Fatalf("a member's trashFolder: %v", n)
+		}
+		e.checkFolders(t)
+	})
+}
+
+// TestFoldersRestricted: in a RESTRICTED bucket a member sees the folders
+// of the files they can see, counting those only, and the explicit ones;
+// moves and trashes leave the others' files alone and reveal nothing.
+func TestFoldersRestricted(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "r", "access": "RESTRICTED"})
+		scopes := []string{media.ScopeMediaRead, media.ScopeMediaCreate, media.ScopeMediaUpdate, media.ScopeMediaDelete,
+			media.ScopeContentRead, media.ScopeContentWrite}
+		m1 := e.newKey(scopes, e.member("m1@acme.test", media.RoleMember))
+		m2 := e.newKey(scopes, e.member("m2@acme.test", media.RoleMember))
+		up := func(key, path, name string, w int) map[string]any {
+			return e.mustUpload(key, "r", upload{name, "", pngBytes(w, 2)}, map[string]any{"path": path})
+		}
+		secret := up(e.owner, "/hr/", "secret.png", 3)
+		mine := up(m1, "/hr/", "m1.png", 4)
+		pub := up(m1, "/pub/deep/", "m1b.png", 5)
+		other := up(m2, "/m2/", "x.png", 6)
+		e.createFolder(e.owner, "r", "/shared/")
+		sz := func(f map[string]any) int { return int(f["size"].(float64)) }
+		want := func(key, path, list string) {
+			t.Helper()
+			if got := e.folderList(t, key, "r", path); got != list {
+				t.Fatalf("folders of %s: %q, want %q", path, got, list)
+			}
+		}
+		want(e.owner, "/", fmt.Sprintf("hr:2:%d m2:1:%d pub:1:%d shared:0:0", sz(secret)+sz(mine), sz(other), sz(pub)))
+		want(m1, "/", fmt.Sprintf("hr:1:%d pub:1:%d shared:0:0", sz(mine), sz(pub)))
+		want(m1, "/pub/", fmt.Sprintf("deep:1:%d", sz(pub)))
+		want(m2, "/", fmt.Sprintf("m2:1:%d shared:0:0", sz(other)))
+		// Implicit folders do not tell a member when a hidden file arrived.
+		c := e.ok(m2, foldersQuery, map[string]any{"b": "r"})["folders"].(map[string]any)["nodes"].([]any)
+		if c[0].(map[string]any)["createdAt"] != nil || c[1].(map[string]any)["createdAt"] == nil {
+			t.Fatalf("createdAt for a member: %v", c)
+		}
+		// Attached to a post m2 can see, m1's file counts for m2 too.
+		post := str(e.ok(m1, `mutation { createPost(input: {title: "p"}) { id } }`, nil)["createPost"].(map[string]any)["id"])
+		e.ok(m1, `mutation($t: ID!, $f: ID!) { attachFiles(targetId: $t, fileIds: [$f]) { __typename } }`, map[string]any{"t": post, "f": mine["id"]})
+		want(m2, "/", fmt.Sprintf("hr:1:%d m2:1:%d shared:0:0", sz(mine), sz(other)))
+		// m2 may see m1's file but not trash it; nothing is trashed.
+		e.fails(media.EFORBIDDEN, m2, trashFolderQuery, folderVars("r", "/hr/"))
+		// m1 may not rename a folder with a file m1 only sees (none here), and
+		// a folder m2 sees nothing in is not found.
+		e.fails(media.ENOTFOUND, m2, moveFolderQuery, moveVars("r", "/pub/", "", "/stolen/"))
+		e.fails(media.ENOTFOUND, m2, trashFolderQuery, folderVars("r", "/pub/"))
+		// m1's trashFolder trashes m1's file only; the hidden one stays, unrevealed.
+		if n := e.ok(m1, trashFolderQuery, folderVars("r", "/hr/"))["trashFolder"]; n != 1.0 {
+			t.Fatalf("m1's trashFolder: %v", n)
+		}
+		want(m1, "/", fmt.Sprintf("pub:1:%d shared:0:0", sz(pub)))
+		want(e.owner, "/", fmt.Sprintf("hr:1:%d m2:1:%d pub:1:%d shared:0:0", sz(secret), sz(other), sz(pub)))
+		if got := e.fileAt(secret["id"]); got != "r:/hr/secret.png trashed=false" {
+			t.Fatalf("the hidden file: %s", got)
+		}
+		e.fails(media.ENOTFOUND, m1, trashFolderQuery, folderVars("r", "/hr/"))
+		// A name only a hidden file has is free: m1's file gets a number beside it.
+		up(m2, "/target/", "m1b.png", 7)
+		f := e.ok(m1, moveFolderQuery, moveVars("r", "/pub/deep/", "", "/target/"))["moveFolder"].(map[string]any)
+		if f["fileCount"] != 1.0 || f["size"] != float64(sz(pub)) {
+			t.Fatalf("moved folder as m1 sees it: %v", f)
+		}
+		if got := e.fileAt(pub["id"]); got != "r:/target/m1b (2).png trashed=false" {
+			t.Fatalf("moved beside a hidden file: %s", got)
+		}
+		want(m1, "/", fmt.Sprintf("shared:0:0 target:1:%d", sz(pub)))
+		want(e.owner, "/target/", "")
+		if got := e.folderList(t, e.owner, "r", "/"); !strings.Contains(got, "target:2:") {
+			t.Fatalf("owner's view: %q", got)
+		}
+		// Moving a folder with a hidden file: the hidden one stays.
+		up(m1, "/hr/", "again.png", 8)
+		e.ok(m1, moveFolderQuery, moveVars("r", "/hr/", "", "/hr2/"))
+		if got := e.fileAt(secret["id"]); got != "r:/hr/secret.png trashed=false" {
+			t.Fatalf("the hidden file moved: %s", got)
+		}
+		e.checkFolders(t)
+	})
+}
+
+// queryCounter counts the statements a request makes: every query but
+// BEGIN and COMMIT, and but the background work that runs meanwhile (the
+// event hub reading new events after each commit, webhook delivery
+// claiming due deliveries).
+type queryCounter struct {
+	mu  sync.Mutex
+	n   int
+	sql []string
+}
+
+func (h *queryCounter) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
+	return ctx
+}
+func (h *queryCounter) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
+	q := ev.Query
+	if q == "BEGIN" || q == "COMMIT" || strings.HasPrefix(q, "SELECT") && (strings.Contains(q, `FROM "file_events"`) ||
+		strings.Contains(q, "webhook_deliveries") || strings.Contains(q, "webhook-claim")) {
+		return
+	}
+	h.mu.Lock()
+	h.n++
+	h.sql = append(h.sql, ev.Query)
+	h.mu.Unlock()
+}
+
+// during returns the queries fn made.
+func (h *queryCounter) during(fn func()) (int, []string) {
+	h.mu.Lock()
+	h.n, h.sql = 0, nil
+	h.mu.Unlock()
+	fn()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n, h.sql
+}
+
+const folderPageQuery = `query($b: String!, $p: String) { folders(bucket: $b, path: $p, first: 100) { totalCount
+	nodes { path name fileCount size createdAt } edges { cursor } pageInfo { hasNextPage endCursor } } }`
+
+// TestFolderQueryCount: a page of folders, and moving or trashing a
+// folder, cost the same number of queries whatever their size.
+func TestFolderQueryCount(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		e.createBucket(e.owner, map[string]any{"name": "b"})
+		e.createBucket(e.owner, map[string]any{"name": "c", "quotaBytes": 1 << 30, "allowedMimeTypes": []string{"image/*"}})
+		e.createBucket(e.owner, map[string]any{"name": "r", "access": "RESTRICTED"})
+		member := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaCreate}, e.member("m@acme.test", media.RoleMember))
+		hook := &queryCounter{}
+		e.m.DB.Bun().AddQueryHook(hook)
+		type counts map[int]int
+		list, listR, move, across, trash := counts{}, counts{}, counts{}, counts{}, counts{}
+		made := 0
+		for _, n := range []int{10, 60} {
+			for ; made < n; made++ {
+				e.createFolder(e.owner, "b", fmt.Sprintf("/f%02d/", made))
+				e.mustUpload(member, "r", upload{"x.png", "", pngBytes(2, 2)}, map[string]any{"path": fmt.Sprintf("/f%02d/g/", made)})
+			}
+			list[n], _ = hook.during(func() { e.ok(e.owner, folderPageQuery, map[string]any{"b": "b"}) })
+			listR[n], _ = hook.during(func() { e.ok(member, folderPageQuery, map[string]any{"b": "r"}) })
+		}
+		for _, n := range []int{5, 40} {
+			for i := range n {
+				e.mustUpload(e.owner, "b", upload{fmt.Sprintf("%d.png", i), "", pngBytes(2, 2)}, map[string]any{"path": fmt.Sprintf("/t%d/sub/", n)})
+			}
+			var sql []string
+			move[n], _ = hook.during(func() {
+				e.ok(e.owner, moveFolderQuery, moveVars("b", fmt.Sprintf("/t%d/", n), "", fmt.Sprintf("/u%d/", n)))
+			})
+			across[n], _ = hook.during(func() {
+				e.ok(e.owner, moveFolderQuery, moveVars("b", fmt.Sprintf("/u%d/", n), "c", fmt.Sprintf("/v%d/", n)))
+			})
+			trash[n], sql = hook.during(func() {
+				if got := e.ok(e.owner, trashFolderQuery, folderVars("c", fmt.Sprintf("/v%d/", n)))["trashFolder"]; got != float64(n) {
+					t.Fatalf("trashFolder: %v", got)
+				}
+			})
+			if os.Getenv("MG_LOG_QUERIES") != "" {
+				for i := range sql {
+					sql[i] = sql[i][:min(len(sql[i]), 100)]
+				}
+				t.Logf("trashFolder of %d files:\n%s", n, strings.Join(sql, "\n"))
+			}
+		}
+		t.Logf("queries: folders %v, as a member of a RESTRICTED bucket %v, moveFolder %v, across buckets %v, trashFolder %v",
+			list, listR, move, across, trash)
+		// The key, the bucket, the page, the count.
+		if list[10] != list[60] || list[10] > 4 || listR[10] != listR[60] || listR[10] > 4 {
+			t.Errorf("listing: %v, %v", list, listR)
+		}
+		for name, c := range map[string]counts{"moveFolder": move, "moveFolder across": across, "trashFolder": trash} {
+			if c[5] != c[40] || c[5] > 20 {
+				t.Errorf("%s: %v queries for 5 and 40 files", name, c)
+			}
+		}
+	})
+}
+
+// TestFolderPlans: on PostgreSQL, with files seeded in many folders, the
+// folder listings (counters, and a member's view of a RESTRICTED bucket)
+// and the folder operations' locking reads use indexes: no sequential scan
+// of files or folders.
+func TestFolderPlans(t *testing.T) {
+	e := start(t, backends[1])
+	t.Cleanup(e.checkInvariants)
+	e.createBucket(e.owner, map[string]any{"name": "tree", "access": "RESTRICTED"})
+	member := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaCreate, media.ScopeMediaDelete}, e.member("m@acme.test", media.RoleMember))
+	e.mustUpload(member, "tree", upload{"mine.png", "", pngBytes(2, 2)}, map[string]any{"path": "/d1/e1/"})
+	seedTree(t, e, "tree", 5000)
+	explainAll(t, e, []planCase{
+		{"folders of the root", e.owner, folderPageQuery, map[string]any{"b": "tree"}},
+		{"folders of a folder", e.owner, folderPageQuery, map[string]any{"b": "tree", "p": "/d7/"}},
+		{"a member's folders of the root", member, folderPageQuery, map[string]any{"b": "tree"}},
+		{"a member's folders of a folder", member, folderPageQuery, map[string]any{"b": "tree", "p": "/d1/"}},
+		{"trashFolder", member, trashFolderQuery, folderVars("tree", "/d1/")},
+	}, 1)
+}
+
+type planCase struct {
+	name, key, query string
+	vars             map[string]any
+}
+
+// explainAll runs each request, EXPLAINs every SELECT it made on files or
+// folders (repeat times, to log the timings too) and fails on a
+// sequential scan of either.
+func explainAll(t *testing.T, e *env, cases []planCase, repeat int) {
+	t.Helper()
+	hook := &queryCounter{}
+	e.m.DB.Bun().AddQueryHook(hook)
+	for _, c := range cases {
+		var took time.Duration
+		var sql []string
+		for range repeat {
+			start := time.Now()
+			_, sql = hook.during(func() { e.do(c.key, c.query, c.vars) })
+			took += time.Since(start)
+		}
+		if repeat > 1 {
+			t.Logf("%s: %s a request", c.name, (took / time.Duration(repeat)).Round(10*time.Microsecond))
+		}
+		for _, q := range sql {
+			if !strings.HasPrefix(q, "SELECT") || (!strings.Contains(q, `"files"`) && !strings.Contains(q, `"folders"`) &&
+				!strings.Contains(q, "files AS") && !strings.Contains(q, "folders AS")) {
+				continue
+			}
+			var plan []string
+			if err := e.m.DB.Bun().NewRaw("EXPLAIN "+q).Scan(context.Background(), &plan); err != nil {
+				t.Fatalf("%s: EXPLAIN %s: %v", c.name, q, err)
+			}
+			text := strings.Join(plan, "\n")
+			if strings.Contains(text, "Seq Scan on files") || strings.Contains(text, "Seq Scan on folders") {
+				t.Errorf("%s scans a whole table:\n%s\n%s", c.name, q, text)
+			} else if os.Getenv("MG_LOG_PLANS") != "" {
+				t.Logf("%s:\n%s\n%s", c.name, q, text)
+			}
+		}
+	}
+}
+
+// seedTree writes n file rows (no bytes) with PostgreSQL's generate_series
+// into n/20 folders of 20 files, each in one of 50 top folders
+// (/d0/e0/ … /d49/eK/), created by the organization's owner.
+func seedTree(t testing.TB, e *env, bucket string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := e.m.DB.BucketByName(ctx, e.org.ID, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := e.viewerIDTB(t)
+	id := func(prefix string) string { return "'" + prefix + "_' || lpad(i::text, 26, '0')" }
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO blobs (id, org_id, storage_key, state, size, sha256, mime_type, created_at)
+		  SELECT ` + id("blob") + `, ?, 'seed/' || i, 'READY', i, 'x', 'image/png', now() FROM generate_series(1, ?) i`, []any{e.org.ID, n}},
+		{`INSERT INTO files (id, org_id, bucket_id, path, name, original_name, mime_type, type, size, sha256, visibility, metadata,
+		    revision, blob_id, created_at, updated_at, created_by, updated_by)
+		  SELECT ` + id("file") + `, ?, ?, '/d' || (i % 50) || '/e' || (i / 20 % (? / 1000 + 1)) || '/', 'n' || i || '.png', 'n.png',
+		    'image/png', 'IMAGE', i, 'x', 'PRIVATE', '{}', 1, ` + id("blob") + `, now(), now(), ?, ? FROM generate_series(1, ?) i`,
+			[]any{e.org.ID, b.ID, n, owner, owner, n}},
+		{`ANALYZE`, nil},
+	} {
+		if _, err := e.m.DB.Bun().ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { purgeSeeded(t, e) })
 }
