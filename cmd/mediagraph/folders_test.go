@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -786,22 +787,90 @@ func seedTree(t testing.TB, e *env, bucket string, n int) {
 	}
 	owner := e.viewerIDTB(t)
 	id := func(prefix string) string { return "'" + prefix + "_' || lpad(i::text, 26, '0')" }
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{`INSERT INTO blobs (id, org_id, storage_key, state, size, sha256, mime_type, created_at)
-		  SELECT ` + id("blob") + `, ?, 'seed/' || i, 'READY', i, 'x', 'image/png', now() FROM generate_series(1, ?) i`, []any{e.org.ID, n}},
-		{`INSERT INTO files (id, org_id, bucket_id, path, name, original_name, mime_type, type, size, sha256, visibility, metadata,
-		    revision, blob_id, created_at, updated_at, created_by, updated_by)
-		  SELECT ` + id("file") + `, ?, ?, '/d' || (i % 50) || '/e' || (i / 20 % (? / 1000 + 1)) || '/', 'n' || i || '.png', 'n.png',
-		    'image/png', 'IMAGE', i, 'x', 'PRIVATE', '{}', 1, ` + id("blob") + `, now(), now(), ?, ? FROM generate_series(1, ?) i`,
-			[]any{e.org.ID, b.ID, n, owner, owner, n}},
-		{`ANALYZE`, nil},
-	} {
-		if _, err := e.m.DB.Bun().ExecContext(ctx, q.sql, q.args...); err != nil {
-			t.Fatal(err)
+	// In statements of 10,000 rows: each stays well within the driver's read timeout.
+	for from := 1; from <= n; from += 10_000 {
+		to := min(from+9_999, n)
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO blobs (id, org_id, storage_key, state, size, sha256, mime_type, created_at)
+			  SELECT ` + id("blob") + `, ?, 'seed/' || i, 'READY', i, 'x', 'image/png', now() FROM generate_series(?, ?) i`,
+				[]any{e.org.ID, from, to}},
+			{`INSERT INTO files (id, org_id, bucket_id, path, name, original_name, mime_type, type, size, sha256, visibility, metadata,
+			    revision, blob_id, created_at, updated_at, created_by, updated_by)
+			  SELECT ` + id("file") + `, ?, ?, '/d' || (i % 50) || '/e' || (i / 20 % (? / 1000 + 1)) || '/', 'n' || i || '.png', 'n.png',
+			    'image/png', 'IMAGE', i, 'x', 'PRIVATE', '{}', 1, ` + id("blob") + `, now(), now(), ?, ? FROM generate_series(?, ?) i`,
+				[]any{e.org.ID, b.ID, n, owner, owner, from, to}},
+		} {
+			if _, err := e.m.DB.Bun().ExecContext(ctx, q.sql, q.args...); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	if _, err := e.m.DB.Bun().ExecContext(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { purgeSeeded(t, e) })
+}
+
+// TestBenchFolders puts 100,000 files in 5,050 folders of a RESTRICTED
+// bucket in PostgreSQL and measures folder listings (the counters, and a
+// member's view computed from the files they see) at 16 connections,
+// their plans, and moving and trashing a folder of 2,000 files.
+func TestBenchFolders(t *testing.T) {
+	benchOnly(t)
+	e := start(t, backends[1])
+	e.createBucket(e.owner, map[string]any{"name": "big", "access": "RESTRICTED"})
+	memberID := e.member("m@acme.test", media.RoleMember)
+	member := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaUpdate, media.ScopeMediaDelete}, memberID)
+	seedStart := time.Now()
+	seedTree(t, e, "big", 100_000)
+	t.Logf("seeded 100,000 files (one INSERT, folders kept by its trigger) in %s", time.Since(seedStart).Round(time.Millisecond))
+	ctx := context.Background()
+	// A member's files: 1 in 100.
+	if _, err := e.m.DB.Bun().ExecContext(ctx, "UPDATE files SET created_by = ? WHERE right(id, 2) = '00'", memberID); err != nil {
+		t.Fatal(err)
+	}
+	var folders int
+	if err := e.m.DB.Bun().NewRaw("SELECT count(*) FROM folders").Scan(ctx, &folders); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d folders", folders)
+	for _, c := range []struct {
+		name, key, query string
+	}{
+		{"50 folders of the root with counts", e.owner, `{ folders(bucket: \"big\", first: 50) { nodes { path name fileCount size createdAt } pageInfo { endCursor } } }`},
+		{"the 101 folders of a folder, with totalCount", e.owner, `{ folders(bucket: \"big\", path: \"/d7/\", first: 100) { totalCount nodes { path fileCount size } } }`},
+		{"a member's view: 50 folders of the root", member, `{ folders(bucket: \"big\", first: 50) { nodes { path name fileCount size } } }`},
+		{"a member's view: the folders of a folder", member, `{ folders(bucket: \"big\", path: \"/d7/\", first: 100) { nodes { path fileCount size } } }`},
+	} {
+		body := `{"query":"` + c.query + `"}`
+		res := load(t, e, 16, 5*time.Second, func() (*http.Request, error) {
+			req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(body))
+			if err == nil {
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+c.key)
+			}
+			return req, err
+		})
+		report(t, c.name+", PostgreSQL, 16 connections", res)
+	}
+	explainAll(t, e, []planCase{
+		{"folders of the root", e.owner, folderPageQuery, map[string]any{"b": "big"}},
+		{"folders of a folder", e.owner, folderPageQuery, map[string]any{"b": "big", "p": "/d7/"}},
+		{"a member's folders of the root", member, folderPageQuery, map[string]any{"b": "big"}},
+		{"a member's folders of a folder", member, folderPageQuery, map[string]any{"b": "big", "p": "/d7/"}},
+	}, 20)
+	for _, c := range []struct {
+		name, query string
+		vars        map[string]any
+	}{
+		{"moveFolder of 2,000 files (101 folders)", moveFolderQuery, moveVars("big", "/d3/", "", "/moved/d3/")},
+		{"trashFolder of 2,000 files", trashFolderQuery, folderVars("big", "/d4/")},
+	} {
+		start := time.Now()
+		e.ok(e.owner, c.query, c.vars)
+		t.Logf("%s: %s", c.name, time.Since(start).Round(time.Millisecond))
+	}
 }

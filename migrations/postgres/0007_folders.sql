@@ -6,8 +6,8 @@
 --
 -- The database keeps the rows in step with files: triggers on files stage
 -- each statement's changes per folder in folder_changes, and at commit a
--- deferred trigger applies the transaction's staged changes to the folder
--- and its ancestors — in (bucket_id, path) order, after every other lock
+-- deferred trigger (on folder_changes_pending, a row per transaction)
+-- applies the transaction's staged changes to the folder and its ancestors — in (bucket_id, path) order, after every other lock
 -- the transaction took, so two transactions never wait for each other's
 -- folder rows (media/locks.go). Every write of files, by the server or by
 -- hand, is counted in the transaction that made it.
@@ -41,6 +41,20 @@ CREATE UNLOGGED TABLE folder_changes (
     markers   integer NOT NULL DEFAULT 0
 );
 CREATE INDEX folder_changes_xid_idx ON folder_changes (xid);
+-- A row per transaction with changes to apply: the apply runs once per
+-- transaction, not once per staged row.
+CREATE UNLOGGED TABLE folder_changes_pending (xid bigint PRIMARY KEY);
+
+CREATE FUNCTION folders_pending() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM staged) THEN
+        INSERT INTO folder_changes_pending (xid) VALUES (txid_current()) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER folder_changes_staged AFTER INSERT ON folder_changes
+    REFERENCING NEW TABLE AS staged FOR EACH STATEMENT EXECUTE FUNCTION folders_pending();
 
 CREATE FUNCTION folders_stage_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -82,13 +96,15 @@ CREATE TRIGGER files_folders_update AFTER UPDATE ON files
 -- folder and every ancestor below the root (markers make the folder itself
 -- explicit or not), in (bucket_id, path) order, then removes the rows left
 -- with neither files nor explicit folders. Changes of a bucket deleted in
--- the transaction are dropped. It runs once per staged row at commit; the
--- first run applies them all and the others find nothing.
+-- the transaction are dropped. It runs at commit, once per transaction
+-- (once more for changes staged after an earlier run, should a client
+-- SET CONSTRAINTS … IMMEDIATE).
 CREATE FUNCTION folders_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     empty_buckets text[];
     empty_paths   text[];
 BEGIN
+    DELETE FROM folder_changes_pending WHERE xid = txid_current();
     WITH staged AS (
         DELETE FROM folder_changes WHERE xid = txid_current()
         RETURNING org_id, bucket_id, path, files, bytes, markers
@@ -123,7 +139,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE CONSTRAINT TRIGGER folder_changes_apply AFTER INSERT ON folder_changes
+CREATE CONSTRAINT TRIGGER folder_changes_apply AFTER INSERT ON folder_changes_pending
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION folders_apply();
 
 -- The folders of the files there are.
