@@ -29,11 +29,19 @@ func (d *DB) UpdateBucket(ctx context.Context, b *media.Bucket) error {
 
 // DeleteBucket deletes an empty bucket. Returns NOT_FOUND.
 func (d *DB) DeleteBucket(ctx context.Context, orgID, id media.ID) error {
-	res, err := d.idb.NewDelete().Model((*bucketRow)(nil)).
-		Where("b.id = ?", id).
-		Where("b.org_id = ?", orgID).
-		Exec(ctx)
-	return affectedOne(res, err, "bucket")
+	return d.atomic(ctx, func(d *DB) error {
+		// Its folders; changes its files' deletes staged are dropped when
+		// applied, the bucket being gone.
+		if _, err := d.idb.NewDelete().Model((*folderRow)(nil)).Where("fo.bucket_id = ?", id).Where("fo.org_id = ?", orgID).
+			Exec(ctx); err != nil {
+			return wrap(err, "folder")
+		}
+		res, err := d.idb.NewDelete().Model((*bucketRow)(nil)).
+			Where("b.id = ?", id).
+			Where("b.org_id = ?", orgID).
+			Exec(ctx)
+		return affectedOne(res, err, "bucket")
+	})
 }
 
 // BucketByName returns a bucket of orgID by name. Returns NOT_FOUND.

@@ -39,6 +39,9 @@ func (r *eventRow) media() *media.Event {
 // are written, and held only until its commit. (SQLite has one writer.)
 const eventsLock = "SELECT pg_advisory_xact_lock(hashtext('mediagraph:events'))"
 
+// eventBatch is how many events one INSERT writes.
+const eventBatch = 500
+
 // AddEvents writes events in the transaction, sets their Seq, and
 // announces the last one on media.EventsChannel when it commits.
 func (d *DB) AddEvents(ctx context.Context, evs []*media.Event) error {
@@ -64,8 +67,13 @@ func (d *DB) AddEvents(ctx context.Context, evs []*media.Event) error {
 			rows[i] = eventRow{Seq: seqs[i], OrgID: e.OrgID, Type: e.Type, FileID: e.FileID, BucketID: e.BucketID, ActorID: e.ActorID,
 				TargetID: e.TargetID, Restricted: e.Restricted, UploaderID: e.UploaderID, At: e.At}
 		}
-		if _, err := d.idb.NewInsert().Model(&rows).Returning("").Exec(ctx); err != nil {
-			return wrap(err, "event")
+		// In chunks of eventBatch rows (a folder's worth of events is a
+		// few statements, within both databases' limits on parameters).
+		for start := 0; start < len(rows); start += eventBatch {
+			chunk := rows[start:min(start+eventBatch, len(rows))]
+			if _, err := d.idb.NewInsert().Model(&chunk).Returning("").Exec(ctx); err != nil {
+				return wrap(err, "event")
+			}
 		}
 		for i := range evs {
 			evs[i].Seq = seqs[i]

@@ -179,16 +179,10 @@ func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuer
 		sq = sq.Where("f.id IN (?)", bun.In(q.IDs))
 	}
 	if a := q.Audience; a != nil {
-		// RESTRICTED buckets: the uploader, and whoever can see a post
-		// (WORKSPACE, or their own) or a conversation (as a member) the
-		// file is attached to.
-		sq = sq.Where(`(f.bucket_id IN (SELECT b.id FROM buckets AS b WHERE b.org_id = ? AND b.access = ?)
-			OR f.created_by = ?
-			OR EXISTS (SELECT 1 FROM attachments AS a WHERE a.file_id = f.id AND (
-				(a.post_id IS NOT NULL AND EXISTS (SELECT 1 FROM posts AS p WHERE p.id = a.post_id AND (p.visibility = ? OR p.author_id = ?)))
-				OR (a.conversation_id IS NOT NULL AND EXISTS (SELECT 1 FROM conversation_members AS m
-					WHERE m.conversation_id = a.conversation_id AND m.user_id = ?)))))`,
-			q.OrgID, media.AccessOrganization, a.UserID, media.PostWorkspace, a.UserID, a.UserID)
+		up, upArgs := seenAsUploader(a)
+		att, attArgs := seenThroughAttachment(a)
+		sq = sq.Where("(f.bucket_id IN (SELECT b.id FROM buckets AS b WHERE b.org_id = ? AND b.access = ?) OR "+up+" OR "+att+")",
+			append(append([]any{q.OrgID, media.AccessOrganization}, upArgs...), attArgs...)...)
 	}
 	if f.AttachedTo != nil {
 		sq = sq.Where("EXISTS (SELECT 1 FROM attachments AS a WHERE a.file_id = f.id AND a.target_id = ?)", *f.AttachedTo)
@@ -260,6 +254,22 @@ func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuer
 		sq = sq.Where("f.trashed_at IS NULL")
 	}
 	return sq
+}
+
+// seenAsUploader and seenThroughAttachment are the ways a user sees a file
+// of a RESTRICTED bucket (CONTRACT rule 2), as conditions on files AS f
+// with their arguments: being its uploader, and seeing a post (WORKSPACE,
+// or their own) or a conversation (as a member) it is attached to.
+func seenAsUploader(a *media.Audience) (string, []any) {
+	return "f.created_by = ?", []any{a.UserID}
+}
+
+func seenThroughAttachment(a *media.Audience) (string, []any) {
+	return `EXISTS (SELECT 1 FROM attachments AS a WHERE a.file_id = f.id AND (
+		(a.post_id IS NOT NULL AND EXISTS (SELECT 1 FROM posts AS p WHERE p.id = a.post_id AND (p.visibility = ? OR p.author_id = ?)))
+		OR (a.conversation_id IS NOT NULL AND EXISTS (SELECT 1 FROM conversation_members AS m
+			WHERE m.conversation_id = a.conversation_id AND m.user_id = ?))))`,
+		[]any{media.PostWorkspace, a.UserID, a.UserID}
 }
 
 // escapeLike escapes LIKE's metacharacters (and the escape character, "\").

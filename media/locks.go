@@ -16,7 +16,11 @@ import (
 //  2. files, by id (lockFile; a file locked after its bucket);
 //  3. blobs, by content (lockBlobs, settle; releasing blobs locks them by
 //     content too, in a transaction of its own);
-//  4. the events lock, when the transaction writes its events (inTx).
+//  4. the events lock, when the transaction writes its events (inTx);
+//  5. folder rows, by bucket and path: the Store applies the folder
+//     changes a transaction's writes of files staged when it commits,
+//     after everything else (see Folder), so no transaction waits for
+//     another while holding a folder row.
 //
 // A transaction locks a file only after the bucket the file is in, when it
 // locks buckets at all: it reads the file first, locks that bucket, then
@@ -24,7 +28,9 @@ import (
 // again (MoveFiles) or answers CONFLICT (ReplaceContent, RestoreRevision).
 // Uploads lock their batch's buckets, files and blobs up front
 // (lockUploads), copies their target buckets and then the blobs they reuse,
-// deleteBucket its bucket and then its files by id, and attachments go in
+// deleteBucket its bucket and then its files by id, moveFolder and
+// trashFolder their buckets and then the folder's files by id
+// (LockFiles), and attachments go in
 // by file id (their foreign keys share-lock the files). Transactions that
 // lock files and no bucket (trash, restore, hold, update, delete — one file
 // or a batch, locked in one statement in id order — and purge) never wait

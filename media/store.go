@@ -254,6 +254,41 @@ type Store interface {
 
 	// TagsByFileIDs returns each file's tags, sorted.
 	TagsByFileIDs(ctx context.Context, orgID ID, ids []ID) (map[ID][]string, error)
+
+	// Folders are kept in step with files by the Store itself, in the
+	// transaction that writes the files (see Folder).
+
+	// ChildFolders returns up to limit folders directly below parent, in
+	// path order, after the path after ("" from the first).
+	ChildFolders(ctx context.Context, orgID, bucketID ID, parent, after string, limit int) ([]*Folder, error)
+	// CountChildFolders counts the folders directly below parent.
+	CountChildFolders(ctx context.Context, orgID, bucketID ID, parent string) (int, error)
+	// VisibleChildFolders is ChildFolders as q.Audience sees bucket
+	// q.BucketID, a RESTRICTED one: the folders below q.Filter.PathPrefix
+	// that hold a live file it sees (counting those only) or an explicit
+	// folder, computed from the files it sees.
+	VisibleChildFolders(ctx context.Context, q FileQuery, after string, limit int) ([]*Folder, error)
+	// CountVisibleChildFolders counts what VisibleChildFolders lists.
+	CountVisibleChildFolders(ctx context.Context, q FileQuery) (int, error)
+	// Folder returns one folder (NOT_FOUND if it has no row).
+	Folder(ctx context.Context, orgID, bucketID ID, path string) (*Folder, error)
+	// FileTotals counts the files matching q and sums their sizes.
+	FileTotals(ctx context.Context, q FileQuery) (int, int64, error)
+	// ExplicitFolders returns the paths of the explicit folders at or
+	// below path, in path order.
+	ExplicitFolders(ctx context.Context, orgID, bucketID ID, path string) ([]string, error)
+	// MarkFolders makes folders explicit (delta 1) or not (-1). The
+	// caller holds the bucket's lock and knows each folder's state.
+	MarkFolders(ctx context.Context, orgID, bucketID ID, paths []string, delta int) error
+	// LockMatchingFiles returns the files matching q (in id order, with
+	// tags; at most q.Limit) and, on PostgreSQL, locks them until the
+	// transaction ends.
+	LockMatchingFiles(ctx context.Context, q FileQuery) ([]*File, error)
+	// RelocateFiles moves files from below folder from to the same place
+	// below to in bucket bucketID, writing updated_at/by.
+	RelocateFiles(ctx context.Context, orgID ID, ids []ID, bucketID ID, from, to string, at time.Time, by ID) error
+	// TrashFiles writes trashed_at, purge_at and updated_at/by of files.
+	TrashFiles(ctx context.Context, orgID ID, ids []ID, at, purge time.Time, by ID) error
 }
 
 // FilePlace is a name in a folder of a bucket.

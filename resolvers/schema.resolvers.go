@@ -285,6 +285,34 @@ func (r *fileUsageResolver) AttachedBy(ctx context.Context, obj *media.Usage) (*
 	return userOf(ctx, obj.AttachedBy)
 }
 
+// Edges is the resolver for the edges field.
+func (r *folderConnectionResolver) Edges(ctx context.Context, obj *media.FolderConnection) ([]*model.FolderEdge, error) {
+	fs, err := obj.Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	edges := make([]*model.FolderEdge, len(fs))
+	for i, f := range fs {
+		edges[i] = &model.FolderEdge{Cursor: obj.Cursor(f), Node: f}
+	}
+	return edges, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *folderConnectionResolver) Nodes(ctx context.Context, obj *media.FolderConnection) ([]*media.Folder, error) {
+	return obj.Folders(ctx)
+}
+
+// PageInfo is the resolver for the pageInfo field.
+func (r *folderConnectionResolver) PageInfo(ctx context.Context, obj *media.FolderConnection) (*media.PageInfo, error) {
+	return obj.PageInfo(ctx)
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *folderConnectionResolver) TotalCount(ctx context.Context, obj *media.FolderConnection) (int, error) {
+	return obj.TotalCount(ctx)
+}
+
 // Conversation is the resolver for the conversation field.
 func (r *messageResolver) Conversation(ctx context.Context, obj *media.Message) (*media.Conversation, error) {
 	return loader.For(ctx).Conversation.Load(ctx, obj.ConversationID)()
@@ -427,6 +455,21 @@ func (r *mutationResolver) CopyFiles(ctx context.Context, input model.CopyFilesI
 // MoveFiles is the resolver for the moveFiles field.
 func (r *mutationResolver) MoveFiles(ctx context.Context, input model.MoveFilesInput) ([]*media.File, error) {
 	return r.Media.MoveFiles(ctx, media.MoveInput{IDs: input.Ids, TargetBucket: input.TargetBucket, TargetPath: input.TargetPath})
+}
+
+// CreateFolder is the resolver for the createFolder field.
+func (r *mutationResolver) CreateFolder(ctx context.Context, bucket string, path string) (*media.Folder, error) {
+	return r.Media.CreateFolder(ctx, bucket, path)
+}
+
+// MoveFolder is the resolver for the moveFolder field.
+func (r *mutationResolver) MoveFolder(ctx context.Context, bucket string, path string, targetBucket *string, targetPath string) (*media.Folder, error) {
+	return r.Media.MoveFolder(ctx, media.MoveFolderInput{Bucket: bucket, Path: path, TargetBucket: targetBucket, TargetPath: targetPath})
+}
+
+// TrashFolder is the resolver for the trashFolder field.
+func (r *mutationResolver) TrashFolder(ctx context.Context, bucket string, path string) (int, error) {
+	return r.Media.TrashFolder(ctx, bucket, path)
 }
 
 // ReplaceFileContent is the resolver for the replaceFileContent field.
@@ -667,6 +710,11 @@ func (r *queryResolver) APIKeys(ctx context.Context, userID *media.ID, first *in
 	return r.Media.APIKeys(ctx, userID, deref(first), after)
 }
 
+// Folders is the resolver for the folders field.
+func (r *queryResolver) Folders(ctx context.Context, bucket string, path *string, first *int, after *string) (*media.FolderConnection, error) {
+	return r.Media.Folders(ctx, media.FoldersArgs{Bucket: bucket, Path: path, First: first, After: after})
+}
+
 // FileEvents is the resolver for the fileEvents field.
 func (r *subscriptionResolver) FileEvents(ctx context.Context, bucket *string, types []media.EventType, after *media.ID) (<-chan *media.EventDelivery, error) {
 	return r.Media.Subscribe(ctx, media.EventFilter{Bucket: bucket, Types: types, After: after})
@@ -823,6 +871,11 @@ func (r *Resolver) FileRevision() graph.FileRevisionResolver { return &fileRevis
 // FileUsage returns graph.FileUsageResolver implementation.
 func (r *Resolver) FileUsage() graph.FileUsageResolver { return &fileUsageResolver{r} }
 
+// FolderConnection returns graph.FolderConnectionResolver implementation.
+func (r *Resolver) FolderConnection() graph.FolderConnectionResolver {
+	return &folderConnectionResolver{r}
+}
+
 // Message returns graph.MessageResolver implementation.
 func (r *Resolver) Message() graph.MessageResolver { return &messageResolver{r} }
 
@@ -875,6 +928,7 @@ type (
 	fileEventResolver                 struct{ *Resolver }
 	fileRevisionResolver              struct{ *Resolver }
 	fileUsageResolver                 struct{ *Resolver }
+	folderConnectionResolver          struct{ *Resolver }
 	messageResolver                   struct{ *Resolver }
 	messageConnectionResolver         struct{ *Resolver }
 	mutationResolver                  struct{ *Resolver }

@@ -360,6 +360,112 @@ func (e *env) checkInvariants() {
 	for _, v := range storeViolations(ctx, e.t, e.m.DB.Bun(), e.m.Blobs, time.Now().Add(time.Hour)) {
 		e.t.Errorf("invariant: %s", v)
 	}
+	for _, v := range folderViolations(ctx, e.t, e.m.DB.Bun()) {
+		e.t.Errorf("invariant: %s", v)
+	}
+}
+
+// checkFolders fails the test where the folders disagree with the files.
+func (e *env) checkFolders(t testing.TB) {
+	t.Helper()
+	for _, v := range folderViolations(context.Background(), t, e.m.DB.Bun()) {
+		t.Errorf("folders: %s", v)
+	}
+}
+
+// folderViolations recomputes every folder from the files (the live files
+// at or below it, and the explicit folders there) and lists where the
+// folders table says otherwise; no staged change may be left over.
+func folderViolations(ctx context.Context, t testing.TB, db *bun.DB) []string {
+	t.Helper()
+	type count struct {
+		org            string
+		files, markers int
+		size           int64
+	}
+	want := map[[2]string]*count{}
+	add := func(org, bucket, path string, files int, size int64, markers int) {
+		for i := 1; i < len(path); i++ {
+			if path[i] != '/' {
+				continue
+			}
+			k := [2]string{bucket, path[:i+1]}
+			if want[k] == nil {
+				want[k] = &count{org: org}
+			}
+			want[k].files += files
+			want[k].size += size
+			want[k].markers += markers
+		}
+	}
+	var files []struct {
+		OrgID    string `bun:"org_id"`
+		BucketID string `bun:"bucket_id"`
+		Path     string `bun:"path"`
+		Size     int64  `bun:"size"`
+	}
+	if err := db.NewSelect().Table("files").Column("org_id", "bucket_id", "path", "size").Where("trashed_at IS NULL").
+		Scan(ctx, &files); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		add(f.OrgID, f.BucketID, f.Path, 1, f.Size, 0)
+	}
+	var rows []struct {
+		OrgID     string  `bun:"org_id"`
+		BucketID  string  `bun:"bucket_id"`
+		Path      string  `bun:"path"`
+		Parent    string  `bun:"parent"`
+		FileCount int     `bun:"file_count"`
+		Size      int64   `bun:"size"`
+		Markers   int     `bun:"markers"`
+		Explicit  int     `bun:"explicit"`
+		BucketOrg *string `bun:"bucket_org"`
+	}
+	if err := db.NewSelect().TableExpr("folders AS fo").
+		ColumnExpr("fo.org_id, fo.bucket_id, fo.path, fo.parent, fo.file_count, fo.size, fo.markers, fo.explicit, b.org_id AS bucket_org").
+		Join("LEFT JOIN buckets AS b ON b.id = fo.bucket_id").Scan(ctx, &rows); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rows {
+		if r.Explicit != 0 && r.Explicit != 1 {
+			out = append(out, fmt.Sprintf("folder %s of %s: explicit = %d", r.Path, r.BucketID, r.Explicit))
+		}
+		if r.Explicit == 1 {
+			add(r.OrgID, r.BucketID, r.Path, 0, 0, 1)
+		}
+	}
+	seen := map[[2]string]bool{}
+	for _, r := range rows {
+		k := [2]string{r.BucketID, r.Path}
+		seen[k] = true
+		w := want[k]
+		parent := r.Path[:strings.LastIndexByte(strings.TrimSuffix(r.Path, "/"), '/')+1]
+		switch {
+		case r.BucketOrg == nil || *r.BucketOrg != r.OrgID:
+			out = append(out, fmt.Sprintf("folder %s of %s: organization %s, bucket's %v", r.Path, r.BucketID, r.OrgID, r.BucketOrg))
+		case w == nil:
+			out = append(out, fmt.Sprintf("folder %s of %s exists with %d files, %d bytes, %d explicit; nothing is there",
+				r.Path, r.BucketID, r.FileCount, r.Size, r.Markers))
+		case w.files != r.FileCount || w.size != r.Size || w.markers != r.Markers || r.Parent != parent || w.org != r.OrgID:
+			out = append(out, fmt.Sprintf("folder %s of %s: %d files, %d bytes, %d explicit, parent %s; want %d, %d, %d, %s",
+				r.Path, r.BucketID, r.FileCount, r.Size, r.Markers, r.Parent, w.files, w.size, w.markers, parent))
+		}
+	}
+	for k, w := range want {
+		if !seen[k] {
+			out = append(out, fmt.Sprintf("folder %s of %s is missing (%d files, %d bytes)", k[1], k[0], w.files, w.size))
+		}
+	}
+	var staged int
+	if err := db.NewRaw("SELECT count(*) FROM folder_changes").Scan(ctx, &staged); err != nil {
+		t.Fatal(err)
+	}
+	if staged > 0 {
+		out = append(out, fmt.Sprintf("%d staged folder changes left", staged))
+	}
+	return out
 }
 
 // storeViolations lists where the database and the object store disagree:

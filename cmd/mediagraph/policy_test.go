@@ -160,6 +160,34 @@ var authzTable = map[string][]denial{
 		{actor: "owner", query: `mutation($id: ID!) { moveFiles(input: {ids: [$id], targetBucket: "org2", targetPath: "/"}) { id } }`,
 			vars: fileVars("held", nil), code: media.ECONFLICT},
 	},
+	"createFolder": {
+		{actor: "m2ro", query: `mutation { createFolder(bucket: "org", path: "/new/") { path } }`, code: media.EFORBIDDEN},
+		{actor: "outsider", query: `mutation { createFolder(bucket: "org", path: "/new/") { path } }`, code: media.ENOTFOUND},
+		{actor: "admin", query: `mutation { createFolder(bucket: "globex-only", path: "/new/") { path } }`, code: media.ENOTFOUND},
+	},
+	"moveFolder": {
+		// m1's file: m2 may not take it to another bucket.
+		{actor: "m2", query: `mutation { moveFolder(bucket: "org", path: "/team/", targetBucket: "org2", targetPath: "/team/") { path } }`,
+			code: media.EFORBIDDEN},
+		{actor: "m2ro", query: `mutation { moveFolder(bucket: "org", path: "/team/", targetPath: "/t2/") { path } }`, code: media.EFORBIDDEN},
+		{actor: "outsider", query: `mutation { moveFolder(bucket: "org", path: "/team/", targetPath: "/t2/") { path } }`, code: media.ENOTFOUND},
+		{actor: "admin", query: `mutation { moveFolder(bucket: "org", path: "/team/", targetBucket: "globex-only", targetPath: "/t/") { path } }`,
+			code: media.ENOTFOUND},
+		// A held file cannot leave its bucket.
+		{actor: "owner", query: `mutation { moveFolder(bucket: "org", path: "/legal/", targetBucket: "org2", targetPath: "/legal/") { path } }`,
+			code: media.ECONFLICT},
+		// The folder of a private post's upload: m2 sees nothing in it.
+		{actor: "m2", query: `mutation($p: String!) { moveFolder(bucket: "attachments", path: $p, targetPath: "/mine/") { path } }`,
+			vars: folderOf("resP"), code: media.ENOTFOUND},
+	},
+	"trashFolder": {
+		{actor: "m2", query: `mutation { trashFolder(bucket: "org", path: "/team/") }`, code: media.EFORBIDDEN},
+		{actor: "m2ro", query: `mutation { trashFolder(bucket: "org", path: "/team/") }`, code: media.EFORBIDDEN},
+		{actor: "outsider", query: `mutation { trashFolder(bucket: "org", path: "/team/") }`, code: media.ENOTFOUND},
+		{actor: "owner", query: `mutation { trashFolder(bucket: "org", path: "/legal/") }`, code: media.ECONFLICT},
+		{actor: "m2", query: `mutation($p: String!) { trashFolder(bucket: "attachments", path: $p) }`, vars: folderOf("resP"),
+			code: media.ENOTFOUND},
+	},
 	"replaceFileContent": {
 		{actor: "m2", file: "f", query: `mutation($id: ID!, $f: Upload!) { replaceFileContent(id: $id, file: $f, keepPrevious: false) { id } }`,
 			vars: fileVars("org", map[string]any{"f": nil}), code: media.EFORBIDDEN},
@@ -306,6 +334,14 @@ func webhookVars(w *world) map[string]any {
 
 // fileVars is {"id": the world's file, "i": input} plus extra variables
 // given as input's keys when they are not an UpdateFileInput.
+// folderOf gives $p: the folder a file of the world is in, as the owner sees it.
+func folderOf(file string) func(w *world) map[string]any {
+	return func(w *world) map[string]any {
+		f := w.e.ok(w.e.owner, `query($id: ID!) { file(id: $id) { path } }`, map[string]any{"id": w.files[file]})["file"].(map[string]any)
+		return map[string]any{"p": f["path"]}
+	}
+}
+
 func fileVars(file string, in map[string]any) func(w *world) map[string]any {
 	return func(w *world) map[string]any {
 		v := map[string]any{"id": w.files[file]}
@@ -385,11 +421,13 @@ func policyWorld(t *testing.T, e *env) *world {
 	// A bucket of the other organization, by a name acme does not use:
 	// acme's admin must not reach it.
 	e.createBucket(w.keys["outsider"], map[string]any{"name": "globex-only"})
-	held := e.mustUpload(w.keys["owner"], "org", upload{"held.png", "", pngBytes(9, 9)}, nil)
+	held := e.mustUpload(w.keys["owner"], "org", upload{"held.png", "", pngBytes(9, 9)}, map[string]any{"path": "/legal/"})
 	w.files["held"] = str(held["id"])
 	e.ok(e.owner, `mutation($id: ID!) { setLegalHold(id: $id, hold: true, reason: "case 1") { id } }`, map[string]any{"id": held["id"]})
 	m2p := e.mustUpload(w.keys["m2"], "", upload{"m2p.png", "", pngBytes(8, 9)}, map[string]any{"bucket": "attachments"})
 	w.files["m2private"] = str(m2p["id"])
+	team := e.mustUpload(w.keys["m1"], "org", upload{"team.png", "", pngBytes(7, 9)}, map[string]any{"path": "/team/"})
+	w.files["team"] = str(team["id"])
 	w.session = str(e.session(w.keys["m1"], map[string]any{"bucket": "org", "name": "s.bin", "size": 10, "mimeType": "application/octet-stream"})["id"])
 	w.webhook, _ = e.webhook(map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"DELETED"}})
 	w.event = e.lastEvent()
@@ -480,6 +518,10 @@ func (w *world) snapshot(t *testing.T) string {
 	d := w.e.ok(w.e.owner, `{ posts(first: 100) { nodes { id title author { id } comments { nodes { id } } } } buckets { nodes { name access } }
 		viewer { organization { id } } }`, nil)
 	fmt.Fprintf(&b, "%v\n", d)
+	for _, bucket := range []string{"org", "org2", "attachments"} {
+		fmt.Fprintf(&b, "folders of %s: %v\n", bucket, w.e.ok(w.e.owner, `query($b: String!) { folders(bucket: $b) { nodes { path fileCount size } } }`,
+			map[string]any{"b": bucket}))
+	}
 	d = w.e.ok(w.keys["outsider"], `{ buckets { nodes { name access } } }`, nil)
 	fmt.Fprintf(&b, "outsider's %v\n", d)
 	var rows []string

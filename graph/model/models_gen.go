@@ -112,6 +112,11 @@ type FileEdge struct {
 	Node   *media.File `json:"node"`
 }
 
+type FolderEdge struct {
+	Cursor string        `json:"cursor"`
+	Node   *media.Folder `json:"node"`
+}
+
 type MessageEdge struct {
 	Cursor string         `json:"cursor"`
 	Node   *media.Message `json:"node"`
