@@ -145,16 +145,17 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 		rest = &arriving{r: r, left: limit - int64(len(head)), tooLarge: s.tooLarge(-1, limit, what)}
 		r = rest
 	}
-	// Two stores, one outcome: record the blob as pending, store the bytes,
-	// then (the caller) commit the file and mark the blob ready in one
-	// transaction.
+	// Two stores, one outcome: record the blob as pending (while its bytes
+	// start to go to storage: an object whose row never got written is an
+	// orphan the sweeper removes), store the bytes, then (the caller)
+	// commit the file and mark the blob ready in one transaction.
 	now := s.now()
 	blob := &Blob{ID: NewID(PrefixBlob, now), OrgID: p.OrgID, State: BlobPending, CreatedAt: now,
 		MimeType: sn.MimeType, Size: max(size, 0), Width: sn.Width, Height: sn.Height}
 	blob.StorageKey = string(p.OrgID) + "/" + string(blob.ID)
-	if err := s.Store.CreateBlob(ctx, blob); err != nil {
-		return nil, err
-	}
+	pending := *blob
+	created := make(chan error, 1)
+	go func() { created <- s.Store.CreateBlob(ctx, &pending) }()
 	var content io.Reader = seekable
 	putCtx := ctx
 	switch {
@@ -168,7 +169,12 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 	default:
 		content = io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
 	}
-	if err := s.Blobs.Put(putCtx, blob.StorageKey, content, size, sn.MimeType); err != nil {
+	err = s.Blobs.Put(putCtx, blob.StorageKey, content, size, sn.MimeType)
+	if cerr := <-created; cerr != nil {
+		s.discardBlob(ctx, blob)
+		return nil, cerr
+	}
+	if err != nil {
 		s.discardBlob(ctx, blob)
 		if rest != nil && rest.err != nil {
 			err = rest.err

@@ -242,12 +242,12 @@ func (s *S3) putMultipart(ctx context.Context, key string, r io.Reader, size int
 }
 
 // putUnknown stores content whose length is not known in advance (a file
-// part streamed from its request). With a size hint (media.SizeHint) of at
-// least media.MinPartSize it goes in one PutObject sent while r is read,
-// with no buffer (putStream). Otherwise it is read in PartSize parts from
-// pooled buffers: one PutObject if it fits one, else a multipart upload.
+// part streamed from its request). With a size hint (media.SizeHint) it
+// goes in one PutObject sent while r is read, with no buffer (putStream).
+// Otherwise it is read in PartSize parts from pooled buffers: one
+// PutObject if it fits one, else a multipart upload.
 func (s *S3) putUnknown(ctx context.Context, key string, r io.Reader, contentType string) error {
-	if hint := media.SizeHint(ctx); hint >= media.MinPartSize && hint <= maxPutSize {
+	if hint := media.SizeHint(ctx); hint > 0 && hint <= maxPutSize {
 		return s.putStream(ctx, key, r, hint, contentType)
 	}
 	if err := s.buffers.Acquire(ctx, PartSize); err != nil {
@@ -395,6 +395,13 @@ func (s *S3) putStream(ctx context.Context, key string, r io.Reader, hint int64,
 			return s.refit(ctx, key, body.got, nil, contentType)
 		}
 		n, err := io.ReadFull(r, one[:])
+		if n == 1 && hint < media.MinPartSize {
+			// Too small a part to append to.
+			if err := s.complete(ctx, key, up.UploadId, parts, nil); err != nil {
+				return err
+			}
+			return s.refit(ctx, key, hint, io.MultiReader(bytes.NewReader(one[:]), r), contentType)
+		}
 		if n == 1 {
 			more, err := s.buffered(ctx, func(buf []byte) ([]types.CompletedPart, error) {
 				return s.sendParts(ctx, key, *up.UploadId, "", 2, r, buf, copy(buf, one[:]))
@@ -569,10 +576,20 @@ func (f *fitted) Read(p []byte) (int, error) {
 
 // refit makes key hold its own first keep bytes followed by what rest
 // holds (nil: nothing): a multipart upload of key whose first part the
-// store copies from the object itself, the rest uploaded in PartSize parts
-// (keep is then at least media.MinPartSize). On failure key is deleted.
+// store copies from the object itself, the rest uploaded in PartSize parts.
+// A first part too small to be followed by others is read back instead
+// and stored again with the rest (putUnknown, which reads it whole into
+// its buffer before it writes). On failure key is deleted.
 func (s *S3) refit(ctx context.Context, key string, keep int64, rest io.Reader, contentType string) error {
 	err := func() error {
+		if rest != nil && keep < media.MinPartSize {
+			rc, err := s.Get(ctx, key, 0, keep)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			return s.putUnknown(media.WithSizeHint(ctx, -1), key, io.MultiReader(rc, rest), contentType)
+		}
 		if keep == 0 && rest == nil {
 			_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
 				Body: bytes.NewReader(nil), ContentLength: aws.Int64(0), ContentType: nonEmpty(contentType)})

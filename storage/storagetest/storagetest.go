@@ -185,6 +185,9 @@ func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 			{"unknown/parts", 16 << 20, -1},
 			{"unknown/parts-and-some", 17<<20 + 5, -1},
 			{"unknown/hint-small", 2 << 20, 2 << 20},
+			{"unknown/hint-small-long", 2 << 20, 2<<20 - 2},
+			{"unknown/hint-small-far-too-long", 10 << 20, 2 << 20},
+			{"unknown/hint-small-short", 2<<20 - 2, 2 << 20},
 			{"unknown/hint-right", 6<<20 + 7, 6<<20 + 7},
 			{"unknown/hint-long", 6 << 20, 6<<20 + 2},
 			{"unknown/hint-far-too-long", 100_000, 6 << 20},
@@ -212,7 +215,7 @@ func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 			}
 		}
 		// A reader that fails leaves nothing, with a hint or without.
-		for _, hint := range []int64{-1, 6 << 20, 12 << 20} {
+		for _, hint := range []int64{-1, 2 << 20, 6 << 20, 12 << 20} {
 			key := fmt.Sprintf("unknown-failing/%d", hint)
 			src := io.MultiReader(io.LimitReader(&generator{}, 9<<20), failing{})
 			if err := b.Put(media.WithSizeHint(ctx, hint), key, src, -1, ""); err == nil {
