@@ -10,7 +10,10 @@ import (
 // the Service (never derived from a client's file name). Implementations live
 // in package storage (S3 and Disk) and all pass storage/storagetest.
 type Blobs interface {
-	// Put stores exactly size bytes read from r under key. On any error the
+	// Put stores exactly size bytes read from r under key. A negative size
+	// means the length is not known in advance (content streamed as its
+	// request arrives): Put stores what r holds up to its end, and
+	// SizeHint(ctx) may tell how long that probably is. On any error the
 	// object must not be left half-written under key.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 	// Get opens the object for reading from offset; length < 0 reads to the end.
@@ -92,4 +95,22 @@ func WithContentSHA256(ctx context.Context, sum string) context.Context {
 func ContentSHA256(ctx context.Context) string {
 	s, _ := ctx.Value(contentSHA256Key{}).(string)
 	return s
+}
+
+type sizeHintKey struct{}
+
+// WithSizeHint tells a store how long the content of the next Put of unknown
+// size under ctx probably is (what its request's framing implies), for a
+// store that needs a length up front. It is a hint: the store must still
+// store exactly the bytes the reader holds.
+func WithSizeHint(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, sizeHintKey{}, n)
+}
+
+// SizeHint returns what WithSizeHint recorded, or -1.
+func SizeHint(ctx context.Context) int64 {
+	if n, ok := ctx.Value(sizeHintKey{}).(int64); ok {
+		return n
+	}
+	return -1
 }

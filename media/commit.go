@@ -112,6 +112,9 @@ func (s *Service) stage(ctx context.Context, p *Principal, in UploadInput, into 
 		}
 		into = tg
 	}
+	if err := openIncoming(&in); err != nil {
+		return nil, err
+	}
 	f, err := s.newFile(p, in)
 	if err != nil {
 		return nil, err

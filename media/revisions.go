@@ -76,7 +76,11 @@ func (s *Service) ReplaceContent(ctx context.Context, id ID, content io.Reader, 
 	if err != nil {
 		return nil, err
 	}
-	blob, err := s.storeContent(ctx, p, b, content, size, declared)
+	in := UploadInput{Content: content, Size: size, DeclaredType: declared}
+	if err := openIncoming(&in); err != nil {
+		return nil, err
+	}
+	blob, err := s.storeContent(ctx, p, b, in.Content, in.Size, in.DeclaredType)
 	if err != nil {
 		return nil, err
 	}

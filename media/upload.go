@@ -35,8 +35,11 @@ type UploadInput struct {
 	// filename), kept as given (cleaned of invisible characters) as the
 	// file's original name; "" means Name.
 	OriginalName string
-	Content      io.Reader
-	// Size is the exact number of bytes Content yields.
+	// Content is the bytes; Incoming content is opened when the file's turn comes,
+	// its header filling Name, OriginalName and DeclaredType if empty.
+	Content io.Reader
+	// Size is the exact number of bytes Content yields, or -1 if that is
+	// not known before they are read.
 	Size int64
 	// DeclaredType is the client's claim about the content, if any.
 	DeclaredType string
@@ -56,8 +59,11 @@ type UploadInput struct {
 // storeContent checks content against a bucket's policy and stores it under
 // a new PENDING blob: the size limits, the sniffed type (which must agree
 // with a declared one), the allow-list, the pixel limit; the SHA-256 is
-// computed while the bytes stream to storage. The blob returned is marked
-// READY in memory only: the caller commits it (settle) or discards it.
+// computed while the bytes stream to storage. A size of -1 means the length
+// is not known yet (Incoming content): the limits are then applied
+// as the bytes arrive, and storage gets the size hint the content gives.
+// The blob returned is marked READY in memory only: the caller commits it
+// (settle) or discards it.
 func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r io.Reader, size int64, declared string) (*Blob, error) {
 	sctx, span := s.startSpan(ctx, "upload.store", attribute.Int64("upload.size", size))
 	blob, err := s.streamContent(sctx, p, b, r, size, declared)
@@ -78,33 +84,57 @@ func (s *Service) storeContent(ctx context.Context, p *Principal, b *Bucket, r i
 // streamContent is the part of storeContent before analysis: the checks,
 // the hash and the bytes streamed to storage.
 func (s *Service) streamContent(ctx context.Context, p *Principal, b *Bucket, r io.Reader, size int64, declared string) (*Blob, error) {
-	if size < 0 {
-		return nil, Invalid("file", "the upload's size is unknown")
-	}
 	if size == 0 {
 		return nil, Invalid("file", "the file is empty")
 	}
-	if err := s.checkSize(b, TypeOther, size, false, false); err != nil {
-		return nil, err
+	if size > 0 {
+		if err := s.checkSize(b, TypeOther, size, false, false); err != nil {
+			return nil, err
+		}
 	}
-	head := make([]byte, min(size, SniffLimit))
-	if _, err := io.ReadFull(r, head); err != nil {
+	hint := int64(-1)
+	if h, ok := r.(sizeHinter); ok && size < 0 {
+		hint = h.SizeHint()
+	}
+	// whole is the content read again from its start, if it can be.
+	var whole io.ReaderAt
+	if ra, ok := r.(interface {
+		io.ReaderAt
+		io.Seeker
+	}); ok && size > 0 {
+		whole = ra
+	}
+	head := make([]byte, SniffLimit)
+	if size > 0 {
+		head = head[:min(size, SniffLimit)]
+	}
+	n, err := io.ReadFull(r, head)
+	switch {
+	case size < 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
+		// The whole content fits the head: its size is known now.
+		if n == 0 {
+			return nil, Invalid("file", "the file is empty")
+		}
+		head, size, r = head[:n], int64(n), bytesReader(nil)
+		if err := s.checkSize(b, TypeOther, size, false, false); err != nil {
+			return nil, err
+		}
+		whole = bytes.NewReader(head)
+	case err != nil:
 		return nil, readError(err)
 	}
 	// Location data goes before anything is stored (the metadata of a
 	// JPEG is at its start, in head); the bytes then differ from the
 	// upload's, so they are streamed from head on.
 	stripped := b.StripGPSMetadata && stripJPEGLocation(head)
-	// A seekable upload (gqlgen's temporary file or memory buffer) is
-	// hashed first and handed to storage whole, which can then send it
-	// without copying it into buffers of its own.
+	// Content that can be read again (gqlgen's temporary file or memory
+	// buffer, a part set aside, a small file) is hashed first and handed
+	// to storage whole, which can then send it without copying it into
+	// buffers of its own.
 	var seekable *io.SectionReader
 	hash := sha256.New()
-	if ra, ok := r.(interface {
-		io.ReaderAt
-		io.Seeker
-	}); ok && !stripped {
-		seekable = io.NewSectionReader(ra, 0, size)
+	if whole != nil && !stripped {
+		seekable = io.NewSectionReader(whole, 0, size)
 		if n, err := io.Copy(hash, seekable); err != nil || n != size {
 			return nil, readError(cmp.Or(err, io.ErrUnexpectedEOF))
 		}
@@ -116,33 +146,93 @@ func (s *Service) streamContent(ctx context.Context, p *Principal, b *Bucket, r 
 	if err := checkDeclared(declared, sn.MimeType); err != nil {
 		return nil, err
 	}
-	if err := s.checkContent(b, sn, size, false); err != nil {
-		return nil, err
+	// rest is what follows head, read as it arrives: its reads are
+	// counted, refused past the size limit, and their failure remembered
+	// (it is the client's, not the store's).
+	var rest *arriving
+	if size > 0 {
+		if err := s.checkContent(b, sn, size, false); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := s.checkAllowed(b, sn); err != nil {
+			return nil, err
+		}
+		if err := s.checkPixels(sn); err != nil {
+			return nil, err
+		}
+		limit, what := s.sizeLimit(b, sn.Type, true, false)
+		rest = &arriving{r: r, left: limit - int64(len(head)), tooLarge: s.tooLarge(-1, limit, what)}
+		r = rest
 	}
-	// Two stores, one outcome: record the blob as pending, store the bytes,
-	// then (the caller) commit the file and mark the blob ready in one
-	// transaction.
+	// Two stores, one outcome: record the blob as pending (while its bytes
+	// start to go to storage: an object whose row never got written is an
+	// orphan the sweeper removes), store the bytes, then (the caller)
+	// commit the file and mark the blob ready in one transaction.
 	now := s.now()
 	blob := &Blob{ID: NewID(PrefixBlob, now), OrgID: p.OrgID, State: BlobPending, CreatedAt: now,
-		MimeType: sn.MimeType, Size: size, Width: sn.Width, Height: sn.Height}
+		MimeType: sn.MimeType, Size: max(size, 0), Width: sn.Width, Height: sn.Height}
 	blob.StorageKey = string(p.OrgID) + "/" + string(blob.ID)
-	if err := s.Store.CreateBlob(ctx, blob); err != nil {
-		return nil, err
-	}
+	pending := *blob
+	created := make(chan error, 1)
+	go func() { created <- s.Store.CreateBlob(ctx, &pending) }()
 	var content io.Reader = seekable
 	putCtx := ctx
-	if seekable == nil {
-		content = io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
-	} else {
+	switch {
+	case seekable != nil:
 		putCtx = WithContentSHA256(ctx, hex.EncodeToString(hash.Sum(nil)))
+	case size < 0:
+		content = io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
+		if hint >= 0 {
+			putCtx = WithSizeHint(ctx, hint)
+		}
+	default:
+		content = io.TeeReader(io.MultiReader(bytesReader(head), r), hash)
 	}
-	if err := s.Blobs.Put(putCtx, blob.StorageKey, content, size, sn.MimeType); err != nil {
+	err = s.Blobs.Put(putCtx, blob.StorageKey, content, size, sn.MimeType)
+	if cerr := <-created; cerr != nil {
 		s.discardBlob(ctx, blob)
+		return nil, cerr
+	}
+	if err != nil {
+		s.discardBlob(ctx, blob)
+		if rest != nil && rest.err != nil {
+			err = rest.err
+		}
 		return nil, readError(err)
+	}
+	if rest != nil {
+		blob.Size = int64(len(head)) + rest.n
 	}
 	blob.Sha256 = hex.EncodeToString(hash.Sum(nil))
 	blob.State = BlobReady
 	return blob, nil
+}
+
+// arriving reads content of unknown length: it counts the bytes, fails
+// with tooLarge once they pass the limit, and keeps the first error.
+type arriving struct {
+	r        io.Reader
+	n        int64 // bytes read
+	left     int64 // bytes allowed still
+	tooLarge error
+	err      error // the first read error (not io.EOF)
+}
+
+func (a *arriving) Read(p []byte) (int, error) {
+	if a.err != nil {
+		return 0, a.err
+	}
+	n, err := a.r.Read(p)
+	a.n += int64(n)
+	if a.left -= int64(n); a.left < 0 {
+		a.err = a.tooLarge
+		return 0, a.err
+	}
+	if err != nil && err != io.EOF {
+		a.err = err
+	}
+	return n, err
 }
 
 // settle makes a stored blob the content to commit, inside tx: if the
@@ -256,7 +346,16 @@ func checkMetadata(field string, m map[string]any) (map[string]any, error) {
 // server's session limit and only the bucket's own type limits; the default
 // type limits are for uploads through the API.
 func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed, session bool) error {
-	const serverLimit = "the server's upload limit"
+	if limit, what := s.sizeLimit(b, t, typed, session); size > limit {
+		return s.tooLarge(size, limit, what)
+	}
+	return nil
+}
+
+const serverLimit = "the server's upload limit"
+
+// sizeLimit is the size limit checkSize applies, and what sets it.
+func (s *Service) sizeLimit(b *Bucket, t FileType, typed, session bool) (int64, string) {
 	limit, what := s.Config.MaxUploadSize, serverLimit
 	if session {
 		limit, what = cmp.Or(s.Config.MaxSessionSize, MaxSessionSize), "the server's limit for upload sessions"
@@ -273,26 +372,40 @@ func (s *Service) checkSize(b *Bucket, t FileType, size int64, typed, session bo
 			limit, what = tl, fmt.Sprintf("the limit for %s files", strings.ToLower(string(t)))
 		}
 	}
-	if size > limit {
-		hint := ""
-		if what == serverLimit && size <= cmp.Or(s.Config.MaxSessionSize, MaxSessionSize) {
-			hint = "; upload larger files with createUploadSession"
-		}
-		return Errorf(ETOOLARGE, "the file is %s; %s is %s%s", humanBytes(size), what, humanBytes(limit), hint)
+	return limit, what
+}
+
+// tooLarge is the error for a file of size bytes (-1: larger than the
+// limit, still arriving) over a limit.
+func (s *Service) tooLarge(size, limit int64, what string) error {
+	hint := ""
+	if what == serverLimit && (size < 0 || size <= cmp.Or(s.Config.MaxSessionSize, MaxSessionSize)) {
+		hint = "; upload larger files with createUploadSession"
 	}
-	return nil
+	if size < 0 {
+		return Errorf(ETOOLARGE, "the file is over %s; %s is %s%s", humanBytes(limit), what, humanBytes(limit), hint)
+	}
+	return Errorf(ETOOLARGE, "the file is %s; %s is %s%s", humanBytes(size), what, humanBytes(limit), hint)
 }
 
 // checkContent applies the bucket's allow-list, the size limits for the
 // type and the pixel limit.
 func (s *Service) checkContent(b *Bucket, sn Sniffed, size int64, session bool) error {
-	if len(b.AllowedMimeTypes) > 0 && !slices.ContainsFunc(b.AllowedMimeTypes, func(p string) bool { return MatchMIME(p, sn.MimeType) }) {
-		return Errorf(EUNSUPPORTED, "bucket %q does not accept %s files; it accepts %s", b.Name, sn.MimeType, strings.Join(b.AllowedMimeTypes, ", "))
+	if err := s.checkAllowed(b, sn); err != nil {
+		return err
 	}
 	if err := s.checkSize(b, sn.Type, size, true, session); err != nil {
 		return err
 	}
 	return s.checkPixels(sn)
+}
+
+// checkAllowed applies the bucket's allow-list.
+func (s *Service) checkAllowed(b *Bucket, sn Sniffed) error {
+	if len(b.AllowedMimeTypes) > 0 && !slices.ContainsFunc(b.AllowedMimeTypes, func(p string) bool { return MatchMIME(p, sn.MimeType) }) {
+		return Errorf(EUNSUPPORTED, "bucket %q does not accept %s files; it accepts %s", b.Name, sn.MimeType, strings.Join(b.AllowedMimeTypes, ", "))
+	}
+	return nil
 }
 
 // checkPixels applies the pixel limit to an image's header dimensions.

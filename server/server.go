@@ -248,7 +248,8 @@ func (s *Server) graphQL() http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.AddTransport(transport.MultipartForm{MaxUploadSize: s.cfg.MaxUploadBytes, MaxMemory: s.cfg.MaxUploadMemory})
+	srv.AddTransport(uploadTransport{readAhead: transport.MultipartForm{MaxUploadSize: s.cfg.MaxUploadBytes, MaxMemory: s.cfg.MaxUploadMemory},
+		maxMemory: s.cfg.MaxUploadMemory, tokenLimit: s.cfg.TokenLimit})
 	// Documents are cached once they passed the limits and validation,
 	// within a budget of bytes, not of entries.
 	docs := newDocCache(s.cfg.QueryCacheBytes)

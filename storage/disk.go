@@ -121,19 +121,21 @@ func (d *Disk) path(key string) (string, error) {
 // Put writes exactly size bytes from r under key, atomically: the bytes go
 // to a temporary file in the same folder, which is synced and renamed over
 // key only when complete. If r holds fewer or more than size bytes, nothing
-// is stored and the error is io.ErrUnexpectedEOF or errLong.
+// is stored and the error is io.ErrUnexpectedEOF or errLong. With a
+// negative size, all r holds is stored.
 func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	p, err := d.path(key)
 	if err != nil {
 		return err
 	}
-	if size < 0 {
-		return fmt.Errorf("storage: negative size %d", size)
-	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
-	if err := writeFile(p, func(tmp *os.File) error { return copyExactly(ctx, tmp, r, size) }); err != nil {
+	fill := func(tmp *os.File) error { return copyExactly(ctx, tmp, r, size) }
+	if size < 0 { // a length not known in advance: all r holds
+		fill = func(tmp *os.File) error { _, err := io.Copy(tmp, ctxReader{ctx, r}); return err }
+	}
+	if err := writeFile(p, fill); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(p))

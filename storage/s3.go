@@ -3,8 +3,11 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/url"
@@ -22,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-sdk-go-v2/otelaws"
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
@@ -165,11 +169,11 @@ var partPool = sync.Pool{New: func() any { b := make([]byte, PartSize); return &
 // nothing is left. It buffers at most PartSize bytes, and waits while the
 // S3's uploads together hold MaxBuffered. If r holds fewer or more than
 // size bytes, nothing is stored and the error is io.ErrUnexpectedEOF or
-// errLong.
+// errLong. A negative size stores all r holds (putUnknown).
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	switch {
 	case size < 0:
-		return fmt.Errorf("storage: negative size %d", size)
+		return s.putUnknown(ctx, key, r, contentType)
 	case size > maxParts*PartSize:
 		return media.Errorf(media.ETOOLARGE, "the object is larger than the store accepts (%d bytes)", int64(maxParts*PartSize))
 	}
@@ -254,6 +258,397 @@ func (s *S3) putMultipart(ctx context.Context, key string, r io.Reader, size int
 	return nil
 }
 
+// putUnknown stores content whose length is not known in advance (a file
+// part streamed from its request). With a size hint (media.SizeHint) it
+// goes in one PutObject sent while r is read, with no buffer (putStream).
+// Otherwise it is read in PartSize parts from pooled buffers: one
+// PutObject if it fits one, else a multipart upload.
+func (s *S3) putUnknown(ctx context.Context, key string, r io.Reader, contentType string) error {
+	if hint := media.SizeHint(ctx); hint > 0 && hint <= maxPutSize {
+		return s.putStream(ctx, key, r, hint, contentType)
+	}
+	if err := s.buffers.Acquire(ctx, PartSize); err != nil {
+		return err
+	}
+	defer s.buffers.Release(PartSize)
+	bufp := partPool.Get().(*[]byte)
+	defer partPool.Put(bufp)
+	buf := *bufp
+	r = ctxReader{ctx, r}
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)), ContentType: nonEmpty(contentType)}, s.checkedUnsigned)
+		return s.wrap(err)
+	case err != nil:
+		return err
+	}
+	algo := s.checksumAlgorithm()
+	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+		ContentType: nonEmpty(contentType), ChecksumAlgorithm: algo})
+	if err != nil {
+		return s.wrap(err)
+	}
+	parts, err := s.sendParts(ctx, key, *up.UploadId, algo, 1, r, buf, len(buf))
+	return s.complete(ctx, key, up.UploadId, parts, err)
+}
+
+// checksumAlgorithm is the algorithm multipart uploads are created with:
+// CRC32 with checksums on (each part then carries its CRC32, which the
+// store verifies, and the completion lists them, as the SDK's transfer
+// manager does); none with when_required.
+func (s *S3) checksumAlgorithm() types.ChecksumAlgorithm {
+	if s.client.Options().RequestChecksumCalculation == aws.RequestChecksumCalculationWhenRequired {
+		return ""
+	}
+	return types.ChecksumAlgorithmCrc32
+}
+
+// checkedUnsigned signs a request from a buffer with UNSIGNED-PAYLOAD when
+// checksums are on: the CRC32 the SDK sends, which the store verifies,
+// protects the bytes, and neither side hashes them with SHA-256 for the
+// signature. With when_required the payload stays signed.
+func (s *S3) checkedUnsigned(o *s3.Options) {
+	if o.RequestChecksumCalculation != aws.RequestChecksumCalculationWhenRequired {
+		payloadHash(unsignedPayload)(o)
+	}
+}
+
+const unsignedPayload = "UNSIGNED-PAYLOAD"
+
+// payloadHash signs a request with the given payload hash instead of
+// hashing its body.
+func payloadHash(sum string) func(*s3.Options) {
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("KnownPayloadSHA256",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					return next.HandleFinalize(v4.SetPayloadHash(ctx, sum), in)
+				}), middleware.Before)
+		})
+	}
+}
+
+// sendParts uploads r as parts of the multipart upload id, numbered from
+// number on, each of len(buf) bytes but the last; the first have bytes of
+// buf are already read from r. It returns the parts sent.
+func (s *S3) sendParts(ctx context.Context, key, id string, algo types.ChecksumAlgorithm, number int32, r io.Reader, buf []byte, have int) ([]types.CompletedPart, error) {
+	var parts []types.CompletedPart
+	for {
+		k, err := io.ReadFull(r, buf[have:])
+		have += k
+		end := err == io.EOF || err == io.ErrUnexpectedEOF
+		if err != nil && !end {
+			return parts, err
+		}
+		if have > 0 {
+			res, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.bucket, Key: &key, UploadId: &id,
+				PartNumber: aws.Int32(number), Body: bytes.NewReader(buf[:have]), ContentLength: aws.Int64(int64(have)),
+				ChecksumAlgorithm: algo}, s.checkedUnsigned)
+			if err != nil {
+				return parts, s.wrap(err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(number), ETag: res.ETag, ChecksumCRC32: res.ChecksumCRC32})
+			number++
+		}
+		if end {
+			return parts, nil
+		}
+		have = 0
+	}
+}
+
+// complete completes a multipart upload with parts, or aborts it if err
+// (the failure of its parts) or the completion fails.
+func (s *S3) complete(ctx context.Context, key string, id *string, parts []types.CompletedPart, err error) error {
+	if err == nil {
+		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+			UploadId: id, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		err = s.wrap(err)
+	}
+	if err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &key, UploadId: id})
+	}
+	return err
+}
+
+// putStream stores content of unknown length that is probably hint bytes
+// long, sent as r is read: no buffer, and the bytes go on while they still
+// arrive. With checksums on it is one PutObject of hint bytes whose CRC32
+// comes in a trailer (streamedPut); with when_required, the one part of a
+// multipart upload (a store that refuses the SDK's checksums may refuse
+// trailers too), which is aborted if r fails. Either way a request cut
+// short stores nothing, even on a store that would keep a body cut short
+// (versitygw keeps what an unsigned PUT sent before its connection
+// closed). If r turns out shorter than hint, the object is padded to
+// hint bytes and cut back; if longer, the rest is appended (refit) — the
+// slow path, for requests framed unlike the hint assumed.
+func (s *S3) putStream(ctx context.Context, key string, r io.Reader, hint int64, contentType string) error {
+	r = ctxReader{ctx, r}
+	body := &fitted{r: r, left: hint}
+	var one [1]byte
+	if s.checksumAlgorithm() == "" {
+		up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+			ContentType: nonEmpty(contentType)})
+		if err != nil {
+			return s.wrap(err)
+		}
+		res, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.bucket, Key: &key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(1), Body: body, ContentLength: aws.Int64(hint)}, payloadHash(unsignedPayload), once)
+		switch {
+		case body.err != nil:
+			return s.complete(ctx, key, up.UploadId, nil, body.err)
+		case err != nil:
+			return s.complete(ctx, key, up.UploadId, nil, s.wrap(err))
+		}
+		parts := []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: res.ETag}}
+		if body.got < hint {
+			if err := s.complete(ctx, key, up.UploadId, parts, nil); err != nil {
+				return err
+			}
+			return s.refit(ctx, key, body.got, nil, contentType)
+		}
+		n, err := io.ReadFull(r, one[:])
+		if n == 1 && hint < media.MinPartSize {
+			// Too small a part to append to.
+			if err := s.complete(ctx, key, up.UploadId, parts, nil); err != nil {
+				return err
+			}
+			return s.refit(ctx, key, hint, io.MultiReader(bytes.NewReader(one[:]), r), contentType)
+		}
+		if n == 1 {
+			more, err := s.buffered(ctx, func(buf []byte) ([]types.CompletedPart, error) {
+				return s.sendParts(ctx, key, *up.UploadId, "", 2, r, buf, copy(buf, one[:]))
+			})
+			parts = append(parts, more...)
+			return s.complete(ctx, key, up.UploadId, parts, err)
+		}
+		if err != io.EOF {
+			return s.complete(ctx, key, up.UploadId, nil, err)
+		}
+		return s.complete(ctx, key, up.UploadId, parts, nil)
+	}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+		Body: body, ContentLength: aws.Int64(hint), ContentType: nonEmpty(contentType)}, streamedPut, once)
+	switch {
+	case body.err != nil:
+		return body.err // the request was cut short: nothing is stored
+	case err != nil:
+		return s.wrap(err)
+	case body.got < hint:
+		return s.refit(ctx, key, body.got, nil, contentType)
+	}
+	switch n, err := io.ReadFull(r, one[:]); {
+	case n == 1:
+		return s.refit(ctx, key, hint, io.MultiReader(bytes.NewReader(one[:]), r), contentType)
+	case err != io.EOF:
+		s.remove(ctx, key)
+		return err
+	}
+	return nil
+}
+
+// once sends a request from a stream once: it cannot be sent again, and
+// the SDK would wait for its backoff before finding that out.
+func once(o *s3.Options) { o.Retryer = aws.NopRetryer{} }
+
+// buffered runs fn with a PartSize buffer from the pool, taken under the
+// S3's bound on buffered bytes.
+func (s *S3) buffered(ctx context.Context, fn func(buf []byte) ([]types.CompletedPart, error)) ([]types.CompletedPart, error) {
+	if err := s.buffers.Acquire(ctx, PartSize); err != nil {
+		return nil, err
+	}
+	defer s.buffers.Release(PartSize)
+	bufp := partPool.Get().(*[]byte)
+	defer partPool.Put(bufp)
+	return fn(*bufp)
+}
+
+// streamedPut are the options of a PutObject from a stream with checksums
+// on: the payload is not signed (its bytes are not known before they are
+// sent), and its CRC32, which the store verifies, follows it in an
+// aws-chunked trailer — the SDK's own over HTTPS, which it will not send
+// over plain HTTP, so there the body is encoded here (chunkedTrailer).
+func streamedPut(o *s3.Options) {
+	if !strings.HasPrefix(aws.ToString(o.BaseEndpoint), "http://") {
+		return
+	}
+	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("ChunkedTrailer",
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				req, ok := in.Request.(*smithyhttp.Request)
+				if !ok {
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("storage: unknown request type %T", in.Request)
+				}
+				n := req.ContentLength
+				req, err := req.SetStream(&chunkedTrailer{r: req.GetStream(), left: n, crc: crc32.NewIEEE()})
+				if err != nil {
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+				}
+				req.ContentLength = chunkedLength(n)
+				req.Header.Set("Content-Encoding", "aws-chunked")
+				req.Header.Set("X-Amz-Trailer", crcTrailer)
+				req.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(n, 10))
+				in.Request = req
+				return next.HandleFinalize(v4.SetPayloadHash(ctx, "STREAMING-UNSIGNED-PAYLOAD-TRAILER"), in)
+			}), middleware.Before)
+	})
+}
+
+const crcTrailer = "x-amz-checksum-crc32"
+
+// chunkedLength is the length of n bytes encoded by chunkedTrailer.
+func chunkedLength(n int64) int64 {
+	return int64(len(strconv.FormatInt(n, 16))) + n + int64(len("\r\n\r\n0\r\n"+crcTrailer+":XXXXXXXX==\r\n\r\n")) - 2
+}
+
+// chunkedTrailer encodes a body of left bytes as aws-chunked with an
+// unsigned trailer holding its CRC32, as the SDK does over HTTPS: one chunk
+// of all the bytes, the final chunk, the trailer.
+//
+//	<hex length>\r\n<bytes>\r\n0\r\nx-amz-checksum-crc32:<base64>\r\n\r\n
+type chunkedTrailer struct {
+	r       io.Reader
+	left    int64
+	crc     hash.Hash32
+	started bool
+	pending []byte // encoding not yet read
+	done    bool   // the trailer is pending (or read)
+}
+
+func (c *chunkedTrailer) Read(p []byte) (int, error) {
+	if !c.started {
+		c.started = true
+		c.pending = []byte(strconv.FormatInt(c.left, 16) + "\r\n")
+	}
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	if c.left > 0 {
+		if int64(len(p)) > c.left {
+			p = p[:c.left]
+		}
+		n, err := c.r.Read(p)
+		c.crc.Write(p[:n])
+		c.left -= int64(n)
+		if err == io.EOF && c.left > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		return n, err
+	}
+	if c.done {
+		return 0, io.EOF
+	}
+	c.done = true
+	c.pending = []byte("\r\n0\r\n" + crcTrailer + ":" + base64.StdEncoding.EncodeToString(c.crc.Sum(nil)) + "\r\n\r\n")
+	return c.Read(p)
+}
+
+// fitted reads exactly left bytes from r: r's bytes, then zeros if r ends
+// first. got counts r's bytes; err is r's failure.
+type fitted struct {
+	r     io.Reader
+	left  int64
+	got   int64
+	ended bool
+	err   error
+}
+
+func (f *fitted) Read(p []byte) (int, error) {
+	if f.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	if f.ended {
+		clear(p)
+		f.left -= int64(len(p))
+		return len(p), nil
+	}
+	n, err := f.r.Read(p)
+	f.got += int64(n)
+	f.left -= int64(n)
+	switch {
+	case err == io.EOF:
+		f.ended = true
+		if n == 0 {
+			return f.Read(p)
+		}
+	case err != nil:
+		f.err = err
+		return n, err
+	}
+	return n, nil
+}
+
+// refit makes key hold its own first keep bytes followed by what rest
+// holds (nil: nothing): a multipart upload of key whose first part the
+// store copies from the object itself, the rest uploaded in PartSize parts.
+// A first part too small to be followed by others is read back instead
+// and stored again with the rest (putUnknown, which reads it whole into
+// its buffer before it writes). On failure key is deleted.
+func (s *S3) refit(ctx context.Context, key string, keep int64, rest io.Reader, contentType string) error {
+	err := func() error {
+		if rest != nil && keep < media.MinPartSize {
+			rc, err := s.Get(ctx, key, 0, keep)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			return s.putUnknown(media.WithSizeHint(ctx, -1), key, io.MultiReader(rc, rest), contentType)
+		}
+		if keep == 0 && rest == nil {
+			_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
+				Body: bytes.NewReader(nil), ContentLength: aws.Int64(0), ContentType: nonEmpty(contentType)})
+			return s.wrap(err)
+		}
+		algo := s.checksumAlgorithm()
+		up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key,
+			ContentType: nonEmpty(contentType), ChecksumAlgorithm: algo})
+		if err != nil {
+			return s.wrap(err)
+		}
+		source := (&url.URL{Path: s.bucket + "/" + key}).EscapedPath()
+		cp, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: &s.bucket, Key: &key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(1), CopySource: &source, CopySourceRange: aws.String(fmt.Sprintf("bytes=0-%d", keep-1))})
+		if err != nil {
+			return s.complete(ctx, key, up.UploadId, nil, s.wrap(err))
+		}
+		parts := []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: cp.CopyPartResult.ETag, ChecksumCRC32: cp.CopyPartResult.ChecksumCRC32}}
+		if rest != nil {
+			more, err := s.buffered(ctx, func(buf []byte) ([]types.CompletedPart, error) {
+				return s.sendParts(ctx, key, *up.UploadId, algo, 2, rest, buf, 0)
+			})
+			if err != nil {
+				return s.complete(ctx, key, up.UploadId, nil, err)
+			}
+			parts = append(parts, more...)
+		}
+		return s.complete(ctx, key, up.UploadId, parts, nil)
+	}()
+	if err != nil {
+		s.remove(ctx, key)
+	}
+	return err
+}
+
+// remove deletes key after a failed Put, whatever ctx's state.
+func (s *S3) remove(ctx context.Context, key string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = s.Delete(dctx, key)
+}
+
 // Uploads from an io.ReaderAt (a file, or memory the caller holds anyway)
 // need no buffers: every request body is a section of it, which the SDK can
 // sign, checksum and retry. Up to sectionSingle bytes go in one PutObject,
@@ -289,14 +684,7 @@ func (s *S3) putSections(ctx context.Context, key string, ra io.ReaderAt, size i
 		if sum := media.ContentSHA256(ctx); sum != "" {
 			// The caller hashed the bytes already: sign with that hash
 			// (the store verifies it) instead of hashing them again.
-			opts = append(opts, func(o *s3.Options) {
-				o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-					return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("KnownPayloadSHA256",
-						func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-							return next.HandleFinalize(v4.SetPayloadHash(ctx, sum), in)
-						}), middleware.Before)
-				})
-			})
+			opts = append(opts, payloadHash(sum))
 		}
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key,
 			Body: io.NewSectionReader(ra, 0, size), ContentLength: aws.Int64(size), ContentType: nonEmpty(contentType)}, opts...)

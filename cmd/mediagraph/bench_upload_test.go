@@ -44,10 +44,16 @@ type procServer struct {
 
 func startServer(t *testing.T, env ...string) *procServer {
 	t.Helper()
+	return startServerOn(t, backends[1], env...)
+}
+
+// startServerOn is startServer on backend b.
+func startServerOn(t *testing.T, b backend, env ...string) *procServer {
+	t.Helper()
 	ctx := context.Background()
 	var cfg Config
 	cfg.bind(flag.NewFlagSet("bench", flag.ContinueOnError))
-	backends[1].setup(t, &cfg)
+	b.setup(t, &cfg)
 	cfg.DataDir = t.TempDir()
 	cfg.SigningSecret = "bench-secret-bench-secret-bench-secret"
 	cfg.Dev = "false"
@@ -59,8 +65,10 @@ func startServer(t *testing.T, env ...string) *procServer {
 		t.Fatal(err)
 	}
 	s := &procServer{bucket: strings.TrimPrefix(strings.SplitN(cfg.StorageURL, "?", 2)[0], "s3://"), dbURL: cfg.DatabaseURL, storageURL: cfg.StorageURL}
-	if err := m.Blobs.(interface{ EnsureBucket(context.Context) error }).EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
+	if st, ok := m.Blobs.(interface{ EnsureBucket(context.Context) error }); ok {
+		if err := st.EnsureBucket(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	key, _, err := m.Service.Bootstrap(ctx, "bench", "bench@bench.test", media.AllScopes)
 	if err != nil {
@@ -182,9 +190,71 @@ func (s *procServer) uploadMultipart(t *testing.T, name string, size int64, fill
 
 func mibps(bytes int64, d time.Duration) float64 { return float64(bytes) / (1 << 20) / d.Seconds() }
 
+// uploadSequential uploads n files of size bytes one after the other and
+// returns the time they took; with direct, it also PUTs as many bytes
+// straight to the store after each upload and returns that time too, so
+// both are measured under the same load.
+func (s *procServer) uploadSequential(t *testing.T, n int, size int64, seed uint64, direct bool) (viaAPI, viaPut time.Duration) {
+	ctx := context.Background()
+	data := make([]byte, size)
+	for i := range n {
+		fillPattern(data, seed+uint64(i), 0)
+		t0 := time.Now()
+		s.uploadMultipart(t, fmt.Sprintf("seq-%d-%d.bin", seed, i), size, func(w io.Writer) { _, _ = w.Write(data) })
+		viaAPI += time.Since(t0)
+		if !direct {
+			continue
+		}
+		fillPattern(data, seed+uint64(i)+1<<20, 0)
+		t0 = time.Now()
+		if _, err := s.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(fmt.Sprintf("direct/%d-%d", seed, i)),
+			Body: bytes.NewReader(data), ContentLength: aws.Int64(size)}); err != nil {
+			t.Fatal(err)
+		}
+		viaPut += time.Since(t0)
+	}
+	return viaAPI, viaPut
+}
+
+// uploadConcurrent uploads n files of size bytes, conc at a time, each
+// request streamed by the client, and returns the time they all took.
+func (s *procServer) uploadConcurrent(t *testing.T, n, conc int, size int64, seed uint64) time.Duration {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				s.uploadMultipart(t, fmt.Sprintf("conc-%d-%d.bin", seed, i), size, func(w io.Writer) { pattern(w, size, seed+uint64(i)) })
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return time.Since(t0)
+}
+
+// benchConcurrent logs the two concurrent upload loads of issue 13.
+func benchConcurrent(t *testing.T, s *procServer, backend string) {
+	for _, c := range []struct {
+		n    int
+		size int64
+	}{{200, 1 << 20}, {20, 50 << 20}} {
+		d := s.uploadConcurrent(t, c.n, 4, c.size, uint64(c.size))
+		t.Logf("%s: %d × %d MiB multipart uploads, 4 at a time: %.0f MiB/s (%.1f files/s)", backend,
+			c.n, c.size>>20, mibps(int64(c.n)*c.size, d), float64(c.n)/d.Seconds())
+	}
+}
+
 // TestBenchUploads measures multipart GraphQL uploads against direct S3
-// PUTs, the server's memory under concurrent large uploads, and a 2 GiB
-// upload session against the same multipart upload done with the SDK.
+// PUTs of the same bytes, the server's memory under concurrent large
+// uploads, concurrent loads of small and large files, and a 2 GiB upload
+// session against the same multipart upload done with the SDK.
 func TestBenchUploads(t *testing.T) {
 	benchOnly(t)
 	ctx := context.Background()
@@ -192,25 +262,15 @@ func TestBenchUploads(t *testing.T) {
 	idle, _ := s.rss(t)
 	t.Logf("server RSS idle: %.1f MiB (GOMAXPROCS of this process %d)", idle, runtime.GOMAXPROCS(0))
 
-	// 10 MiB files, one at a time: multipart GraphQL vs PutObject.
-	const n, size = 20, 10 << 20
-	data := make([]byte, size)
-	var viaAPI, direct time.Duration
-	for i := range n {
-		fillPattern(data, uint64(i+1), 0)
-		t0 := time.Now()
-		s.uploadMultipart(t, fmt.Sprintf("ten-%d.bin", i), size, func(w io.Writer) { _, _ = w.Write(data) })
-		viaAPI += time.Since(t0)
-		fillPattern(data, uint64(i+1000), 0)
-		t0 = time.Now()
-		if _, err := s.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(fmt.Sprintf("direct/%d", i)),
-			Body: bytes.NewReader(data), ContentLength: aws.Int64(size)}); err != nil {
-			t.Fatal(err)
-		}
-		direct += time.Since(t0)
+	// One at a time: multipart GraphQL vs PutObject, alternating.
+	for _, c := range []struct {
+		n    int
+		size int64
+	}{{20, 10 << 20}, {5, 100 << 20}} {
+		viaAPI, direct := s.uploadSequential(t, c.n, c.size, uint64(c.size), true)
+		a, d := mibps(int64(c.n)*c.size, viaAPI), mibps(int64(c.n)*c.size, direct)
+		t.Logf("%d MiB files ×%d, sequential: multipart GraphQL %.0f MiB/s, direct PutObject %.0f MiB/s (%.0f%%)", c.size>>20, c.n, a, d, 100*a/d)
 	}
-	a, d := mibps(n*size, viaAPI), mibps(n*size, direct)
-	t.Logf("10 MiB files ×%d, sequential: multipart GraphQL %.0f MiB/s, direct PutObject %.0f MiB/s (%.0f%%)", n, a, d, 100*a/d)
 
 	// 8 concurrent 50 MiB uploads, twice: the server's peak RSS.
 	stop := s.sampleRSS(t)
@@ -228,6 +288,8 @@ func TestBenchUploads(t *testing.T) {
 	peak := stop()
 	_, hwm := s.rss(t)
 	t.Logf("8 concurrent 50 MiB multipart uploads ×2: server peak RSS %.1f MiB sampled, %.1f MiB VmHWM (target ≤ 128)", peak, hwm)
+
+	benchConcurrent(t, s, "postgres+s3")
 
 	// 2 GiB through an upload session vs the same multipart upload with the SDK.
 	const big, workers = int64(2 << 30), 4
@@ -286,6 +348,21 @@ func TestBenchUploads(t *testing.T) {
 		len(parts), partSize>>20, workers, mibps(big, session), session.Round(time.Millisecond), uploaded.Round(time.Millisecond),
 		(session - uploaded).Round(time.Millisecond), mibps(big, sdk), sdk.Round(time.Millisecond),
 		100*sdk.Seconds()/session.Seconds(), before, after, peak, peak-before)
+}
+
+// TestBenchUploadsDisk measures multipart GraphQL uploads on SQLite and
+// the disk backend: one at a time, and the concurrent loads.
+func TestBenchUploadsDisk(t *testing.T) {
+	benchOnly(t)
+	s := startServerOn(t, backends[0])
+	for _, c := range []struct {
+		n    int
+		size int64
+	}{{20, 10 << 20}, {5, 100 << 20}} {
+		viaAPI, _ := s.uploadSequential(t, c.n, c.size, uint64(c.size), false)
+		t.Logf("sqlite+disk: %d MiB files ×%d, sequential: multipart GraphQL %.0f MiB/s", c.size>>20, c.n, mibps(int64(c.n)*c.size, viaAPI))
+	}
+	benchConcurrent(t, s, "sqlite+disk")
 }
 
 type partJob struct {

@@ -172,6 +172,59 @@ func Run(t *testing.T, newBlobs func(t *testing.T) media.Blobs) {
 		}
 	})
 
+	t.Run("unknown size", func(t *testing.T) {
+		t.Parallel()
+		// Content of a length not known in advance (size -1), with and
+		// without a size hint, the hint right, too long or too short:
+		// the object holds exactly the bytes the reader held.
+		for _, c := range []struct {
+			key        string
+			size, hint int64
+		}{
+			{"unknown/small", 1000, -1},
+			{"unknown/parts", 16 << 20, -1},
+			{"unknown/parts-and-some", 17<<20 + 5, -1},
+			{"unknown/hint-small", 2 << 20, 2 << 20},
+			{"unknown/hint-small-long", 2 << 20, 2<<20 - 2},
+			{"unknown/hint-small-far-too-long", 10 << 20, 2 << 20},
+			{"unknown/hint-small-short", 2<<20 - 2, 2 << 20},
+			{"unknown/hint-right", 6<<20 + 7, 6<<20 + 7},
+			{"unknown/hint-long", 6 << 20, 6<<20 + 2},
+			{"unknown/hint-far-too-long", 100_000, 6 << 20},
+			{"unknown/hint-short", 6<<20 + 2, 6 << 20},
+			{"unknown/hint-far-too-short", 14 << 20, 5 << 20},
+		} {
+			cctx := ctx
+			if c.hint >= 0 {
+				cctx = media.WithSizeHint(ctx, c.hint)
+			}
+			h := sha256.New()
+			src := io.TeeReader(io.LimitReader(&generator{}, c.size), h) // not seekable
+			if err := b.Put(cctx, c.key, struct{ io.Reader }{src}, -1, ""); err != nil {
+				t.Fatalf("%s: %v", c.key, err)
+			}
+			rc, err := b.Get(ctx, c.key, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2 := sha256.New()
+			n, _ := io.Copy(h2, rc)
+			rc.Close()
+			if n != c.size || !bytes.Equal(h2.Sum(nil), h.Sum(nil)) {
+				t.Fatalf("%s: %d bytes stored of %d, same bytes: %v", c.key, n, c.size, bytes.Equal(h2.Sum(nil), h.Sum(nil)))
+			}
+		}
+		// A reader that fails leaves nothing, with a hint or without.
+		for _, hint := range []int64{-1, 2 << 20, 6 << 20, 12 << 20} {
+			key := fmt.Sprintf("unknown-failing/%d", hint)
+			src := io.MultiReader(io.LimitReader(&generator{}, 9<<20), failing{})
+			if err := b.Put(media.WithSizeHint(ctx, hint), key, src, -1, ""); err == nil {
+				t.Fatalf("%s: Put succeeded", key)
+			}
+			mustNotFound(t, key)
+		}
+	})
+
 	t.Run("list", func(t *testing.T) {
 		t.Parallel()
 		for i, k := range []string{"l/1", "l/2/x", "lx/3", "l/2y"} {
