@@ -17,7 +17,7 @@ import (
 func (d *DB) CreateFile(ctx context.Context, f *media.File, r *media.Revision) error {
 	return d.atomic(ctx, func(d *DB) error {
 		if _, err := d.idb.NewInsert().Model(newFileRow(f)).Returning("").Exec(ctx); err != nil {
-			return wrap(err, "file")
+			return fileWriteError(err, f)
 		}
 		if r != nil {
 			if _, err := d.idb.NewInsert().Model(newRevisionRow(r)).Returning("").Exec(ctx); err != nil {
@@ -39,13 +39,15 @@ func (d *DB) CreateFile(ctx context.Context, f *media.File, r *media.Revision) e
 }
 
 // selectFiles selects files with their tags: each row brings them in a
-// subquery, so a page of files costs one query, not two.
+// subquery, so a page of files costs one query, not two. The columns are
+// fileRow's, by name: files also holds columns only the database reads
+// (the search vectors on PostgreSQL, search_key on SQLite).
 func (d *DB) selectFiles(model any) *bun.SelectQuery {
 	tagList := "(SELECT coalesce(string_agg(t.tag, ',' ORDER BY t.tag), '') FROM file_tags AS t WHERE t.file_id = f.id)"
 	if d.dialect == SQLite {
 		tagList = "(SELECT coalesce(group_concat(tag, ','), '') FROM (SELECT t.tag FROM file_tags AS t WHERE t.file_id = f.id ORDER BY t.tag))"
 	}
-	return d.idb.NewSelect().Model(model).ColumnExpr("f.*").ColumnExpr(tagList + " AS tag_list")
+	return d.idb.NewSelect().Model(model).ColumnExpr("?TableColumns").ColumnExpr(tagList + " AS tag_list")
 }
 
 // File returns a file of orgID by id, trashed or not, with its tags.
@@ -96,8 +98,15 @@ func (d *DB) FileNameTaken(ctx context.Context, bucketID media.ID, path, name st
 // filterFiles), ordered by q.Order's column and then by id, both in the
 // direction of q.Order (flipped if q.Reverse), strictly after q.After in that
 // order, skipping q.Offset rows and returning at most q.Limit (<= 0: no
-// limit). Tags are not loaded.
+// limit). RELEVANCE (a search) is relevance class, creation time and id
+// (see listRelevant). Tags are loaded.
 func (d *DB) ListFiles(ctx context.Context, q media.FileQuery) ([]*media.File, error) {
+	if q.Order.Field == media.OrderRelevance {
+		if q.Filter.Search == nil {
+			return nil, fmt.Errorf("database: RELEVANCE without a search")
+		}
+		return d.listRelevant(ctx, q)
+	}
 	var rows []fileRow
 	sq, err := d.listFilesQuery(q, &rows)
 	if err != nil {
@@ -182,7 +191,9 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 //     UpdatedBefore exclusive (<), so that adjacent ranges do not overlap;
 //   - CreatedBy, Visibility, LegalHold: equal;
 //   - Trashed: EXCLUDE ("") keeps files not in the trash, ONLY those in it,
-//     INCLUDE both.
+//     INCLUDE both;
+//   - Search: every word somewhere in the name, tags, texts or path (see
+//     whereSearch); ExternalID: equal.
 func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuery {
 	f := q.Filter
 	sq = sq.Where("f.org_id = ?", q.OrgID)
@@ -262,6 +273,12 @@ func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuer
 	}
 	if f.LegalHold != nil {
 		sq = sq.Where("f.legal_hold = ?", *f.LegalHold)
+	}
+	if f.ExternalID != nil {
+		sq = sq.Where("f.external_id = ?", *f.ExternalID)
+	}
+	if f.Search != nil {
+		sq = d.whereSearch(sq, *f.Search, searchAll)
 	}
 	switch f.Trashed {
 	case media.TrashOnly:
@@ -397,15 +414,23 @@ func (d *DB) TagsByFileIDs(ctx context.Context, orgID media.ID, ids []media.ID) 
 }
 
 // UpdateFile writes a file's descriptive and placement fields (bucket, path,
-// name, visibility, texts, metadata, updated_at/by) and, if tags is not nil,
-// replaces its tags. Returns NOT_FOUND, or CONFLICT if the new name is taken
-// in the target folder.
+// name, visibility, texts, metadata, external id, updated_at/by) and, if
+// tags is not nil, replaces its tags (and tags_text, in the same UPDATE).
+// Returns NOT_FOUND, or CONFLICT if the new name is taken in the target
+// folder or the external id in the target bucket.
 func (d *DB) UpdateFile(ctx context.Context, f *media.File, tags []string) error {
 	return d.atomic(ctx, func(d *DB) error {
-		res, err := d.idb.NewUpdate().Model(newFileRow(f)).
-			Column("bucket_id", "path", "name", "visibility", "alt_text", "caption", "copyright", "metadata",
-				"updated_at", "updated_by").
+		row := newFileRow(f)
+		cols := []string{"bucket_id", "path", "name", "visibility", "alt_text", "caption", "copyright", "metadata",
+			"external_id", "updated_at", "updated_by"}
+		if tags != nil {
+			row.TagsText, cols = tagsText(tags), append(cols, "tags_text")
+		}
+		res, err := d.idb.NewUpdate().Model(row).Column(cols...).
 			Where("f.id = ?", f.ID).Where("f.org_id = ?", f.OrgID).Exec(ctx)
+		if err != nil {
+			return fileWriteError(err, f)
+		}
 		if err := affectedOne(res, err, "file"); err != nil {
 			return err
 		}

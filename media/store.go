@@ -77,7 +77,8 @@ type Store interface {
 	UpdateFile(ctx context.Context, f *File, tags []string) error
 	// FileNameTaken reports whether a file that is not trashed has this name in this folder.
 	FileNameTaken(ctx context.Context, bucketID ID, path, name string) (bool, error)
-	// ListFiles returns one page of files matching q, in q's order.
+	// ListFiles returns one page of files matching q, in q's order. In a
+	// search (q.Filter.Search) each file's Relevance is set.
 	ListFiles(ctx context.Context, q FileQuery) ([]*File, error)
 	// CountFiles counts the files matching q's filter (ignoring paging).
 	CountFiles(ctx context.Context, q FileQuery) (int, error)
@@ -108,6 +109,9 @@ type Store interface {
 	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
 	// FileByName returns the live file with that name in a folder.
 	FileByName(ctx context.Context, orgID, bucketID ID, path, name string) (*File, error)
+	// FileByExternalID returns the file of a bucket, trashed or not, with
+	// that external id.
+	FileByExternalID(ctx context.Context, orgID, bucketID ID, externalID string) (*File, error)
 	// SetFileState writes a file's trash and legal-hold state and
 	// updated_at/by. Callers hold the file's lock (LockFile) and write the
 	// copy it returned, changed.
@@ -277,6 +281,13 @@ type FileFilter struct {
 	Visibility    *Visibility
 	// LegalHold keeps held (true) or not held (false) files.
 	LegalHold *bool
+	// Search keeps files with every word in their name, tags, alt text,
+	// caption or folder path, the last word as a prefix. Normalized, it is
+	// the words, lower-cased and separated by single spaces (SearchWords);
+	// nil when the search has no words.
+	Search *string
+	// ExternalID keeps the file with that client-assigned id.
+	ExternalID *string
 }
 
 // FileOrderField is a column a listing can be ordered by.
@@ -287,6 +298,10 @@ const (
 	OrderUpdatedAt FileOrderField = "UPDATED_AT"
 	OrderName      FileOrderField = "NAME"
 	OrderSize      FileOrderField = "SIZE"
+	// OrderRelevance, with a search only: files with every word in their
+	// name first, then the other matches, each newest first (see
+	// File.Relevance).
+	OrderRelevance FileOrderField = "RELEVANCE"
 )
 
 // OrderDirection is ASC or DESC.
@@ -309,7 +324,10 @@ type FileKey struct {
 	Time time.Time
 	Name string
 	Size int64
-	ID   ID
+	// Relevance is the file's relevance class (RELEVANCE orders by it,
+	// then by Time, the creation time).
+	Relevance int
+	ID        ID
 }
 
 // FileQuery is one page of a file listing, as the Store runs it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/mediagraph/mediagraph/database"
 	"github.com/mediagraph/mediagraph/internal/testenv"
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/storage"
@@ -360,6 +361,36 @@ func (e *env) checkInvariants() {
 	for _, v := range storeViolations(ctx, e.t, e.m.DB.Bun(), e.m.Blobs, time.Now().Add(time.Hour)) {
 		e.t.Errorf("invariant: %s", v)
 	}
+	for _, v := range searchViolations(ctx, e.t, e.m.DB) {
+		e.t.Errorf("invariant: %s", v)
+	}
+}
+
+// searchViolations lists where the search index disagrees with the rows:
+// a file whose tags_text is not its tags, and on SQLite an FTS index that
+// does not match the files' text (FTS5's integrity-check against its
+// content table).
+func searchViolations(ctx context.Context, t testing.TB, db *database.DB) []string {
+	t.Helper()
+	agg := "string_agg(t.tag, ' ' ORDER BY t.tag)"
+	if db.Dialect() == database.SQLite {
+		agg = "(SELECT group_concat(tag, ' ') FROM (SELECT t2.tag FROM file_tags AS t2 WHERE t2.file_id = f.id ORDER BY t2.tag))"
+	}
+	var drift []string
+	if err := db.Bun().NewRaw(`SELECT f.id FROM files AS f LEFT JOIN file_tags AS t ON t.file_id = f.id
+		GROUP BY f.id, f.tags_text HAVING f.tags_text <> coalesce(` + agg + `, '')`).Scan(ctx, &drift); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, id := range drift {
+		out = append(out, "file "+id+": tags_text is not its tags")
+	}
+	if db.Dialect() == database.SQLite {
+		if _, err := db.Bun().ExecContext(ctx, "INSERT INTO file_search (file_search, rank) VALUES ('integrity-check', 1)"); err != nil {
+			out = append(out, "the FTS index does not match the files: "+err.Error())
+		}
+	}
+	return out
 }
 
 // storeViolations lists where the database and the object store disagree:
