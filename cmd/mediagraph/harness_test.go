@@ -378,7 +378,7 @@ func searchViolations(ctx context.Context, t testing.TB, db *database.DB) []stri
 	}
 	var drift []string
 	if err := db.Bun().NewRaw(`SELECT f.id FROM files AS f LEFT JOIN file_tags AS t ON t.file_id = f.id
-		GROUP BY f.id, f.tags_text HAVING f.tags_text <> coalesce(` + agg + `, '')`).Scan(ctx, &drift); err != nil {
+		GROUP BY f.id, f.tags_text HAVING f.tags_text <> coalesce(`+agg+`, '')`).Scan(ctx, &drift); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
