@@ -1139,7 +1139,7 @@ func compareFiles(a, b *media.File, field media.FileOrderField) int {
 }
 
 func keyOf(f *media.File, field media.FileOrderField) *media.FileKey {
-	k := &media.FileKey{ID: f.ID, Name: f.Name, Size: f.Size, Time: f.CreatedAt}
+	k := &media.FileKey{ID: f.ID, Name: f.Name, Size: f.Size, Time: f.CreatedAt, Relevance: f.Relevance}
 	if field == media.OrderUpdatedAt {
 		k.Time = f.UpdatedAt
 	}

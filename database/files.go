@@ -107,6 +107,16 @@ func (d *DB) ListFiles(ctx context.Context, q media.FileQuery) ([]*media.File, e
 		}
 		return d.listRelevant(ctx, q)
 	}
+	if q.Filter.Search != nil {
+		o, err := orderOf(q)
+		if err != nil {
+			return nil, err
+		}
+		base := q
+		base.Filter.Search = nil
+		rows, err := d.searchPage(ctx, base, *q.Filter.Search, searchAll, o, q.Offset, q.Limit)
+		return filesOf(rows, err)
+	}
 	var rows []fileRow
 	sq, err := d.listFilesQuery(q, &rows)
 	if err != nil {
@@ -130,40 +140,76 @@ var orderColumns = map[media.FileOrderField]string{
 	media.OrderSize:      "f.size",
 }
 
-func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuery, error) {
-	field, desc := q.Order.Field, q.Order.Direction != media.Asc
+// fileOrder is a listing's order in SQL: a column, then the id, both in one
+// direction, starting strictly after a position (if after is set).
+type fileOrder struct {
+	field         media.FileOrderField
+	col, dir, cmp string
+	after         *media.FileKey
+}
+
+// orderOf is q's order (its Order, flipped if q.Reverse, after q.After).
+func orderOf(q media.FileQuery) (fileOrder, error) {
+	field := q.Order.Field
 	if field == "" {
 		field = media.OrderCreatedAt
 	}
 	col, ok := orderColumns[field]
 	if !ok {
-		return nil, fmt.Errorf("database: unknown file ordering %q", field)
+		return fileOrder{}, fmt.Errorf("database: unknown file ordering %q", field)
 	}
 	if q.Order.Direction != "" && q.Order.Direction != media.Asc && q.Order.Direction != media.Desc {
-		return nil, fmt.Errorf("database: unknown order direction %q", q.Order.Direction)
+		return fileOrder{}, fmt.Errorf("database: unknown order direction %q", q.Order.Direction)
 	}
-	if q.Reverse {
-		desc = !desc
-	}
-	dir, cmp := "ASC", ">"
+	return newFileOrder(field, col, (q.Order.Direction != media.Asc) != q.Reverse, q.After), nil
+}
+
+func newFileOrder(field media.FileOrderField, col string, desc bool, after *media.FileKey) fileOrder {
 	if desc {
-		dir, cmp = "DESC", "<"
+		return fileOrder{field, col, "DESC", "<", after}
 	}
-	sq := d.filterFiles(d.selectFiles(rows), q)
-	if k := q.After; k != nil {
-		var v any
-		switch field {
-		case media.OrderCreatedAt, media.OrderUpdatedAt:
-			v = k.Time
-		case media.OrderName:
-			v = k.Name
-		case media.OrderSize:
-			v = k.Size
-		}
-		// A row-value comparison: both databases use it as an index bound.
-		sq = sq.Where("("+col+", f.id) "+cmp+" (?, ?)", v, k.ID)
+	return fileOrder{field, col, "ASC", ">", after}
+}
+
+// keyset keeps the rows after o.after.
+func (o fileOrder) keyset(sq *bun.SelectQuery) *bun.SelectQuery {
+	k := o.after
+	if k == nil {
+		return sq
 	}
-	sq = sq.OrderExpr(col + " " + dir + ", f.id " + dir)
+	var v any
+	switch o.field {
+	case media.OrderCreatedAt, media.OrderUpdatedAt:
+		v = k.Time
+	case media.OrderName:
+		v = k.Name
+	case media.OrderSize:
+		v = k.Size
+	}
+	// A row-value comparison: both databases use it as an index bound.
+	return sq.Where("("+o.col+", f.id) "+o.cmp+" (?, ?)", v, k.ID)
+}
+
+// by orders sq.
+func (o fileOrder) by(sq *bun.SelectQuery) *bun.SelectQuery {
+	return sq.OrderExpr(o.col + " " + o.dir + ", f.id " + o.dir)
+}
+
+// past is o starting after row r.
+func (o fileOrder) past(r *fileRow) fileOrder {
+	o.after = &media.FileKey{Name: r.Name, Size: r.Size, ID: r.ID, Time: r.CreatedAt}
+	if o.field == media.OrderUpdatedAt {
+		o.after.Time = r.UpdatedAt
+	}
+	return o
+}
+
+func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuery, error) {
+	o, err := orderOf(q)
+	if err != nil {
+		return nil, err
+	}
+	sq := o.by(o.keyset(d.filterFiles(d.selectFiles(rows), q)))
 	if q.Offset > 0 {
 		sq = sq.Offset(int64(q.Offset))
 	}

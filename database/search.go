@@ -77,25 +77,82 @@ func (d *DB) whereSearch(sq *bun.SelectQuery, search string, c searchClass) *bun
 	return sq.Where("f.search_key IN (SELECT rowid FROM file_search WHERE file_search MATCH ?)", q)
 }
 
+// searchWindow is how many rows, in the listing's order, a search on
+// PostgreSQL reads before it asks the search index instead (searchPage;
+// a variable for tests).
+var searchWindow = 2000
+
+// searchPage reads up to limit files (<= 0: all) of q (whose filter has no
+// search) that are of class c of search, in order o, skipping offset.
+//
+// On PostgreSQL it goes in two steps, because the planner cannot tell how
+// common a word is in the rows at hand: for a word it has no statistics
+// for — any prefix, a word common elsewhere but rare here — it guesses
+// 0.5 % and walks the order's index, filtering, which for a word found in
+// no file reads every one. So it first reads the next searchWindow rows in
+// the order and keeps those that match: a common word fills the page
+// there. If they do not fill it, the rest comes from the matches the
+// search index gives, each file at most once (a MATERIALIZED CTE, which the
+// planner cannot turn back into a walk), sorted: few by then, as the
+// window held fewer than limit of them. An offset goes straight to the
+// index. SQLite's FTS5 query is always driven by the index.
+func (d *DB) searchPage(ctx context.Context, q media.FileQuery, search string, c searchClass, o fileOrder, offset, limit int) ([]fileRow, error) {
+	var out []fileRow
+	if d.dialect == Postgres && offset == 0 && limit > 0 {
+		window := o.by(o.keyset(d.filterFiles(d.idb.NewSelect().Model((*fileRow)(nil)).ColumnExpr("f.*"), q))).Limit(int64(searchWindow))
+		sq := o.by(d.whereSearch(d.selectFiles(&out).ModelTableExpr("(?) AS f", window), search, c)).Limit(int64(limit))
+		if err := sq.Scan(ctx); err != nil {
+			return nil, wrap(err, "file")
+		}
+		if len(out) == limit {
+			return out, nil
+		}
+		if len(out) > 0 {
+			o = o.past(&out[len(out)-1])
+		}
+		limit -= len(out)
+	}
+	var rows []fileRow
+	var sq *bun.SelectQuery
+	if d.dialect == Postgres {
+		matches := o.keyset(d.whereSearch(d.filterFiles(d.idb.NewSelect().Model((*fileRow)(nil)).
+			ColumnExpr("f.id").ColumnExpr(o.col+" AS k"), q), search, c))
+		top := d.idb.NewSelect().TableExpr("m").Column("id").OrderExpr("k " + o.dir + ", id " + o.dir)
+		top = paged(top, offset, limit)
+		sq = o.by(d.selectFiles(&rows).WithQuery(bun.NewWithQuery("m", matches).Materialized()).
+			Join("JOIN (?) AS top ON top.id = f.id", top))
+	} else {
+		sq = paged(o.by(o.keyset(d.whereSearch(d.filterFiles(d.selectFiles(&rows), q), search, c))), offset, limit)
+	}
+	if err := sq.Scan(ctx); err != nil {
+		return nil, wrap(err, "file")
+	}
+	return append(out, rows...), nil
+}
+
+func paged(sq *bun.SelectQuery, offset, limit int) *bun.SelectQuery {
+	if offset > 0 {
+		sq = sq.Offset(int64(offset))
+	}
+	if limit > 0 {
+		sq = sq.Limit(int64(limit))
+	}
+	return sq
+}
+
 // listRelevant reads a page of a search in relevance order: the files with
 // every word in their name, then the others, each newest first (created_at,
-// then id; all reversed for ASC or q.Reverse). Each class is its own query,
-// ordered along the creation-time indexes, so a common word costs a short
-// walk of them and a rare one a look-up in the search index — rather than
-// ranking every match, which for a word in a tenth of a million files
-// reads a hundred thousand rows. The second query runs only if the first
-// class does not fill the page; with an offset that reaches past the first
-// class, a count of it (bounded by the offset) says where the second starts.
+// then id; all reversed for ASC or q.Reverse). Each class is read on its
+// own, along the creation-time order (see searchPage) — rather than ranking
+// every match, which for a word in a tenth of a million files reads a
+// hundred thousand rows. The second class is read only if the first does
+// not fill the page; with an offset that reaches past the first class, a
+// count of it says where the second starts.
 func (d *DB) listRelevant(ctx context.Context, q media.FileQuery) ([]*media.File, error) {
-	desc := q.Order.Direction != media.Asc
-	if q.Reverse {
-		desc = !desc
-	}
+	desc := (q.Order.Direction != media.Asc) != q.Reverse
 	classes := []searchClass{searchName, searchOther}
-	dir, cmp := "DESC", "<"
 	if !desc {
 		classes = []searchClass{searchOther, searchName}
-		dir, cmp = "ASC", ">"
 	}
 	search := *q.Filter.Search
 	base := q
@@ -104,40 +161,32 @@ func (d *DB) listRelevant(ctx context.Context, q media.FileQuery) ([]*media.File
 	offset := q.Offset
 	for _, c := range classes {
 		rel := relevanceOf(c)
-		var after *media.FileKey
+		o := newFileOrder(media.OrderCreatedAt, "f.created_at", desc, nil)
 		if k := q.After; k != nil {
 			if (desc && rel > k.Relevance) || (!desc && rel < k.Relevance) {
 				continue // wholly before the cursor
 			}
 			if rel == k.Relevance {
-				after = k
+				o.after = k
 			}
 		}
-		var rows []fileRow
-		sq := d.whereSearch(d.filterFiles(d.selectFiles(&rows), base), search, c)
-		if after != nil {
-			sq = sq.Where("(f.created_at, f.id) "+cmp+" (?, ?)", after.Time, after.ID)
-		}
-		sq = sq.OrderExpr("f.created_at " + dir + ", f.id " + dir)
-		if offset > 0 {
-			sq = sq.Offset(int64(offset))
-		}
+		limit := 0
 		if q.Limit > 0 {
-			sq = sq.Limit(int64(q.Limit - len(out)))
+			limit = q.Limit - len(out)
 		}
-		if err := sq.Scan(ctx); err != nil {
-			return nil, wrap(err, "file")
+		rows, err := d.searchPage(ctx, base, search, c, o, offset, limit)
+		if err != nil {
+			return nil, err
 		}
 		if offset > 0 && len(rows) == 0 {
-			// The offset reaches past this class: skip as many rows as
-			// it holds (at most offset) in the next one.
-			var n int
-			inner := d.whereSearch(d.filterFiles(d.idb.NewSelect().Model((*fileRow)(nil)).ColumnExpr("1"), base), search, c).
-				Limit(int64(offset))
-			if err := d.idb.NewSelect().TableExpr("(?) AS s", inner).ColumnExpr("count(*)").Scan(ctx, &n); err != nil {
+			// The offset reaches past this class, which holds at most
+			// offset files: skip as many in the next one. (No LIMIT: with
+			// one the planner would walk, see searchPage.)
+			n, err := o.keyset(d.whereSearch(d.filterFiles(d.idb.NewSelect().Model((*fileRow)(nil)), base), search, c)).Count(ctx)
+			if err != nil {
 				return nil, wrap(err, "file")
 			}
-			offset -= n
+			offset -= int(n)
 		} else {
 			offset = 0
 		}
