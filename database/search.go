@@ -80,7 +80,7 @@ func (d *DB) whereSearch(sq *bun.SelectQuery, search string, c searchClass) *bun
 // searchWindow is how many rows, in the listing's order, a search on
 // PostgreSQL reads before it asks the search index instead (searchPage;
 // a variable for tests).
-var searchWindow = 2000
+var searchWindow = 5000
 
 // searchPage reads up to limit files (<= 0: all) of q (whose filter has no
 // search) that are of class c of search, in order o, skipping offset.

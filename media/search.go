@@ -1,6 +1,7 @@
 package media
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,7 +19,8 @@ const (
 )
 
 // SearchWords splits a search into its words, lower-cased: runs of
-// letters, digits and combining marks. Everything else separates words —
+// letters, digits and combining marks that hold a letter or a digit (marks
+// alone are no word to either database). Everything else separates words —
 // spaces, and punctuation such as _ - . / in names and paths — exactly as
 // both databases split the text they index, so "invoice_2025-03.pdf" is
 // the words invoice, 2025, 03 and pdf. Quotes and operators of the
@@ -26,8 +28,11 @@ const (
 // or plain words here; the database layer quotes every word.
 func SearchWords(s string) []string {
 	s = strings.ToLower(norm.NFC.String(s))
-	return strings.FieldsFunc(s, func(r rune) bool {
+	words := strings.FieldsFunc(s, func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.IsMark(r)
+	})
+	return slices.DeleteFunc(words, func(w string) bool {
+		return strings.IndexFunc(w, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) < 0
 	})
 }
 

@@ -21,9 +21,11 @@ import (
 // out of 50, a year out of 26, a month, a serial number and an extension
 // out of 4 (invoice-delta_2013-04_n123456.pdf); every 7th file has a
 // caption about the sea, mountains, a city or a forest; two tags each (one
-// of 50, one of 7), in 100 folders. The secondary indexes of files are
-// dropped for the insert and built again after it (faster than
-// maintaining them row by row), then the table is vacuumed and analyzed.
+// of 50, one of 7), in 100 folders. Like a restore: the secondary indexes
+// of files and file_tags are dropped for the insert and built again after
+// it, foreign keys are not checked row by row, then the tables are
+// vacuumed and analyzed. The rows stay (the test's database is dropped
+// after it); no test that checks the store's invariants may use it.
 func searchSeed(t testing.TB, e *env, bucket string, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -32,17 +34,14 @@ func searchSeed(t testing.TB, e *env, bucket string, n int) {
 		t.Fatal(err)
 	}
 	owner := e.viewerIDTB(t)
-	// A connection of its own: building the indexes of a million rows takes
-	// longer than the server's read timeout.
-	seeder := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(e.m.Config.DatabaseURL), pgdriver.WithReadTimeout(time.Hour)))
-	defer seeder.Close()
-	conn, err := bun.NewDB(seeder, pgdialect.New()).Conn(ctx)
+	conn, err := slowDB(t, e).Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	var indexes []string
-	if err := conn.NewRaw("SELECT indexdef FROM pg_indexes WHERE tablename = 'files' AND indexname <> 'files_pkey'").Scan(ctx, &indexes); err != nil {
+	if err := conn.NewRaw("SELECT indexdef FROM pg_indexes WHERE tablename IN ('files', 'file_tags') AND indexname NOT IN ('files_pkey', 'file_tags_pkey')").
+		Scan(ctx, &indexes); err != nil {
 		t.Fatal(err)
 	}
 	id := func(prefix string) string { return "'" + prefix + "_' || lpad(i::text, 26, '0')" }
@@ -52,6 +51,9 @@ func searchSeed(t testing.TB, e *env, bucket string, n int) {
 	}{
 		{`SET maintenance_work_mem = '512MB'`, nil},
 		{`SET max_parallel_maintenance_workers = 2`, nil},
+		// Bulk load: no foreign-key triggers for this session (the rows are
+		// made consistent), as pg_restore does.
+		{`SET session_replication_role = replica`, nil},
 	}
 	for _, def := range indexes {
 		name := strings.Fields(strings.SplitN(def, " ON ", 2)[0])
@@ -79,8 +81,9 @@ func searchSeed(t testing.TB, e *env, bucket string, n int) {
 		    CASE WHEN i % 7 = 0 THEN 'a caption about the ' || (ARRAY['sea','mountains','city','forest'])[1 + i % 4] || ' trip' END,
 		    't' || (i % 50) || ' u' || (i % 7)
 		  FROM generate_series(1, ?) i`, []any{e.org.ID, b.ID, owner, owner, n}},
-		{`INSERT INTO file_tags (org_id, file_id, tag) SELECT ?, ` + id("file") + `, 't' || (i % 50) FROM generate_series(1, ?) i`, []any{e.org.ID, n}},
-		{`INSERT INTO file_tags (org_id, file_id, tag) SELECT ?, ` + id("file") + `, 'u' || (i % 7) FROM generate_series(1, ?) i`, []any{e.org.ID, n}},
+		{`INSERT INTO file_tags (org_id, file_id, tag) SELECT ?, ` + id("file") + `, tag
+		  FROM generate_series(1, ?) i, LATERAL (VALUES ('t' || (i % 50)), ('u' || (i % 7))) AS tags (tag)`, []any{e.org.ID, n}},
+		{`SET session_replication_role = DEFAULT`, nil},
 	}...)
 	for _, def := range indexes {
 		stmts = append(stmts, struct {
@@ -94,13 +97,26 @@ func searchSeed(t testing.TB, e *env, bucket string, n int) {
 	}{"VACUUM ANALYZE files", nil}, struct {
 		sql  string
 		args []any
-	}{"ANALYZE", nil})
+	}{"VACUUM ANALYZE file_tags", nil})
 	for _, q := range stmts {
+		t0 := time.Now()
 		if _, err := conn.ExecContext(ctx, q.sql, q.args...); err != nil {
 			t.Fatalf("%s: %v", q.sql, err)
 		}
+		if d := time.Since(t0); d > 5*time.Second {
+			t.Logf("seeding: %s in %s", firstLine(strings.Join(strings.Fields(q.sql), " ")), d.Round(time.Second))
+		}
 	}
-	t.Cleanup(func() { purgeSeeded(t, e) })
+}
+
+// slowDB is a pool of its own on the test's PostgreSQL database, for
+// statements (building the indexes of a million rows) that take longer than
+// the server's read timeout.
+func slowDB(t testing.TB, e *env) *bun.DB {
+	db := bun.NewDB(sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(e.m.Config.DatabaseURL), pgdriver.WithReadTimeout(time.Hour))),
+		pgdialect.New())
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // searchCase is one search the benchmark and the plan check run, and how
@@ -298,7 +314,7 @@ func firstLine(q string) string {
 // search indexes, for the record in docs/BENCHMARKS.md.
 func trigramComparison(t *testing.T, e *env) {
 	ctx := context.Background()
-	db := e.m.DB.Bun()
+	db := slowDB(t, e)
 	if _, err := db.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm"); err != nil {
 		t.Logf("pg_trgm not available: %v", err)
 		return

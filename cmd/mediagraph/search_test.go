@@ -101,11 +101,15 @@ func TestSearch(t *testing.T) {
 			{`\paid\`, []string{"scan.png"}},
 			{"paid\x00", []string{"scan.png"}},
 			{`blue NOT paid`, nil},
+			{"paid \u0301\u0301", []string{"scan.png"}}, // a combining mark alone is no word
+			{"\u0301 paid", []string{"scan.png"}},
+			{"ab\U0001F600cd", nil}, // an emoji separates
+			{"\uFFFD paid", []string{"scan.png"}},
 		} {
 			check(c.words, c.want...)
 		}
 		// No words is no search (every file, newest first); too long is refused.
-		for _, s := range []string{"", "   ", "*", `"`, "-- ::"} {
+		for _, s := range []string{"", "   ", "*", `"`, "-- ::", "\u0301", "\U0001F600"} {
 			if got := e.search(e.owner, "b", s, nil, nil); len(got) != 8 || got[0] != "report.final.v2.png" {
 				t.Errorf("search %q: %q", s, got)
 			}
