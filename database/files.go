@@ -114,7 +114,7 @@ func (d *DB) ListFiles(ctx context.Context, q media.FileQuery) ([]*media.File, e
 		}
 		base := q
 		base.Filter.Search = nil
-		rows, err := d.searchPage(ctx, base, *q.Filter.Search, searchAll, o, q.Offset, q.Limit)
+		rows, err := d.searchPage(ctx, base, *q.Filter.Search, searchAll, o, q.Offset, q.Limit, nil)
 		return filesOf(rows, err)
 	}
 	var rows []fileRow

@@ -90,22 +90,28 @@ var searchWindow = 5000
 // for — any prefix, a word common elsewhere but rare here — it guesses
 // 0.5 % and walks the order's index, filtering, which for a word found in
 // no file reads every one. So it first reads the next searchWindow rows in
-// the order and keeps those that match: a common word fills the page
-// there. If they do not fill it, the rest comes from the matches the
-// search index gives, each file at most once (a MATERIALIZED CTE, which the
-// planner cannot turn back into a walk), sorted: few by then, as the
-// window held fewer than limit of them. An offset goes straight to the
-// index. SQLite's FTS5 query is always driven by the index.
-func (d *DB) searchPage(ctx context.Context, q media.FileQuery, search string, c searchClass, o fileOrder, offset, limit int) ([]fileRow, error) {
+// the order and keeps those that match (searchWindowRows; or it is given
+// them, in seen, when another class read the same window): a common word
+// fills the page there. If they do not fill it, the rest comes from the
+// matches the search index gives, each file at most once (a MATERIALIZED
+// CTE, which the planner cannot turn back into a walk), sorted: few by
+// then, as the window held fewer than limit of them. An offset goes
+// straight to the index. SQLite's FTS5 query is always driven by the index.
+func (d *DB) searchPage(ctx context.Context, q media.FileQuery, search string, c searchClass, o fileOrder, offset, limit int,
+	seen *[]fileRow) ([]fileRow, error) {
 	var out []fileRow
 	if d.dialect == Postgres && offset == 0 && limit > 0 {
-		window := o.by(o.keyset(d.filterFiles(d.idb.NewSelect().Model((*fileRow)(nil)).ColumnExpr("f.*"), q))).Limit(int64(searchWindow))
-		sq := o.by(d.whereSearch(d.selectFiles(&out).ModelTableExpr("(?) AS f", window), search, c)).Limit(int64(limit))
-		if err := sq.Scan(ctx); err != nil {
-			return nil, wrap(err, "file")
+		if seen != nil {
+			out = *seen
+		} else {
+			byClass, err := d.searchWindowRows(ctx, q, search, []searchClass{c}, o, limit)
+			if err != nil {
+				return nil, err
+			}
+			out = byClass[c]
 		}
-		if len(out) == limit {
-			return out, nil
+		if len(out) >= limit {
+			return out[:limit], nil
 		}
 		if len(out) > 0 {
 			o = o.past(&out[len(out)-1])
@@ -128,6 +134,43 @@ func (d *DB) searchPage(ctx context.Context, q media.FileQuery, search string, c
 		return nil, wrap(err, "file")
 	}
 	return append(out, rows...), nil
+}
+
+// searchWindowRows reads the next searchWindow rows of q in order o
+// (PostgreSQL) and returns, for each of classes, the first limit of them
+// that are of that class, in order: one read of the window however many
+// classes it serves.
+func (d *DB) searchWindowRows(ctx context.Context, q media.FileQuery, search string, classes []searchClass, o fileOrder, limit int) (map[searchClass][]fileRow, error) {
+	window := o.by(o.keyset(d.filterFiles(d.idb.NewSelect().Model((*fileRow)(nil)).ColumnExpr("f.*"), q))).Limit(int64(searchWindow))
+	out := map[searchClass][]fileRow{}
+	var rows []fileRow
+	if len(classes) == 1 {
+		sq := o.by(d.whereSearch(d.selectFiles(&rows).ModelTableExpr("(?) AS f", window), search, classes[0])).Limit(int64(limit))
+		if err := sq.Scan(ctx); err != nil {
+			return nil, wrap(err, "file")
+		}
+		out[classes[0]] = rows
+		return out, nil
+	}
+	// Every match of the window with its class (name or other), the first
+	// limit of each class.
+	tsq := tsquery(search)
+	ranked := d.whereSearch(d.idb.NewSelect().TableExpr("(?) AS f", window).ColumnExpr("f.*").
+		ColumnExpr("CASE WHEN f.search_name @@ to_tsquery('simple', ?) THEN ? ELSE ? END AS search_rank", tsq, media.RelevanceName, media.RelevanceOther).
+		ColumnExpr("row_number() OVER (PARTITION BY f.search_name @@ to_tsquery('simple', ?) ORDER BY "+o.col+" "+o.dir+", f.id "+o.dir+") AS search_rn", tsq),
+		search, searchAll)
+	sq := o.by(d.selectFiles(&rows).ModelTableExpr("(?) AS f", ranked).ColumnExpr("f.search_rank").Where("f.search_rn <= ?", limit))
+	if err := sq.Scan(ctx); err != nil {
+		return nil, wrap(err, "file")
+	}
+	for _, r := range rows {
+		c := searchOther
+		if r.Relevance == media.RelevanceName {
+			c = searchName
+		}
+		out[c] = append(out[c], r)
+	}
+	return out, nil
 }
 
 func paged(sq *bun.SelectQuery, offset, limit int) *bun.SelectQuery {
@@ -159,6 +202,15 @@ func (d *DB) listRelevant(ctx context.Context, q media.FileQuery) ([]*media.File
 	base.Filter.Search = nil // each class adds its own condition
 	out := []*media.File{}
 	offset := q.Offset
+	// A first page starts both classes at the top of the order: one read
+	// of the window serves both (see searchPage).
+	var window map[searchClass][]fileRow
+	if d.dialect == Postgres && q.After == nil && offset == 0 && q.Limit > 0 {
+		var err error
+		if window, err = d.searchWindowRows(ctx, base, search, classes, newFileOrder(media.OrderCreatedAt, "f.created_at", desc, nil), q.Limit); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range classes {
 		rel := relevanceOf(c)
 		o := newFileOrder(media.OrderCreatedAt, "f.created_at", desc, nil)
@@ -174,7 +226,12 @@ func (d *DB) listRelevant(ctx context.Context, q media.FileQuery) ([]*media.File
 		if q.Limit > 0 {
 			limit = q.Limit - len(out)
 		}
-		rows, err := d.searchPage(ctx, base, search, c, o, offset, limit)
+		var seen *[]fileRow
+		if window != nil {
+			w := window[c]
+			seen = &w
+		}
+		rows, err := d.searchPage(ctx, base, search, c, o, offset, limit, seen)
 		if err != nil {
 			return nil, err
 		}
