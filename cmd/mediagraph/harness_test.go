@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,7 +72,24 @@ type env struct {
 	url   string
 	owner string // OWNER key, all scopes
 	org   *media.Organization
+	// queries counts the queries requests run (see requestQueries).
+	queries *requestQueries
 }
+
+// requestQueries counts the queries the server runs for requests: those of
+// its background work (the webhook outbox and the event hub poll on their
+// own) are left out.
+type requestQueries struct{ n atomic.Int64 }
+
+func (h *requestQueries) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
+	q := strings.TrimSpace(ev.Query)
+	if !strings.Contains(q, "webhook") && !strings.Contains(q, "file_events") && q != "BEGIN" && q != "COMMIT" && q != "ROLLBACK" {
+		h.n.Add(1)
+	}
+	return ctx
+}
+
+func (h *requestQueries) AfterQuery(context.Context, *bun.QueryEvent) {}
 
 // each runs fn once per backend, each time against a fresh server.
 func each(t *testing.T, fn func(t *testing.T, e *env)) {
@@ -107,6 +125,10 @@ func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Before the server's background work starts: bun's hooks may not be
+	// added while queries run.
+	queries := &requestQueries{}
+	m.DB.Bun().AddQueryHook(queries)
 	if s3, ok := m.Blobs.(*storage.S3); ok {
 		if err := s3.EnsureBucket(ctx); err != nil {
 			t.Fatal(err)
@@ -120,7 +142,7 @@ func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 		_ = m.HTTP.Close()
 		_ = m.Close()
 	})
-	e := &env{t: t, m: m, url: "http://" + m.Listener.Addr().String()}
+	e := &env{t: t, m: m, url: "http://" + m.Listener.Addr().String(), queries: queries}
 	key, org, err := m.Service.Bootstrap(ctx, "acme", "owner@acme.test", media.AllScopes)
 	if err != nil {
 		t.Fatal(err)

@@ -413,8 +413,7 @@ func TestSearchQueryCount(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		seedFiles(t, e, "b", 150, rand.New(rand.NewPCG(5, 6)))
-		hook := &countingHook{}
-		e.m.DB.Bun().AddQueryHook(hook)
+		hook := e.queries
 		q := `query($n: Int, $s: String) { files(bucket: "b", first: $n, filter: {search: $s}) { totalCount availableTags { name count }
 			nodes { id name tags bucket { name } createdBy { email } } pageInfo { endCursor } } }`
 		perClass := int64(1)
