@@ -257,23 +257,15 @@ func explainSearches(t *testing.T, e *env, analyze bool) {
 	t.Helper()
 	ctx := context.Background()
 	db := e.m.DB.Bun()
-	hook := &captureHook{}
-	db.AddQueryHook(hook)
-	defer func() { hook.mu.Lock(); hook.armed = false; hook.mu.Unlock() }()
 	for _, c := range searchCases {
-		hook.mu.Lock()
-		hook.armed, hook.sql = true, nil
-		hook.mu.Unlock()
+		stop := e.queries.record()
 		e.ok(e.owner, `query($s: String) { files(bucket: "search", filter: {search: $s}, first: 25) { totalCount nodes { id } } }`, map[string]any{"s": c.search})
-		hook.mu.Lock()
-		hook.armed = false
 		var queries []string
-		for _, q := range hook.sql {
+		for _, q := range stop() {
 			if strings.Contains(q, "search_name") {
 				queries = append(queries, q)
 			}
 		}
-		hook.mu.Unlock()
 		if len(queries) == 0 {
 			t.Fatalf("%s: no search query seen", c.name)
 		}

@@ -76,17 +76,41 @@ type env struct {
 	queries *requestQueries
 }
 
-// requestQueries counts the queries the server runs for requests: those of
-// its background work (the webhook outbox and the event hub poll on their
-// own) are left out.
-type requestQueries struct{ n atomic.Int64 }
+// requestQueries counts the queries the server runs for requests, and
+// keeps their SQL while recording: those of its background work (the
+// webhook outbox and the event hub poll on their own) are left out.
+type requestQueries struct {
+	n         atomic.Int64
+	mu        sync.Mutex
+	recording bool
+	sql       []string
+}
 
 func (h *requestQueries) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
 	q := strings.TrimSpace(ev.Query)
 	if !strings.Contains(q, "webhook") && !strings.Contains(q, "file_events") && q != "BEGIN" && q != "COMMIT" && q != "ROLLBACK" {
 		h.n.Add(1)
+		h.mu.Lock()
+		if h.recording {
+			h.sql = append(h.sql, q)
+		}
+		h.mu.Unlock()
 	}
 	return ctx
+}
+
+// record keeps the SQL of the queries run until stop is called, which
+// returns it.
+func (h *requestQueries) record() (stop func() []string) {
+	h.mu.Lock()
+	h.recording, h.sql = true, nil
+	h.mu.Unlock()
+	return func() []string {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.recording = false
+		return h.sql
+	}
 }
 
 func (h *requestQueries) AfterQuery(context.Context, *bun.QueryEvent) {}
