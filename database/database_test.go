@@ -299,7 +299,8 @@ func TestWrap(t *testing.T) {
 }
 
 // allVersions lists the migrations, in order (the same set per dialect).
-var allVersions = []string{"0001_init", "0002_lifecycle", "0003_content", "0004_sessions_media", "0005_policy", "0006_events", "0007_folders"}
+var allVersions = []string{"0001_init", "0002_lifecycle", "0003_content", "0004_sessions_media", "0005_policy", "0006_events",
+	"0007_folders", "0008_search"}
 
 func TestMigrate(t *testing.T) {
 	test := func(t *testing.T, dsn string) {
@@ -1139,7 +1140,7 @@ func compareFiles(a, b *media.File, field media.FileOrderField) int {
 }
 
 func keyOf(f *media.File, field media.FileOrderField) *media.FileKey {
-	k := &media.FileKey{ID: f.ID, Name: f.Name, Size: f.Size, Time: f.CreatedAt}
+	k := &media.FileKey{ID: f.ID, Name: f.Name, Size: f.Size, Time: f.CreatedAt, Relevance: f.Relevance}
 	if field == media.OrderUpdatedAt {
 		k.Time = f.UpdatedAt
 	}

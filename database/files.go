@@ -18,7 +18,7 @@ import (
 func (d *DB) CreateFile(ctx context.Context, f *media.File, r *media.Revision) error {
 	return d.atomic(ctx, func(d *DB) error {
 		if _, err := d.idb.NewInsert().Model(newFileRow(f)).Returning("").Exec(ctx); err != nil {
-			return wrap(err, "file")
+			return fileWriteError(err, f)
 		}
 		if r != nil {
 			if _, err := d.idb.NewInsert().Model(newRevisionRow(r)).Returning("").Exec(ctx); err != nil {
@@ -40,13 +40,15 @@ func (d *DB) CreateFile(ctx context.Context, f *media.File, r *media.Revision) e
 }
 
 // selectFiles selects files with their tags: each row brings them in a
-// subquery, so a page of files costs one query, not two.
+// subquery, so a page of files costs one query, not two. The columns are
+// fileRow's, by name: files also holds columns only the database reads
+// (the search vectors on PostgreSQL, search_key on SQLite).
 func (d *DB) selectFiles(model any) *bun.SelectQuery {
 	tagList := "(SELECT coalesce(string_agg(t.tag, ',' ORDER BY t.tag), '') FROM file_tags AS t WHERE t.file_id = f.id)"
 	if d.dialect == SQLite {
 		tagList = "(SELECT coalesce(group_concat(tag, ','), '') FROM (SELECT t.tag FROM file_tags AS t WHERE t.file_id = f.id ORDER BY t.tag))"
 	}
-	return d.idb.NewSelect().Model(model).ColumnExpr("f.*").ColumnExpr(tagList + " AS tag_list")
+	return d.idb.NewSelect().Model(model).ColumnExpr("?TableColumns").ColumnExpr(tagList + " AS tag_list")
 }
 
 // File returns a file of orgID by id, trashed or not, with its tags.
@@ -85,8 +87,25 @@ func filesOf(rows []fileRow, err error) ([]*media.File, error) {
 // filterFiles), ordered by q.Order's column and then by id, both in the
 // direction of q.Order (flipped if q.Reverse), strictly after q.After in that
 // order, skipping q.Offset rows and returning at most q.Limit (<= 0: no
-// limit). Tags are not loaded.
+// limit). RELEVANCE (a search) is relevance class, creation time and id
+// (see listRelevant). Tags are loaded.
 func (d *DB) ListFiles(ctx context.Context, q media.FileQuery) ([]*media.File, error) {
+	if q.Order.Field == media.OrderRelevance {
+		if q.Filter.Search == nil {
+			return nil, fmt.Errorf("database: RELEVANCE without a search")
+		}
+		return d.listRelevant(ctx, q)
+	}
+	if q.Filter.Search != nil {
+		o, err := orderOf(q)
+		if err != nil {
+			return nil, err
+		}
+		base := q
+		base.Filter.Search = nil
+		rows, err := d.searchPage(ctx, base, *q.Filter.Search, searchAll, o, q.Offset, q.Limit, nil)
+		return filesOf(rows, err)
+	}
 	var rows []fileRow
 	sq, err := d.listFilesQuery(q, &rows)
 	if err != nil {
@@ -110,40 +129,76 @@ var orderColumns = map[media.FileOrderField]string{
 	media.OrderSize:      "f.size",
 }
 
-func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuery, error) {
-	field, desc := q.Order.Field, q.Order.Direction != media.Asc
+// fileOrder is a listing's order in SQL: a column, then the id, both in one
+// direction, starting strictly after a position (if after is set).
+type fileOrder struct {
+	field         media.FileOrderField
+	col, dir, cmp string
+	after         *media.FileKey
+}
+
+// orderOf is q's order (its Order, flipped if q.Reverse, after q.After).
+func orderOf(q media.FileQuery) (fileOrder, error) {
+	field := q.Order.Field
 	if field == "" {
 		field = media.OrderCreatedAt
 	}
 	col, ok := orderColumns[field]
 	if !ok {
-		return nil, fmt.Errorf("database: unknown file ordering %q", field)
+		return fileOrder{}, fmt.Errorf("database: unknown file ordering %q", field)
 	}
 	if q.Order.Direction != "" && q.Order.Direction != media.Asc && q.Order.Direction != media.Desc {
-		return nil, fmt.Errorf("database: unknown order direction %q", q.Order.Direction)
+		return fileOrder{}, fmt.Errorf("database: unknown order direction %q", q.Order.Direction)
 	}
-	if q.Reverse {
-		desc = !desc
-	}
-	dir, cmp := "ASC", ">"
+	return newFileOrder(field, col, (q.Order.Direction != media.Asc) != q.Reverse, q.After), nil
+}
+
+func newFileOrder(field media.FileOrderField, col string, desc bool, after *media.FileKey) fileOrder {
 	if desc {
-		dir, cmp = "DESC", "<"
+		return fileOrder{field, col, "DESC", "<", after}
 	}
-	sq := d.filterFiles(d.selectFiles(rows), q)
-	if k := q.After; k != nil {
-		var v any
-		switch field {
-		case media.OrderCreatedAt, media.OrderUpdatedAt:
-			v = k.Time
-		case media.OrderName:
-			v = k.Name
-		case media.OrderSize:
-			v = k.Size
-		}
-		// A row-value comparison: both databases use it as an index bound.
-		sq = sq.Where("("+col+", f.id) "+cmp+" (?, ?)", v, k.ID)
+	return fileOrder{field, col, "ASC", ">", after}
+}
+
+// keyset keeps the rows after o.after.
+func (o fileOrder) keyset(sq *bun.SelectQuery) *bun.SelectQuery {
+	k := o.after
+	if k == nil {
+		return sq
 	}
-	sq = sq.OrderExpr(col + " " + dir + ", f.id " + dir)
+	var v any
+	switch o.field {
+	case media.OrderCreatedAt, media.OrderUpdatedAt:
+		v = k.Time
+	case media.OrderName:
+		v = k.Name
+	case media.OrderSize:
+		v = k.Size
+	}
+	// A row-value comparison: both databases use it as an index bound.
+	return sq.Where("("+o.col+", f.id) "+o.cmp+" (?, ?)", v, k.ID)
+}
+
+// by orders sq.
+func (o fileOrder) by(sq *bun.SelectQuery) *bun.SelectQuery {
+	return sq.OrderExpr(o.col + " " + o.dir + ", f.id " + o.dir)
+}
+
+// past is o starting after row r.
+func (o fileOrder) past(r *fileRow) fileOrder {
+	o.after = &media.FileKey{Name: r.Name, Size: r.Size, ID: r.ID, Time: r.CreatedAt}
+	if o.field == media.OrderUpdatedAt {
+		o.after.Time = r.UpdatedAt
+	}
+	return o
+}
+
+func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuery, error) {
+	o, err := orderOf(q)
+	if err != nil {
+		return nil, err
+	}
+	sq := o.by(o.keyset(d.filterFiles(d.selectFiles(rows), q)))
 	if q.Offset > 0 {
 		sq = sq.Offset(int64(q.Offset))
 	}
@@ -171,7 +226,9 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 //     UpdatedBefore exclusive (<), so that adjacent ranges do not overlap;
 //   - CreatedBy, Visibility, LegalHold: equal;
 //   - Trashed: EXCLUDE ("") keeps files not in the trash, ONLY those in it,
-//     INCLUDE both.
+//     INCLUDE both;
+//   - Search: every word somewhere in the name, tags, texts or path (see
+//     whereSearch); ExternalID: equal.
 func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuery {
 	f := q.Filter
 	sq = sq.Where("f.org_id = ?", q.OrgID)
@@ -245,6 +302,12 @@ func (d *DB) filterFiles(sq *bun.SelectQuery, q media.FileQuery) *bun.SelectQuer
 	}
 	if f.LegalHold != nil {
 		sq = sq.Where("f.legal_hold = ?", *f.LegalHold)
+	}
+	if f.ExternalID != nil {
+		sq = sq.Where("f.external_id = ?", *f.ExternalID)
+	}
+	if f.Search != nil {
+		sq = d.whereSearch(sq, *f.Search, searchAll)
 	}
 	switch f.Trashed {
 	case media.TrashOnly:
@@ -428,15 +491,23 @@ func (d *DB) TagsByFileIDs(ctx context.Context, orgID media.ID, ids []media.ID) 
 }
 
 // UpdateFile writes a file's descriptive and placement fields (bucket, path,
-// name, visibility, texts, metadata, updated_at/by) and, if tags is not nil,
-// replaces its tags. Returns NOT_FOUND, or CONFLICT if the new name is taken
-// in the target folder.
+// name, visibility, texts, metadata, external id, updated_at/by) and, if
+// tags is not nil, replaces its tags (and tags_text, in the same UPDATE).
+// Returns NOT_FOUND, or CONFLICT if the new name is taken in the target
+// folder or the external id in the target bucket.
 func (d *DB) UpdateFile(ctx context.Context, f *media.File, tags []string) error {
 	return d.atomic(ctx, func(d *DB) error {
-		res, err := d.idb.NewUpdate().Model(newFileRow(f)).
-			Column("bucket_id", "path", "name", "visibility", "alt_text", "caption", "copyright", "metadata",
-				"updated_at", "updated_by").
+		row := newFileRow(f)
+		cols := []string{"bucket_id", "path", "name", "visibility", "alt_text", "caption", "copyright", "metadata",
+			"external_id", "updated_at", "updated_by"}
+		if tags != nil {
+			row.TagsText, cols = tagsText(tags), append(cols, "tags_text")
+		}
+		res, err := d.idb.NewUpdate().Model(row).Column(cols...).
 			Where("f.id = ?", f.ID).Where("f.org_id = ?", f.OrgID).Exec(ctx)
+		if err != nil {
+			return fileWriteError(err, f)
+		}
 		if err := affectedOne(res, err, "file"); err != nil {
 			return err
 		}
@@ -459,8 +530,8 @@ func (d *DB) UpdateFile(ctx context.Context, f *media.File, tags []string) error
 }
 
 // UpdateFiles writes one change to files of orgID: the fields c sets,
-// updated_at/by, the tags it removes and those it adds, in three
-// statements whatever the number of files. Returns NOT_FOUND, and changes
+// updated_at/by, the tags it removes and those it adds, and the tags'
+// search text, in four statements whatever the number of files. Returns NOT_FOUND, and changes
 // nothing, if one of them is not there.
 func (d *DB) UpdateFiles(ctx context.Context, orgID media.ID, ids []media.ID, c media.FilesChange) error {
 	ids = dedupeIDs(ids)
@@ -499,10 +570,21 @@ func (d *DB) UpdateFiles(ctx context.Context, orgID media.ID, ids []media.ID, c 
 				rows = append(rows, tagRow{OrgID: orgID, FileID: id, Tag: t})
 			}
 		}
-		if len(rows) == 0 {
+		if len(rows) > 0 {
+			if _, err := d.idb.NewInsert().Model(&rows).On("CONFLICT DO NOTHING").Returning("").Exec(ctx); err != nil {
+				return wrap(err, "file tag")
+			}
+		}
+		if len(c.RemoveTags) == 0 && len(rows) == 0 {
 			return nil
 		}
-		_, err = d.idb.NewInsert().Model(&rows).On("CONFLICT DO NOTHING").Returning("").Exec(ctx)
-		return wrap(err, "file tag")
+		// The search text of the tags, from the tags as they are now.
+		agg := "(SELECT coalesce(string_agg(t.tag, ' ' ORDER BY t.tag), '') FROM file_tags AS t WHERE t.file_id = f.id)"
+		if d.dialect == SQLite {
+			agg = "(SELECT coalesce(group_concat(tag, ' '), '') FROM (SELECT t.tag FROM file_tags AS t WHERE t.file_id = f.id ORDER BY t.tag))"
+		}
+		_, err = d.idb.NewUpdate().Model((*fileRow)(nil)).Set("tags_text = "+agg).
+			Where("f.org_id = ?", orgID).Where("f.id IN (?)", bun.In(ids)).Exec(ctx)
+		return wrap(err, "file")
 	})
 }

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -173,6 +174,13 @@ type fileRow struct {
 	UpdatedBy  *media.ID        `bun:"updated_by"`
 	// UploadedInto is the post, comment or message the file was uploaded into.
 	UploadedInto *media.ID `bun:"uploaded_into"`
+	ExternalID   *string   `bun:"external_id"`
+	// TagsText is the file's tags, sorted and separated by spaces, for the
+	// search index (a generated column cannot read file_tags). Every write
+	// of tags writes it with them (CreateFile, UpdateFile).
+	TagsText string `bun:"tags_text"`
+	// Relevance is the file's relevance class in a search listing.
+	Relevance int `bun:"search_rank,scanonly"`
 	// TagList is the file's tags joined by commas (tags cannot contain
 	// one), when the query selected it (listings do).
 	TagList *string `bun:"tag_list,scanonly"`
@@ -184,7 +192,14 @@ func newFileRow(f *media.File) *fileRow {
 		Width: f.Width, Height: f.Height, Duration: f.Duration, MediaFacts: f.MediaFacts, Visibility: f.Visibility, AltText: f.AltText,
 		Caption: f.Caption, Copyright: f.Copyright, Metadata: nonNilMap(f.Metadata), Revision: f.Revision,
 		BlobID: f.BlobID, LegalHold: f.LegalHold, HoldReason: f.LegalHoldReason, TrashedAt: f.TrashedAt, PurgeAt: f.PurgeAt,
-		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, CreatedBy: f.CreatedBy, UpdatedBy: f.UpdatedBy, UploadedInto: f.UploadedInto}
+		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, CreatedBy: f.CreatedBy, UpdatedBy: f.UpdatedBy, UploadedInto: f.UploadedInto,
+		ExternalID: f.ExternalID, TagsText: tagsText(f.Tags)}
+}
+
+// tagsText is tags as the search index reads them: sorted, without
+// duplicates, separated by spaces.
+func tagsText(tags []string) string {
+	return strings.Join(dedupe(slices.Sorted(slices.Values(tags))), " ")
 }
 
 // media returns the file without its tags (nil: not loaded; see TagsByFileIDs).
@@ -195,7 +210,7 @@ func (r *fileRow) media() *media.File {
 		Caption: r.Caption, Copyright: r.Copyright, Metadata: nonNilMap(r.Metadata), Revision: r.Revision,
 		BlobID: r.BlobID, LegalHold: r.LegalHold, LegalHoldReason: r.HoldReason, TrashedAt: utcPtr(r.TrashedAt), PurgeAt: utcPtr(r.PurgeAt),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy,
-		UploadedInto: r.UploadedInto, Tags: splitTags(r.TagList)}
+		UploadedInto: r.UploadedInto, ExternalID: r.ExternalID, Relevance: r.Relevance, Tags: splitTags(r.TagList)}
 }
 
 func splitTags(list *string) []string {

@@ -169,6 +169,7 @@ type ComplexityRoot struct {
 		CreatedBy       func(childComplexity int) int
 		DominantColor   func(childComplexity int) int
 		Duration        func(childComplexity int) int
+		ExternalID      func(childComplexity int) int
 		Height          func(childComplexity int) int
 		ID              func(childComplexity int) int
 		LegalHold       func(childComplexity int) int
@@ -1159,6 +1160,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.File.Duration(childComplexity), true
+	case "File.externalId":
+		if e.ComplexityRoot.File.ExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.File.ExternalID(childComplexity), true
 	case "File.height":
 		if e.ComplexityRoot.File.Height == nil {
 			break
@@ -3556,6 +3563,8 @@ type File implements Node {
   copyright: String
   metadata: JSON!
   tags: [String!]!
+  "The client's own id for the file (from another system, say): unique in its bucket, kept when the file moves, not copied."
+  externalId: String
   "The current revision's number."
   revision: Int!
   "Every revision, oldest first."
@@ -3667,6 +3676,15 @@ input FileFilter {
   visibility: Visibility
   "Only files under legal hold (true) or not (false)."
   legalHold: Boolean
+  """
+  Words to find in the name, tags, alt text, caption and folder path, all of them (the last one also as the
+  start of a word: "invoice 2025" finds invoice_2025-03.pdf). Case is ignored; anything but letters and digits
+  separates words. At most 256 bytes and 16 words; a search without words is no search. Orders by RELEVANCE
+  unless orderBy says otherwise.
+  """
+  search: String
+  "The file with this external id."
+  externalId: String
 }
 
 enum FileOrderField {
@@ -3674,6 +3692,8 @@ enum FileOrderField {
   UPDATED_AT
   NAME
   SIZE
+  "With filter.search only: files with every word in their name first, then the other matches; each newest first (DESC)."
+  RELEVANCE
 }
 
 enum OrderDirection {
@@ -3708,6 +3728,8 @@ input UploadFileInput {
   replace: Boolean = false
   "Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now)."
   attachTo: ID
+  "Your own id for the file, unique in the bucket (1 to 255 printable characters; in RESTRICTED buckets admins only)."
+  externalId: String
 }
 
 input CreateUploadSessionInput {
@@ -3731,6 +3753,8 @@ input CreateUploadSessionInput {
   with CONFLICT (needs media:update); the tags and texts given are applied to it too.
   """
   replace: Boolean = false
+  "Your own id for the file, unique in the bucket (1 to 255 printable characters; in RESTRICTED buckets admins only)."
+  externalId: String
 }
 
 input CompletedPartInput {
@@ -3799,9 +3823,11 @@ input UploadFileBase64Input {
   replace: Boolean = false
   "Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now)."
   attachTo: ID
+  "Your own id for the file, unique in the bucket (1 to 255 printable characters; in RESTRICTED buckets admins only)."
+  externalId: String
 }
 
-"Fields not given stay as they are; null clears altText, caption and copyright."
+"Fields not given stay as they are; null clears altText, caption, copyright and externalId."
 input UpdateFileInput {
   name: String
   "Move to this folder."
@@ -3810,6 +3836,8 @@ input UpdateFileInput {
   altText: String @goField(omittable: true)
   caption: String @goField(omittable: true)
   copyright: String @goField(omittable: true)
+  "Unique in the bucket; in RESTRICTED buckets only admins set one."
+  externalId: String @goField(omittable: true)
   "Replaces the metadata object (at most 16 KiB of JSON)."
   metadata: JSON
   "Replaces every tag."
@@ -4232,6 +4260,8 @@ func (ec *executionContext) childFields_File(ctx context.Context, field graphql.
 		return ec.fieldContext_File_metadata(ctx, field)
 	case "tags":
 		return ec.fieldContext_File_tags(ctx, field)
+	case "externalId":
+		return ec.fieldContext_File_externalId(ctx, field)
 	case "revision":
 		return ec.fieldContext_File_revision(ctx, field)
 	case "revisions":
@@ -8757,6 +8787,29 @@ func (ec *executionContext) _File_tags(ctx context.Context, field graphql.Collec
 	)
 }
 func (ec *executionContext) fieldContext_File_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _File_externalId(ctx context.Context, field graphql.CollectedField, obj *media.File) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_File_externalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExternalID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_File_externalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("File", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -16946,7 +16999,7 @@ func (ec *executionContext) unmarshalInputCreateUploadSessionInput(ctx context.C
 		asMap["replace"] = false
 	}
 
-	fieldsInOrder := [...]string{"bucket", "path", "name", "size", "mimeType", "checksumSha256", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace"}
+	fieldsInOrder := [...]string{"bucket", "path", "name", "size", "mimeType", "checksumSha256", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace", "externalId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17044,6 +17097,13 @@ func (ec *executionContext) unmarshalInputCreateUploadSessionInput(ctx context.C
 				return it, err
 			}
 			it.Replace = data
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = data
 		}
 	}
 	return it, nil
@@ -17108,7 +17168,7 @@ func (ec *executionContext) unmarshalInputFileFilter(ctx context.Context, obj an
 		asMap["trashed"] = "EXCLUDE"
 	}
 
-	fieldsInOrder := [...]string{"path", "pathPrefix", "nameContains", "tagsAny", "tagsAll", "types", "mimeTypes", "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "createdBy", "attachedTo", "trashed", "visibility", "legalHold"}
+	fieldsInOrder := [...]string{"path", "pathPrefix", "nameContains", "tagsAny", "tagsAll", "types", "mimeTypes", "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "createdBy", "attachedTo", "trashed", "visibility", "legalHold", "search", "externalId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17227,6 +17287,20 @@ func (ec *executionContext) unmarshalInputFileFilter(ctx context.Context, obj an
 				return it, err
 			}
 			it.LegalHold = data
+		case "search":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("search"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Search = data
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = data
 		}
 	}
 	return it, nil
@@ -17574,7 +17648,7 @@ func (ec *executionContext) unmarshalInputUpdateFileInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "path", "visibility", "altText", "caption", "copyright", "metadata", "tags", "addTags", "removeTags"}
+	fieldsInOrder := [...]string{"name", "path", "visibility", "altText", "caption", "copyright", "externalId", "metadata", "tags", "addTags", "removeTags"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17623,6 +17697,13 @@ func (ec *executionContext) unmarshalInputUpdateFileInput(ctx context.Context, o
 				return it, err
 			}
 			it.Copyright = graphql.OmittableOf(data)
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = graphql.OmittableOf(data)
 		case "metadata":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadata"))
 			data, err := ec.unmarshalOJSON2map(ctx, v)
@@ -17841,7 +17922,7 @@ func (ec *executionContext) unmarshalInputUploadFileBase64Input(ctx context.Cont
 		asMap["replace"] = false
 	}
 
-	fieldsInOrder := [...]string{"bucket", "path", "name", "mimeType", "data", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace", "attachTo"}
+	fieldsInOrder := [...]string{"bucket", "path", "name", "mimeType", "data", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace", "attachTo", "externalId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17939,6 +18020,13 @@ func (ec *executionContext) unmarshalInputUploadFileBase64Input(ctx context.Cont
 				return it, err
 			}
 			it.AttachTo = data
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = data
 		}
 	}
 	return it, nil
@@ -17962,7 +18050,7 @@ func (ec *executionContext) unmarshalInputUploadFileInput(ctx context.Context, o
 		asMap["replace"] = false
 	}
 
-	fieldsInOrder := [...]string{"bucket", "path", "file", "name", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace", "attachTo"}
+	fieldsInOrder := [...]string{"bucket", "path", "file", "name", "tags", "altText", "caption", "copyright", "metadata", "visibility", "replace", "attachTo", "externalId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18053,6 +18141,13 @@ func (ec *executionContext) unmarshalInputUploadFileInput(ctx context.Context, o
 				return it, err
 			}
 			it.AttachTo = data
+		case "externalId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("externalId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExternalID = data
 		}
 	}
 	return it, nil
@@ -19856,6 +19951,11 @@ func (ec *executionContext) _File(ctx context.Context, sel ast.SelectionSet, obj
 		case "tags":
 			out.Values[i] = ec._File_tags(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "externalId":
+			out.Values[i] = ec._File_externalId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "revision":

@@ -138,6 +138,11 @@ func (s *Service) stage(ctx context.Context, p *Principal, in UploadInput, into 
 		return nil, err
 	}
 	f.BucketID = b.ID
+	if f.ExternalID != nil {
+		if err := mayHoldExternalID(p, b); err != nil {
+			return nil, err
+		}
+	}
 	if in.Visibility == nil {
 		f.Visibility = b.DefaultVisibility
 	}
@@ -176,6 +181,10 @@ func uploadDescription(in UploadInput) (FileUpdate, error) {
 	}
 	if in.Metadata != nil {
 		u.Metadata = &in.Metadata
+	}
+	if in.ExternalID != nil {
+		v := in.ExternalID
+		u.ExternalID = &v
 	}
 	return u.normalize()
 }
@@ -319,6 +328,9 @@ func (s *Service) commitOne(ctx context.Context, p *Principal, batch *uploadBatc
 		}
 	}
 	if f.Name, err = s.freeName(ctx, p, b.ID, f.Path, f.Name, "", batch.asked); err != nil {
+		return nil, false, err
+	}
+	if err := s.checkExternalID(ctx, p, b, f.ExternalID, ""); err != nil {
 		return nil, false, err
 	}
 	if err := checkQuota(ctx, s.Store, b, u.blob.Size); err != nil {

@@ -40,7 +40,8 @@ type placement struct {
 }
 
 // CopyFiles copies files, with their content (no bytes are duplicated:
-// copies share the stored blob), metadata, texts, tags and visibility, into
+// copies share the stored blob), metadata, texts, tags and visibility (not
+// their external ids: a copy is another file), into
 // a folder of the same or another bucket of the organization. Copying a
 // folder keeps its subfolders. All or nothing: every name is checked for
 // conflicts, and the target's policy and quota for every file, before
@@ -140,7 +141,8 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 			c.ID, c.BucketID, c.Path, c.Name, c.BlobID, c.Revision = NewID(PrefixFile, now), pl.bucket.ID, pl.path, pl.name, blob.ID, 1
 			c.Metadata = cloneMap(pl.src.Metadata)
 			c.Tags = slices.Clone(pl.src.Tags)
-			c.LegalHold, c.LegalHoldReason, c.TrashedAt, c.PurgeAt, c.UploadedInto = false, nil, nil, nil, nil
+			// A copy is another file: the client's id names the original.
+			c.LegalHold, c.LegalHoldReason, c.TrashedAt, c.PurgeAt, c.UploadedInto, c.ExternalID = false, nil, nil, nil, nil, nil
 			c.CreatedAt, c.UpdatedAt, c.CreatedBy, c.UpdatedBy = now, now, &p.UserID, &p.UserID
 			if err := tx.CreateFile(ctx, &c, newRevision(&c, p, now)); err != nil {
 				return err
@@ -158,7 +160,8 @@ func (s *Service) CopyFiles(ctx context.Context, in CopyInput) ([]*File, error) 
 
 // MoveFiles moves files to a folder of the same or another bucket, all or
 // nothing: names, policy and quota are checked for the whole batch first,
-// on rows locked for the move. Moving a file within its bucket changes a
+// on rows locked for the move; a file's external id goes with it and must
+// be free in the target bucket. Moving a file within its bucket changes a
 // descriptive field; moving it to another bucket changes who can see it
 // and takes it out of its bucket (CONTRACT §6).
 // Returns FORBIDDEN without media:update or those rights, NOT_FOUND,
@@ -337,10 +340,12 @@ func (s *Service) placements(ctx context.Context, p *Principal, srcs []*File, ta
 // buckets locked, each file allowed there (type, size, pixels; only when it
 // changes bucket, or always for copies), quota for the bytes added, and
 // every target name free (see freeName; the name a file gets is set on its
-// placement) and unique within the batch.
+// placement) and unique within the batch, as the external id of every file
+// that changes bucket.
 func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []placement, copying bool) error {
 	added := map[ID]int64{}
 	buckets := map[ID]*Bucket{}
+	extIDs := map[string]bool{}
 	order := make([]ID, 0, len(places))
 	for _, pl := range places {
 		order = append(order, pl.bucket.ID)
@@ -367,6 +372,17 @@ func (s *Service) checkPlacements(ctx context.Context, p *Principal, places []pl
 				return withPrefix(err, pl.src.Name)
 			}
 			added[b.ID] += pl.src.Size
+		}
+		if moving && pl.src.ExternalID != nil {
+			// The external id goes with the file, so it must be free there.
+			if err := s.checkExternalID(ctx, p, b, pl.src.ExternalID, pl.src.ID); err != nil {
+				return withPrefix(err, pl.src.Name)
+			}
+			key := string(b.ID) + "\x00" + *pl.src.ExternalID
+			if extIDs[key] {
+				return ExternalIDTaken(b.Name, *pl.src.ExternalID)
+			}
+			extIDs[key] = true
 		}
 		if !moving && !copying && pl.src.Path == pl.path {
 			continue // already there

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -184,5 +185,63 @@ func FuzzJPEGLocation(f *testing.F) {
 			t.Fatal("the length changed")
 		}
 		JPEGSegments(in, func(marker byte, payload []byte) bool { return len(payload) >= 0 })
+	})
+}
+
+func FuzzSearch(f *testing.F) {
+	for _, s := range []string{"invoice 2025", `"a" OR 1=1`, "a & !b | (c):*", "NEAR(a b)", "{name} : x", "é e\u0301", "\x00", "  ", strings.Repeat("ab ", 20)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := normalizeSearch(&in)
+		if err != nil {
+			if ErrorCode(err) != EINVALID {
+				t.Fatalf("%q: %v", in, err)
+			}
+			return
+		}
+		if s == nil {
+			if len(SearchWords(in)) != 0 {
+				t.Fatalf("%q: words dropped", in)
+			}
+			return
+		}
+		words := strings.Split(*s, " ")
+		if len(words) > MaxSearchWords || len(*s) > 4*MaxSearchBytes {
+			t.Fatalf("%q → %q", in, *s)
+		}
+		for _, w := range words {
+			// Nothing a query language of either database reads as syntax.
+			if w == "" || strings.ContainsAny(w, `'"&|!():*\{}-^ `+"\x00") || strings.IndexFunc(w, func(r rune) bool {
+				return !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.IsMark(r)
+			}) >= 0 || strings.IndexFunc(w, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) < 0 {
+				t.Fatalf("%q → word %q", in, w)
+			}
+		}
+		if again, err := normalizeSearch(s); err != nil || *again != *s {
+			t.Fatalf("%q → %q → %v, %v: not stable", in, *s, again, err)
+		}
+	})
+}
+
+func FuzzExternalID(f *testing.F) {
+	for _, s := range []string{" crm-1 ", "", "a\tb", "evil\u202egpj", "e\u0301", strings.Repeat("é", 256), "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		id, err := NormalizeExternalID("externalId", in)
+		if err != nil {
+			if ErrorCode(err) != EINVALID {
+				t.Fatalf("%q: %v", in, err)
+			}
+			return
+		}
+		if n := utf8.RuneCountInString(id); n < 1 || n > MaxExternalIDChars || strings.TrimSpace(id) != id || !norm.NFC.IsNormalString(id) ||
+			strings.IndexFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			t.Fatalf("%q → %q", in, id)
+		}
+		if again, err := NormalizeExternalID("externalId", id); err != nil || again != id {
+			t.Fatalf("%q → %q → %q, %v: not stable", in, id, again, err)
+		}
 	})
 }

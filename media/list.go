@@ -94,13 +94,19 @@ func (s *Service) files(ctx context.Context, args FilesArgs, checkTarget bool) (
 	}
 	if q.Order.Field == "" {
 		q.Order.Field = OrderCreatedAt
+		if q.Filter.Search != nil {
+			q.Order.Field = OrderRelevance
+		}
 	}
 	if q.Order.Direction == "" {
 		q.Order.Direction = Desc
 	}
-	if !slices.Contains([]FileOrderField{OrderCreatedAt, OrderUpdatedAt, OrderName, OrderSize}, q.Order.Field) ||
+	if !slices.Contains([]FileOrderField{OrderCreatedAt, OrderUpdatedAt, OrderName, OrderSize, OrderRelevance}, q.Order.Field) ||
 		(q.Order.Direction != Asc && q.Order.Direction != Desc) {
 		return nil, Invalid("orderBy", "unknown ordering")
+	}
+	if q.Order.Field == OrderRelevance && q.Filter.Search == nil {
+		return nil, Invalid("orderBy", "RELEVANCE orders a search: give filter.search (with at least one word), or another ordering")
 	}
 	c := &FileConnection{svc: s, query: q, bucket: bucket}
 	if id := q.Filter.AttachedTo; id != nil && checkTarget {
@@ -166,6 +172,12 @@ func normalizeFilter(f *FileFilter) error {
 	}
 	if f.CreatedBy != nil && !f.CreatedBy.Valid(PrefixUser) {
 		return Invalid("filter.createdBy", "createdBy must be a user id")
+	}
+	if f.Search, err = normalizeSearch(f.Search); err != nil {
+		return err
+	}
+	if f.ExternalID, err = normalizeExternalID("filter.externalId", f.ExternalID); err != nil {
+		return err
 	}
 	return nil
 }
@@ -280,6 +292,8 @@ func fileKey(f *File, field FileOrderField) FileKey {
 		k.Name = f.Name
 	case OrderSize:
 		k.Size = f.Size
+	case OrderRelevance:
+		k.Relevance, k.Time = f.Relevance, f.CreatedAt
 	}
 	return k
 }
@@ -383,13 +397,14 @@ type cursorJSON struct {
 	T time.Time `json:"t,omitzero"`
 	N string    `json:"n,omitempty"`
 	S int64     `json:"s,omitempty"`
+	R int       `json:"r,omitempty"`
 	I ID        `json:"i"`
 }
 
 // Cursor returns the opaque cursor of a file in this listing.
 func (c *FileConnection) Cursor(f *File) string {
 	fk := fileKey(f, c.query.Order.Field)
-	b, _ := json.Marshal(cursorJSON{F: c.fingerprint, T: fk.Time, N: fk.Name, S: fk.Size, I: f.ID})
+	b, _ := json.Marshal(cursorJSON{F: c.fingerprint, T: fk.Time, N: fk.Name, S: fk.Size, R: fk.Relevance, I: f.ID})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -403,7 +418,7 @@ func (c *FileConnection) decodeCursor(field, s string) (*FileKey, error) {
 	if err := json.Unmarshal(b, &k); err != nil || k.F != c.fingerprint || !k.I.Valid(PrefixFile) || strings.ContainsRune(k.N, 0) {
 		return nil, bad
 	}
-	return &FileKey{Time: k.T, Name: k.N, Size: k.S, ID: k.I}, nil
+	return &FileKey{Time: k.T, Name: k.N, Size: k.S, Relevance: k.R, ID: k.I}, nil
 }
 
 // fingerprint identifies a listing (organization, bucket, filter, order) so a
@@ -462,7 +477,9 @@ func (s *Service) Tags(ctx context.Context, bucket, prefix *string, first *int) 
 // returns the shape and the parent.
 func (c *FileConnection) BatchKey() (shape string, target ID, ok bool) {
 	q := c.query
-	if q.Filter.AttachedTo == nil || c.empty || c.around != nil || q.After != nil || q.Offset > 0 || q.Reverse {
+	// A search page is one or two queries of its own (see Store.ListFiles),
+	// not a window over many parents.
+	if q.Filter.AttachedTo == nil || c.empty || c.around != nil || q.After != nil || q.Offset > 0 || q.Reverse || q.Filter.Search != nil {
 		return "", "", false
 	}
 	return c.batchShape().fingerprint(), *q.Filter.AttachedTo, true

@@ -153,7 +153,20 @@ type File struct {
 	// into, if any: its author may destroy the file (CONTRACT §6).
 	// Attaching an existing file records nothing here.
 	UploadedInto *ID
+	// ExternalID is an id the client gave the file (of another system,
+	// say), unique in its bucket.
+	ExternalID *string
+	// Relevance is set in search listings: RelevanceName when every word
+	// is in the file's name, RelevanceOther when they are found elsewhere
+	// (tags, texts, folder, or spread over several fields); 0 otherwise.
+	Relevance int
 }
+
+// Relevance classes of a search, best first.
+const (
+	RelevanceName  = 2
+	RelevanceOther = 1
+)
 
 // BlobState tracks a blob through the two-store write.
 type BlobState string

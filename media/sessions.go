@@ -75,6 +75,7 @@ type SessionFile struct {
 	Metadata     map[string]any `json:"metadata,omitempty"`
 	Visibility   *Visibility    `json:"visibility,omitempty"`
 	Replace      bool           `json:"replace,omitempty"`
+	ExternalID   *string        `json:"externalId,omitempty"`
 }
 
 // Multipart reports whether the client uploads the session in several
@@ -172,11 +173,17 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 	if err := s.checkContent(b, sn, in.Size, true); err != nil {
 		return nil, err
 	}
+	if f.ExternalID != nil {
+		if err := mayHoldExternalID(p, b); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now()
 	u := &UploadSession{ID: NewID(PrefixUploadSession, now), OrgID: p.OrgID, BucketID: b.ID, CreatedBy: p.UserID,
 		BlobID: NewID(PrefixBlob, now), Size: in.Size, MimeType: declared, ChecksumSha256: in.ChecksumSha256,
 		File: SessionFile{Path: f.Path, Name: f.Name, OriginalName: f.OriginalName, Tags: f.Tags, AltText: f.AltText,
-			Caption: f.Caption, Copyright: f.Copyright, Metadata: f.Metadata, Visibility: in.Visibility, Replace: in.Replace},
+			Caption: f.Caption, Copyright: f.Copyright, Metadata: f.Metadata, Visibility: in.Visibility, Replace: in.Replace,
+			ExternalID: f.ExternalID},
 		State: SessionOpen, ExpiresAt: now.Add(cmp.Or(s.Config.SessionTTL, DefaultConfig().SessionTTL)), CreatedAt: now, UpdatedAt: now}
 	u.StorageKey = string(p.OrgID) + "/" + string(u.BlobID)
 	err = s.Store.InTx(ctx, func(tx Store) error {
@@ -193,6 +200,10 @@ func (s *Service) CreateUploadSession(ctx context.Context, in SessionInput) (*Up
 				if in.Replace && ErrorCode(err) == ECONFLICT {
 					return Errorf(EFORBIDDEN, "replacing %s needs the media:update scope", f.Name)
 				}
+				return err
+			}
+			// Checked again on completion; this saves uploading first.
+			if err := s.in(tx).checkExternalID(ctx, p, b, f.ExternalID, ""); err != nil {
 				return err
 			}
 		}
@@ -400,7 +411,7 @@ func (s *Service) completeSession(ctx context.Context, p *Principal, u *UploadSe
 	}
 	sf := u.File
 	describe, err := uploadDescription(UploadInput{Tags: sf.Tags, AltText: sf.AltText, Caption: sf.Caption,
-		Copyright: sf.Copyright, Metadata: sf.Metadata})
+		Copyright: sf.Copyright, Metadata: sf.Metadata, ExternalID: sf.ExternalID})
 	if err != nil {
 		s.discardBlob(ctx, blob)
 		return nil, false, err
@@ -598,7 +609,8 @@ func (s *Service) sessionFile(p *Principal, u *UploadSession) *File {
 	sf := u.File
 	f := &File{ID: NewID(PrefixFile, now), OrgID: p.OrgID, BucketID: u.BucketID, Path: sf.Path, Name: sf.Name,
 		OriginalName: sf.OriginalName, AltText: sf.AltText, Caption: sf.Caption, Copyright: sf.Copyright,
-		Metadata: sf.Metadata, Tags: sf.Tags, Revision: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: &uid, UpdatedBy: &uid}
+		Metadata: sf.Metadata, Tags: sf.Tags, ExternalID: sf.ExternalID, Revision: 1, CreatedAt: now, UpdatedAt: now,
+		CreatedBy: &uid, UpdatedBy: &uid}
 	if f.Metadata == nil {
 		f.Metadata = map[string]any{}
 	}

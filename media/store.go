@@ -79,7 +79,8 @@ type Store interface {
 	// UpdateFile writes a file's bucket, path, name, visibility, texts,
 	// metadata and updated_at/by, and replaces its tags if tags is not nil.
 	UpdateFile(ctx context.Context, f *File, tags []string) error
-	// ListFiles returns one page of files matching q, in q's order.
+	// ListFiles returns one page of files matching q, in q's order. In a
+	// search (q.Filter.Search) each file's Relevance is set.
 	ListFiles(ctx context.Context, q FileQuery) ([]*File, error)
 	// CountFiles counts the files matching q's filter (ignoring paging).
 	CountFiles(ctx context.Context, q FileQuery) (int, error)
@@ -123,6 +124,9 @@ type Store interface {
 	// updated_at/by. Callers hold the files' locks (LockFiles) and write
 	// the copies it returned, changed.
 	SetFilesState(ctx context.Context, fs []*File) error
+	// FileByExternalID returns the file of a bucket, trashed or not, with
+	// that external id.
+	FileByExternalID(ctx context.Context, orgID, bucketID ID, externalID string) (*File, error)
 	// PurgeableFiles returns trashed files (of every organization) whose
 	// purge time has come and that are not held, by purge time and id,
 	// after the position after (nil: from the start).
@@ -343,6 +347,13 @@ type FileFilter struct {
 	Visibility    *Visibility
 	// LegalHold keeps held (true) or not held (false) files.
 	LegalHold *bool
+	// Search keeps files with every word in their name, tags, alt text,
+	// caption or folder path, the last word as a prefix. Normalized, it is
+	// the words, lower-cased and separated by single spaces (SearchWords);
+	// nil when the search has no words.
+	Search *string
+	// ExternalID keeps the file with that client-assigned id.
+	ExternalID *string
 }
 
 // FileOrderField is a column a listing can be ordered by.
@@ -353,6 +364,10 @@ const (
 	OrderUpdatedAt FileOrderField = "UPDATED_AT"
 	OrderName      FileOrderField = "NAME"
 	OrderSize      FileOrderField = "SIZE"
+	// OrderRelevance, with a search only: files with every word in their
+	// name first, then the other matches, each newest first (see
+	// File.Relevance).
+	OrderRelevance FileOrderField = "RELEVANCE"
 )
 
 // OrderDirection is ASC or DESC.
@@ -375,7 +390,10 @@ type FileKey struct {
 	Time time.Time
 	Name string
 	Size int64
-	ID   ID
+	// Relevance is the file's relevance class (RELEVANCE orders by it,
+	// then by Time, the creation time).
+	Relevance int
+	ID        ID
 }
 
 // FileQuery is one page of a file listing, as the Store runs it.

@@ -15,19 +15,24 @@ type FileUpdate struct {
 	Caption    **string
 	Copyright  **string
 	Metadata   *map[string]any
+	// ExternalID sets (or, set to nil, clears) the client's id of the file.
+	ExternalID **string
 	// Tags replaces the tags; AddTags and RemoveTags change them.
 	Tags       []string
 	AddTags    []string
 	RemoveTags []string
 }
 
-// UpdateFile changes a file's description, name, folder or visibility.
+// UpdateFile changes a file's description, name, folder, external id or
+// visibility.
 // updatedAt and updatedBy advance. The change is decided on the file's
 // locked row, and only the fields given are written.
 // Returns NOT_FOUND, FORBIDDEN without media:update or the rights of
 // CONTRACT §6 (descriptive changes in RESTRICTED buckets and visibility
-// need the uploader or an admin), BAD_USER_INPUT, and CONFLICT if the new
-// name is taken in the target folder by a file the caller can see.
+// need the uploader or an admin; external ids in RESTRICTED buckets an
+// admin), BAD_USER_INPUT, and CONFLICT if the new name is taken in the
+// target folder by a file the caller can see, or the external id by another
+// file of the bucket.
 func (s *Service) UpdateFile(ctx context.Context, id ID, in FileUpdate) (*File, error) {
 	in, err := in.normalize()
 	if err != nil {
@@ -134,6 +139,13 @@ func (in FileUpdate) normalize() (FileUpdate, error) {
 			}
 		}
 	}
+	if in.ExternalID != nil {
+		id, err := normalizeExternalID("externalId", *in.ExternalID)
+		if err != nil {
+			return in, err
+		}
+		in.ExternalID = &id
+	}
 	if in.Metadata != nil {
 		if *in.Metadata == nil {
 			return in, Invalid("metadata", "metadata must be a JSON object; send {} to clear it")
@@ -170,7 +182,7 @@ func normalizeTagList(field string, tags []string) ([]string, error) {
 // empty reports whether the update changes nothing.
 func (in FileUpdate) empty() bool {
 	return in.Name == nil && in.Path == nil && in.Visibility == nil && in.AltText == nil && in.Caption == nil &&
-		in.Copyright == nil && in.Metadata == nil && in.Tags == nil && in.AddTags == nil && in.RemoveTags == nil
+		in.Copyright == nil && in.Metadata == nil && in.ExternalID == nil && in.Tags == nil && in.AddTags == nil && in.RemoveTags == nil
 }
 
 // applyUpdate writes a normalized update onto f, a file locked in the
@@ -194,6 +206,19 @@ func (s *Service) applyUpdate(ctx context.Context, p *Principal, f *File, in Fil
 	in.applyFields(f)
 	if in.Metadata != nil {
 		f.Metadata = *in.Metadata
+	}
+	if in.ExternalID != nil {
+		id := *in.ExternalID
+		if id != nil && (f.ExternalID == nil || *f.ExternalID != *id) {
+			b, err := s.bucketOf(ctx, p, f)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.checkExternalID(ctx, p, b, id, f.ID); err != nil {
+				return nil, err
+			}
+		}
+		f.ExternalID = id
 	}
 	tags, err := in.nextTags(f)
 	if err != nil {

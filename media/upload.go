@@ -54,6 +54,8 @@ type UploadInput struct {
 	// caller must be allowed to attach to it now). Without Bucket, the file
 	// goes to the built-in RESTRICTED attachments bucket.
 	AttachTo *ID
+	// ExternalID is the client's own id for the file, unique in the bucket.
+	ExternalID *string
 }
 
 // storeContent checks content against a bucket's policy and stores it under
@@ -296,6 +298,10 @@ func (s *Service) newFile(p *Principal, in UploadInput) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	ext, err := normalizeExternalID("externalId", in.ExternalID)
+	if err != nil {
+		return nil, err
+	}
 	vis := VisibilityPrivate
 	if in.Visibility != nil {
 		if !in.Visibility.Valid() {
@@ -314,7 +320,7 @@ func (s *Service) newFile(p *Principal, in UploadInput) (*File, error) {
 	return &File{ID: NewID(PrefixFile, now), OrgID: p.OrgID, Path: path, Name: name,
 		OriginalName: truncateUTF8(norm.NFC.String(original), MaxPathBytes), Visibility: vis,
 		AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright, Metadata: meta, Tags: tags,
-		Revision: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: &uid, UpdatedBy: &uid}, nil
+		ExternalID: ext, Revision: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: &uid, UpdatedBy: &uid}, nil
 }
 
 func checkText(field string, v *string) error {

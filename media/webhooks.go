@@ -574,6 +574,7 @@ type webhookFile struct {
 	Visibility Visibility `json:"visibility"`
 	Revision   int        `json:"revision"`
 	TrashedAt  *time.Time `json:"trashedAt,omitempty"`
+	ExternalID *string    `json:"externalId,omitempty"`
 }
 
 // attemptDelivery makes one attempt of a claimed delivery and records it.
@@ -609,7 +610,7 @@ func (s *Service) post(ctx context.Context, cfg WebhookConfig, w *Webhook, d *We
 	if fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: ev.OrgID, IDs: []ID{ev.FileID}, Filter: FileFilter{Trashed: TrashInclude}, Limit: 1}); err == nil && len(fs) == 1 {
 		f := fs[0]
 		body.Data.File = &webhookFile{ID: f.ID, Name: f.Name, Path: f.Path, MimeType: f.MimeType, Size: f.Size, Sha256: f.Sha256,
-			Visibility: f.Visibility, Revision: f.Revision, TrashedAt: f.TrashedAt}
+			Visibility: f.Visibility, Revision: f.Revision, TrashedAt: f.TrashedAt, ExternalID: f.ExternalID}
 	}
 	raw, _ := json.Marshal(body)
 	ts := s.Now().Unix()

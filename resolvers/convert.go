@@ -65,7 +65,7 @@ func uploadInput(in *model.UploadFileInput) media.UploadInput {
 	return media.UploadInput{Bucket: deref(in.Bucket), Path: deref(in.Path), Name: name, OriginalName: in.File.Filename, AttachTo: in.AttachTo,
 		Content: in.File.File, Size: in.File.Size, DeclaredType: in.File.ContentType,
 		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
-		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}
+		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace), ExternalID: in.ExternalID}
 }
 
 func base64Input(in *model.UploadFileBase64Input) (media.UploadInput, error) {
@@ -80,7 +80,7 @@ func base64Input(in *model.UploadFileBase64Input) (media.UploadInput, error) {
 	return media.UploadInput{Bucket: deref(in.Bucket), Path: deref(in.Path), Name: in.Name, AttachTo: in.AttachTo,
 		Content: r, Size: size, DeclaredType: declared,
 		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
-		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}, nil
+		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace), ExternalID: in.ExternalID}, nil
 }
 
 // text maps an omittable String to "unchanged" (nil), "clear" and a value.
@@ -94,7 +94,7 @@ func text(o graphql.Omittable[*string]) **string {
 
 func updateFileInput(in *model.UpdateFileInput) media.FileUpdate {
 	out := media.FileUpdate{Name: in.Name, Path: in.Path, Visibility: in.Visibility,
-		AltText: text(in.AltText), Caption: text(in.Caption), Copyright: text(in.Copyright),
+		AltText: text(in.AltText), Caption: text(in.Caption), Copyright: text(in.Copyright), ExternalID: text(in.ExternalID),
 		Tags: in.Tags, AddTags: in.AddTags, RemoveTags: in.RemoveTags}
 	if in.Metadata != nil {
 		out.Metadata = &in.Metadata
@@ -174,7 +174,7 @@ func sessionInput(in *model.CreateUploadSessionInput) media.SessionInput {
 	return media.SessionInput{ChecksumSha256: in.ChecksumSha256, UploadInput: media.UploadInput{
 		Bucket: in.Bucket, Path: deref(in.Path), Name: in.Name, Size: in.Size, DeclaredType: in.MimeType,
 		Tags: in.Tags, AltText: in.AltText, Caption: in.Caption, Copyright: in.Copyright,
-		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace)}}
+		Metadata: in.Metadata, Visibility: in.Visibility, Replace: deref(in.Replace), ExternalID: in.ExternalID}}
 }
 
 // completedParts maps the parts a client names; nil (not given) joins every stored part.

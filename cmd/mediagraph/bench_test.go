@@ -350,9 +350,10 @@ func bulkSeed(t testing.TB, e *env, bucket string, n int) {
 		{`INSERT INTO blobs (id, org_id, storage_key, state, size, sha256, mime_type, created_at)
 		  SELECT ` + id("blob") + `, ?, 'seed/' || i, 'READY', i, 'x', 'image/png', now() FROM generate_series(1, ?) i`, []any{e.org.ID, n}},
 		{`INSERT INTO files (id, org_id, bucket_id, path, name, original_name, mime_type, type, size, sha256, visibility, metadata,
-		    revision, blob_id, created_at, updated_at, created_by, updated_by)
+		    revision, blob_id, created_at, updated_at, created_by, updated_by, tags_text)
 		  SELECT ` + id("file") + `, ?, ?, '/f' || (i % 100) || '/', 'n' || i || '.png', 'n.png', 'image/png', 'IMAGE', i, 'x', 'PRIVATE', '{}',
-		    1, ` + id("blob") + `, now() - i * interval '1 second', now(), ?, ? FROM generate_series(1, ?) i`, []any{e.org.ID, b.ID, owner, owner, n}},
+		    1, ` + id("blob") + `, now() - i * interval '1 second', now(), ?, ?, 't' || (i % 50) || ' u' || (i % 7)
+		  FROM generate_series(1, ?) i`, []any{e.org.ID, b.ID, owner, owner, n}},
 		{`INSERT INTO file_tags (org_id, file_id, tag) SELECT ?, ` + id("file") + `, 't' || (i % 50) FROM generate_series(1, ?) i`, []any{e.org.ID, n}},
 		{`INSERT INTO file_tags (org_id, file_id, tag) SELECT ?, ` + id("file") + `, 'u' || (i % 7) FROM generate_series(1, ?) i`, []any{e.org.ID, n}},
 		{`ANALYZE`, nil},

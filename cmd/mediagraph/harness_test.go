@@ -14,11 +14,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/mediagraph/mediagraph/database"
 	"github.com/mediagraph/mediagraph/internal/testenv"
 	"github.com/mediagraph/mediagraph/media"
 	"github.com/mediagraph/mediagraph/storage"
@@ -70,7 +72,48 @@ type env struct {
 	url   string
 	owner string // OWNER key, all scopes
 	org   *media.Organization
+	// queries counts the queries requests run (see requestQueries).
+	queries *requestQueries
 }
+
+// requestQueries counts the queries the server runs for requests, and
+// keeps their SQL while recording: those of its background work (the
+// webhook outbox and the event hub poll on their own) are left out.
+type requestQueries struct {
+	n         atomic.Int64
+	mu        sync.Mutex
+	recording bool
+	sql       []string
+}
+
+func (h *requestQueries) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
+	q := strings.TrimSpace(ev.Query)
+	if !strings.Contains(q, "webhook") && !strings.Contains(q, "file_events") && q != "BEGIN" && q != "COMMIT" && q != "ROLLBACK" {
+		h.n.Add(1)
+		h.mu.Lock()
+		if h.recording {
+			h.sql = append(h.sql, q)
+		}
+		h.mu.Unlock()
+	}
+	return ctx
+}
+
+// record keeps the SQL of the queries run until stop is called, which
+// returns it.
+func (h *requestQueries) record() (stop func() []string) {
+	h.mu.Lock()
+	h.recording, h.sql = true, nil
+	h.mu.Unlock()
+	return func() []string {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.recording = false
+		return h.sql
+	}
+}
+
+func (h *requestQueries) AfterQuery(context.Context, *bun.QueryEvent) {}
 
 // each runs fn once per backend, each time against a fresh server.
 func each(t *testing.T, fn func(t *testing.T, e *env)) {
@@ -106,6 +149,10 @@ func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Before the server's background work starts: bun's hooks may not be
+	// added while queries run.
+	queries := &requestQueries{}
+	m.DB.Bun().AddQueryHook(queries)
 	if s3, ok := m.Blobs.(*storage.S3); ok {
 		if err := s3.EnsureBucket(ctx); err != nil {
 			t.Fatal(err)
@@ -119,7 +166,7 @@ func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 		_ = m.HTTP.Close()
 		_ = m.Close()
 	})
-	e := &env{t: t, m: m, url: "http://" + m.Listener.Addr().String()}
+	e := &env{t: t, m: m, url: "http://" + m.Listener.Addr().String(), queries: queries}
 	key, org, err := m.Service.Bootstrap(ctx, "acme", "owner@acme.test", media.AllScopes)
 	if err != nil {
 		t.Fatal(err)
@@ -363,6 +410,9 @@ func (e *env) checkInvariants() {
 	for _, v := range folderViolations(ctx, e.t, e.m.DB.Bun()) {
 		e.t.Errorf("invariant: %s", v)
 	}
+	for _, v := range searchViolations(ctx, e.t, e.m.DB) {
+		e.t.Errorf("invariant: %s", v)
+	}
 }
 
 // checkFolders fails the test where the folders disagree with the files.
@@ -464,6 +514,33 @@ func folderViolations(ctx context.Context, t testing.TB, db *bun.DB) []string {
 	}
 	if staged > 0 {
 		out = append(out, fmt.Sprintf("%d staged folder changes left", staged))
+	}
+	return out
+}
+
+// searchViolations lists where the search index disagrees with the rows:
+// a file whose tags_text is not its tags, and on SQLite an FTS index that
+// does not match the files' text (FTS5's integrity-check against its
+// content table).
+func searchViolations(ctx context.Context, t testing.TB, db *database.DB) []string {
+	t.Helper()
+	agg := "string_agg(t.tag, ' ' ORDER BY t.tag)"
+	if db.Dialect() == database.SQLite {
+		agg = "(SELECT group_concat(tag, ' ') FROM (SELECT t2.tag FROM file_tags AS t2 WHERE t2.file_id = f.id ORDER BY t2.tag))"
+	}
+	var drift []string
+	if err := db.Bun().NewRaw(`SELECT f.id FROM files AS f LEFT JOIN file_tags AS t ON t.file_id = f.id
+		GROUP BY f.id, f.tags_text HAVING f.tags_text <> coalesce(`+agg+`, '')`).Scan(ctx, &drift); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, id := range drift {
+		out = append(out, "file "+id+": tags_text is not its tags")
+	}
+	if db.Dialect() == database.SQLite {
+		if _, err := db.Bun().ExecContext(ctx, "INSERT INTO file_search (file_search, rank) VALUES ('integrity-check', 1)"); err != nil {
+			out = append(out, "the FTS index does not match the files: "+err.Error())
+		}
 	}
 	return out
 }

@@ -105,6 +105,8 @@ type CreateUploadSessionInput struct {
 	// If a file of this name that the caller can see is in the folder, add a revision to it instead of failing
 	// with CONFLICT (needs media:update); the tags and texts given are applied to it too.
 	Replace *bool `json:"replace,omitempty"`
+	// Your own id for the file, unique in the bucket (1 to 255 printable characters; in RESTRICTED buckets admins only).
+	ExternalID *string `json:"externalId,omitempty"`
 }
 
 type FileEdge struct {
@@ -174,7 +176,7 @@ type UpdateBucketInput struct {
 	StripGpsMetadata      *bool                     `json:"stripGpsMetadata,omitempty"`
 }
 
-// Fields not given stay as they are; null clears altText, caption and copyright.
+// Fields not given stay as they are; null clears altText, caption, copyright and externalId.
 type UpdateFileInput struct {
 	Name *string `json:"name,omitempty"`
 	// Move to this folder.
@@ -183,6 +185,8 @@ type UpdateFileInput struct {
 	AltText    graphql.Omittable[*string] `json:"altText,omitempty"`
 	Caption    graphql.Omittable[*string] `json:"caption,omitempty"`
 	Copyright  graphql.Omittable[*string] `json:"copyright,omitempty"`
+	// Unique in the bucket; in RESTRICTED buckets only admins set one.
+	ExternalID graphql.Omittable[*string] `json:"externalId,omitempty"`
 	// Replaces the metadata object (at most 16 KiB of JSON).
 	Metadata map[string]any `json:"metadata,omitempty"`
 	// Replaces every tag.
@@ -240,6 +244,8 @@ type UploadFileBase64Input struct {
 	Replace *bool `json:"replace,omitempty"`
 	// Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now).
 	AttachTo *media.ID `json:"attachTo,omitempty"`
+	// Your own id for the file, unique in the bucket (1 to 255 printable characters; in RESTRICTED buckets admins only).
+	ExternalID *string `json:"externalId,omitempty"`
 }
 
 type UploadFileInput struct {
@@ -262,6 +268,8 @@ type UploadFileInput struct {
 	Replace *bool `json:"replace,omitempty"`
 	// Attach the new file to this post, comment or message (its author now; for a message, a member of its conversation now).
 	AttachTo *media.ID `json:"attachTo,omitempty"`
+	// Your own id for the file, unique in the bucket (1 to 255 printable characters; in RESTRICTED buckets admins only).
+	ExternalID *string `json:"externalId,omitempty"`
 }
 
 type WebhookDeliveryEdge struct {
