@@ -242,18 +242,7 @@ func (e *env) postFrom(ip net.IP, body []byte, header http.Header) *resp {
 	if err != nil {
 		e.t.Fatalf("no answer from %s: %v", ip, err)
 	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	r := &resp{Status: res.StatusCode, raw: raw}
-	var out struct {
-		Data   map[string]any `json:"data"`
-		Errors []gqlError     `json:"errors"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatalf("response is not JSON (status %d): %.300s", res.StatusCode, raw)
-	}
-	r.Data, r.Errors = out.Data, out.Errors
-	return r
+	return e.decode(res)
 }
 
 // viewerBody is a JSON request for the viewer's role, padded with spaces

@@ -234,6 +234,18 @@ func (e *env) send(req *http.Request) *resp {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	r := e.decode(res)
+	for _, ge := range r.Errors {
+		if ge.Extensions["code"] == nil {
+			e.t.Errorf("error without extensions.code: %s", r.raw)
+		}
+	}
+	return r
+}
+
+// decode reads a GraphQL response, which must be JSON, and closes it.
+func (e *env) decode(res *http.Response) *resp {
+	e.t.Helper()
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	r := &resp{Status: res.StatusCode, raw: raw}
@@ -242,14 +254,9 @@ func (e *env) send(req *http.Request) *resp {
 		Errors []gqlError     `json:"errors"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatalf("response is not JSON (status %d): %s", res.StatusCode, raw)
+		e.t.Fatalf("response is not JSON (status %d): %.300s", res.StatusCode, raw)
 	}
 	r.Data, r.Errors = out.Data, out.Errors
-	for _, ge := range r.Errors {
-		if ge.Extensions["code"] == nil {
-			e.t.Errorf("error without extensions.code: %s", raw)
-		}
-	}
 	return r
 }
 
