@@ -382,7 +382,7 @@ func pgCeiling(t *testing.T, s *procServer, query string, byID bool, ids []strin
 	out, err := exec.CommandContext(context.Background(), "pgbench", "-n", "-h", "127.0.0.1", "-U", "postgres", "-M", "prepared",
 		"-c", conns, "-j", "1", "-T", secs, "-f", f, s.dbURL).CombinedOutput()
 	if err != nil {
-		t.Logf("pgbench: %v\n%s", err, out)
+		t.Logf("pgbench: %v\n%.2000s\nscript:\n%.3000s", err, out, script.String())
 		return "(pgbench failed)"
 	}
 	m := regexp.MustCompile(`tps = ([\d.]+)`).FindStringSubmatch(string(out))

@@ -19,6 +19,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/mediagraph/mediagraph/media"
+	"github.com/mediagraph/mediagraph/server"
 )
 
 // The load benchmarks run with `make bench` (MEDIAGRAPH_BENCH=1), never in
@@ -270,7 +271,7 @@ func benchDir(t testing.TB) string {
 	return dir
 }
 
-// captureHook keeps the SQL of the queries run while it is armed.
+// captureHook keeps the SQL of the queries requests run while it is armed.
 type captureHook struct {
 	mu    sync.Mutex
 	armed bool
@@ -278,7 +279,10 @@ type captureHook struct {
 }
 
 func (h *captureHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
-func (h *captureHook) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
+func (h *captureHook) AfterQuery(ctx context.Context, ev *bun.QueryEvent) {
+	if server.RequestID(ctx) == "" {
+		return // the server's own background work
+	}
 	h.mu.Lock()
 	if h.armed {
 		h.sql = append(h.sql, ev.Query)
