@@ -352,20 +352,12 @@ func pgCeiling(t *testing.T, s *procServer, query string, byID bool, ids []strin
 		return "(no pgbench)"
 	}
 	e := start(t, backends[1], func(c *Config) { c.DatabaseURL, c.StorageURL = s.dbURL, s.storageURL })
-	hook := &captureHook{}
-	e.m.DB.Bun().AddQueryHook(hook)
 	q := query
 	if byID {
 		q = strings.ReplaceAll(q, "$ID", ids[0])
 	}
-	hook.mu.Lock()
-	hook.armed = true
-	hook.mu.Unlock()
-	r := e.do(s.key, q, nil)
-	hook.mu.Lock()
-	hook.armed = false
-	stmts := slices.Clone(hook.sql)
-	hook.mu.Unlock()
+	var r *resp
+	_, stmts := e.queries.during(func() { r = e.do(s.key, q, nil) })
 	if len(r.Errors) > 0 {
 		t.Fatalf("in-process: %s", r.raw)
 	}

@@ -258,10 +258,11 @@ func explainSearches(t *testing.T, e *env, analyze bool) {
 	ctx := context.Background()
 	db := e.m.DB.Bun()
 	for _, c := range searchCases {
-		stop := e.queries.record()
-		e.ok(e.owner, `query($s: String) { files(bucket: "search", filter: {search: $s}, first: 25) { totalCount nodes { id } } }`, map[string]any{"s": c.search})
+		_, sql := e.queries.during(func() {
+			e.ok(e.owner, `query($s: String) { files(bucket: "search", filter: {search: $s}, first: 25) { totalCount nodes { id } } }`, map[string]any{"s": c.search})
+		})
 		var queries []string
-		for _, q := range stop() {
+		for _, q := range sql {
 			if strings.Contains(q, "search_name") {
 				queries = append(queries, q)
 			}

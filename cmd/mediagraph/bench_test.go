@@ -16,10 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uptrace/bun"
-
 	"github.com/mediagraph/mediagraph/media"
-	"github.com/mediagraph/mediagraph/server"
 )
 
 // The load benchmarks run with `make bench` (MEDIAGRAPH_BENCH=1), never in
@@ -271,25 +268,6 @@ func benchDir(t testing.TB) string {
 	return dir
 }
 
-// captureHook keeps the SQL of the queries requests run while it is armed.
-type captureHook struct {
-	mu    sync.Mutex
-	armed bool
-	sql   []string
-}
-
-func (h *captureHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
-func (h *captureHook) AfterQuery(ctx context.Context, ev *bun.QueryEvent) {
-	if server.RequestID(ctx) == "" {
-		return // the server's own background work
-	}
-	h.mu.Lock()
-	if h.armed {
-		h.sql = append(h.sql, ev.Query)
-	}
-	h.mu.Unlock()
-}
-
 // TestBenchExplain puts 100,000 files in PostgreSQL and checks the plans of
 // folder, subtree, tag and name-ordered listings: no sequential scan of files.
 func TestBenchExplain(t *testing.T) {
@@ -299,8 +277,6 @@ func TestBenchExplain(t *testing.T) {
 	bulkSeed(t, e, "big", 100_000)
 	ctx := context.Background()
 	db := e.m.DB.Bun()
-	hook := &captureHook{}
-	db.AddQueryHook(hook)
 	for _, c := range []struct{ name, query string }{
 		{"folder, newest first", `{ files(bucket: "big", filter: {path: "/f7/"}, first: 50) { nodes { id } } }`},
 		{"folder by name", `{ files(bucket: "big", filter: {path: "/f7/"}, orderBy: {field: NAME, direction: ASC}, first: 50) { nodes { id } } }`},
@@ -309,19 +285,13 @@ func TestBenchExplain(t *testing.T) {
 		{"two tags", `{ files(bucket: "big", filter: {tagsAll: ["t7", "u3"]}, first: 50) { nodes { id } } }`},
 		{"bucket by size", `{ files(bucket: "big", orderBy: {field: SIZE, direction: DESC}, first: 50) { nodes { id } } }`},
 	} {
-		hook.mu.Lock()
-		hook.armed, hook.sql = true, nil
-		hook.mu.Unlock()
-		e.ok(e.owner, c.query, nil)
-		hook.mu.Lock()
-		hook.armed = false
+		_, sql := e.queries.during(func() { e.ok(e.owner, c.query, nil) })
 		var list string
-		for _, q := range hook.sql {
+		for _, q := range sql {
 			if strings.Contains(q, "tag_list") {
 				list = q
 			}
 		}
-		hook.mu.Unlock()
 		var plan []string
 		if err := db.NewRaw("EXPLAIN "+list).Scan(ctx, &plan); err != nil {
 			t.Fatal(err)

@@ -7,10 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/uptrace/bun"
 
 	"github.com/mediagraph/mediagraph/media"
 )
@@ -71,29 +68,6 @@ func eventsOf(t media.EventType, ids []string) []string {
 	}
 	return out
 }
-
-// requestHook records the queries made on behalf of a request (those
-// whose context carries the caller), leaving out the server's own work
-// that events set off (the event hub, webhook delivery).
-type requestHook struct {
-	mu sync.Mutex
-	qs []string
-}
-
-func (h *requestHook) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
-	if media.PrincipalFrom(ctx) != nil {
-		h.mu.Lock()
-		h.qs = append(h.qs, ev.Query[:min(len(ev.Query), 100)])
-		h.mu.Unlock()
-	}
-	return ctx
-}
-
-func (h *requestHook) AfterQuery(context.Context, *bun.QueryEvent) {}
-
-func (h *requestHook) reset() { h.mu.Lock(); h.qs = nil; h.mu.Unlock() }
-
-func (h *requestHook) list() []string { h.mu.Lock(); defer h.mu.Unlock(); return slices.Clone(h.qs) }
 
 // TestBulkLifecycle: trashFiles, restoreFiles and deleteFiles change every
 // file or none, answer in the order of the ids, emit one event per file,
@@ -366,17 +340,13 @@ func TestBulkQueryCount(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		hook := &requestHook{}
-		e.m.DB.Bun().AddQueryHook(hook)
 		e.ok(key, `{ viewer { user { id } } }`, nil)
 		e.ok(e.owner, `{ viewer { user { id } } }`, nil)
 		queries := map[string][][]string{}
 		count := func(name, k, q string, vars map[string]any) int {
-			hook.reset()
-			e.ok(k, q, vars)
-			qs := hook.list()
+			n, qs := e.queries.during(func() { e.ok(k, q, vars) })
 			queries[name] = append(queries[name], qs)
-			return len(qs)
+			return n
 		}
 		counts := map[string][]int{}
 		for _, batch := range [][]*media.File{files[:10], files[10:110]} {

@@ -129,11 +129,11 @@ func TestDownloads(t *testing.T) {
 			t.Errorf("other org's key: %d", s)
 		}
 		// Expired tokens stop working.
-		e.m.Service.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+		e.clock.set(time.Now().Add(2 * time.Minute))
 		if s, _, _ := get(t, su, nil); s != 404 {
 			t.Errorf("expired: %d", s)
 		}
-		e.m.Service.Now = time.Now
+		e.clock.reset()
 		e.fails("BAD_USER_INPUT", e.owner, `query($id: ID!) { file(id: $id) { url(expiresIn: 0) } }`, map[string]any{"id": priv["id"]})
 
 		// SVG is sandboxed.

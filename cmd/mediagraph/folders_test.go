@@ -8,11 +8,8 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"github.com/mediagraph/mediagraph/media"
 )
@@ -616,42 +613,6 @@ func TestFoldersRestricted(t *testing.T) {
 	})
 }
 
-// queryCounter counts the statements a request makes: every query but
-// BEGIN and COMMIT, and but the background work that runs meanwhile (the
-// event hub reading new events after each commit, webhook delivery
-// claiming due deliveries).
-type queryCounter struct {
-	mu  sync.Mutex
-	n   int
-	sql []string
-}
-
-func (h *queryCounter) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
-	return ctx
-}
-func (h *queryCounter) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
-	q := ev.Query
-	if q == "BEGIN" || q == "COMMIT" || strings.HasPrefix(q, "SELECT") && (strings.Contains(q, `FROM "file_events"`) ||
-		strings.Contains(q, "webhook_deliveries") || strings.Contains(q, "webhook-claim")) {
-		return
-	}
-	h.mu.Lock()
-	h.n++
-	h.sql = append(h.sql, ev.Query)
-	h.mu.Unlock()
-}
-
-// during returns the queries fn made.
-func (h *queryCounter) during(fn func()) (int, []string) {
-	h.mu.Lock()
-	h.n, h.sql = 0, nil
-	h.mu.Unlock()
-	fn()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n, h.sql
-}
-
 const folderPageQuery = `query($b: String!, $p: String) { folders(bucket: $b, path: $p, first: 100) { totalCount
 	nodes { path name fileCount size createdAt } edges { cursor } pageInfo { hasNextPage endCursor } } }`
 
@@ -663,8 +624,7 @@ func TestFolderQueryCount(t *testing.T) {
 		e.createBucket(e.owner, map[string]any{"name": "c", "quotaBytes": 1 << 30, "allowedMimeTypes": []string{"image/*"}})
 		e.createBucket(e.owner, map[string]any{"name": "r", "access": "RESTRICTED"})
 		member := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaCreate}, e.member("m@acme.test", media.RoleMember))
-		hook := &queryCounter{}
-		e.m.DB.Bun().AddQueryHook(hook)
+		hook := e.queries
 		type counts map[int]int
 		list, listR, move, across, trash := counts{}, counts{}, counts{}, counts{}, counts{}
 		made := 0
@@ -743,8 +703,7 @@ type planCase struct {
 // sequential scan of either.
 func explainAll(t *testing.T, e *env, cases []planCase, repeat int) {
 	t.Helper()
-	hook := &queryCounter{}
-	e.m.DB.Bun().AddQueryHook(hook)
+	hook := e.queries
 	for _, c := range cases {
 		var took time.Duration
 		var sql []string

@@ -191,8 +191,7 @@ func TestDedupe(t *testing.T) {
 func TestTrashPurgeAndLegalHold(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		now := time.Now()
-		clock := &now
-		e.m.Service.Now = func() time.Time { return *clock }
+		e.clock.set(now)
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		e.createBucket(e.owner, map[string]any{"name": "quick", "trashRetentionSeconds": 3600})
 		data := pngBytes(12, 12)
@@ -257,7 +256,7 @@ func TestTrashPurgeAndLegalHold(t *testing.T) {
 			t.Fatalf("purged too early: %+v", r)
 		}
 		later := now.Add(2 * time.Hour)
-		clock = &later
+		e.clock.set(later)
 		if r := sweep(); r.Purged != 1 { // the quick bucket's file
 			t.Fatalf("after 2h: %+v", r)
 		}
@@ -266,7 +265,7 @@ func TestTrashPurgeAndLegalHold(t *testing.T) {
 		e.ok(e.owner, `mutation($id: ID!) { setLegalHold(id: $id, hold: true) { id } }`, id)
 		objectsBefore := len(e.objects())
 		weekLater := now.Add(8 * 24 * time.Hour)
-		clock = &weekLater
+		e.clock.set(weekLater)
 		if r := sweep(); r.Purged != 0 {
 			t.Fatalf("purged a held file: %+v", r)
 		}
@@ -331,8 +330,8 @@ func TestReconciler(t *testing.T) {
 			t.Fatalf("young leftovers touched: %+v %v", r, err)
 		}
 		later := time.Now().Add(2 * time.Hour)
-		svc.Now = func() time.Time { return later }
-		defer func() { svc.Now = time.Now }()
+		e.clock.set(later)
+		defer e.clock.reset()
 		if r, err = svc.Sweep(ctx); err != nil || r.Abandoned != 1 || r.Orphans != 1 || len(r.Missing) != 0 {
 			t.Fatalf("sweep: %+v %v", r, err)
 		}

@@ -282,8 +282,8 @@ func TestUploadSessionFailures(t *testing.T) {
 		put(t, str(s["parts"].([]any)[0].(map[string]any)["url"]), randomBytes(media.MinPartSize, 4))
 		svc := e.m.Service
 		later := time.Now().Add(25 * time.Hour)
-		svc.Now = func() time.Time { return later }
-		defer func() { svc.Now = time.Now }()
+		e.clock.set(later)
+		defer e.clock.reset()
 		e.fails("CONFLICT", e.owner, completeSession, map[string]any{"id": s["id"]})
 		rep, err := svc.Sweep(ctx)
 		if err != nil || rep.ExpiredSessions != 1 {
@@ -299,7 +299,7 @@ func TestUploadSessionFailures(t *testing.T) {
 		if _, err := e.m.Blobs.CreateMultipart(ctx, string(e.org.ID)+"/stray", ""); err != nil {
 			t.Fatal(err)
 		}
-		svc.Now = func() time.Time { return later.Add(2 * time.Hour) }
+		e.clock.set(later.Add(2 * time.Hour))
 		if rep, err = svc.Sweep(ctx); err != nil || rep.StrayUploads != 1 {
 			t.Fatalf("stray upload: %+v %v", rep, err)
 		}
