@@ -35,7 +35,7 @@ test: bin/versitygw playground
 
 ## bench: load and soak measurements (PostgreSQL + versitygw); figures in docs/BENCHMARKS.md
 bench: bin/versitygw playground
-	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 30m ./cmd/mediagraph | tee bench/results/bench.log
+	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 90m ./cmd/mediagraph | tee bench/results/bench.log
 	set -o pipefail && $(GO) test -count=1 -run '^$$' -bench '12MP|Encode' -benchtime 3x ./analyze | tee bench/results/transform.log
 	@echo "CPU profile: bench/results/list.cpu.pprof (go tool pprof -top …)"
 

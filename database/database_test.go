@@ -300,7 +300,7 @@ func TestWrap(t *testing.T) {
 
 // allVersions lists the migrations, in order (the same set per dialect).
 var allVersions = []string{"0001_init", "0002_lifecycle", "0003_content", "0004_sessions_media", "0005_policy", "0006_events",
-	"0007_folders", "0008_search"}
+	"0007_folders", "0008_search", "0009_name_statistics"}
 
 func TestMigrate(t *testing.T) {
 	test := func(t *testing.T, dsn string) {
