@@ -131,6 +131,15 @@ func presenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				flags.userInput.Store(true)
 			}
 		}
+		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			// The request ended (its client went away, or the server is
+			// stopping) while a field was being resolved: no fault of ours
+			// to log once per field, and no one is likely to read the
+			// answer.
+			gqlErr.Message = "the request ended before its answer was ready"
+			gqlErr.Extensions = map[string]any{"code": media.EUNAVAILABLE}
+			return gqlErr
+		}
 		switch {
 		case errors.As(err, &me):
 			if me.Code == media.EINTERNAL || me.Code == media.EUNAVAILABLE {

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/mediagraph/mediagraph/media"
@@ -36,5 +40,29 @@ func TestMetricsExposure(t *testing.T) {
 		if rec.Code != c.want {
 			t.Errorf("%+v with %q: %d, want %d", cfg.MetricsPublic, c.auth, rec.Code, c.want)
 		}
+	}
+}
+
+// TestCanceledRequestsAreNotInternalErrors: a field that fails because its
+// request ended (the client went away) is UNAVAILABLE and logs nothing; the
+// same error while the request is alive is an internal error, logged.
+func TestCanceledRequestsAreNotInternalErrors(t *testing.T) {
+	var logged bytes.Buffer
+	present := presenter(slog.New(slog.NewTextHandler(&logged, nil)))
+	err := internalError{fmt.Errorf("database: user: %w", context.Canceled)}
+
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := present(ended, err); got.Extensions["code"] != media.EUNAVAILABLE {
+		t.Errorf("ended request: %v %v", got.Message, got.Extensions)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("ended request logged: %s", logged.String())
+	}
+	if got := present(context.Background(), err); got.Extensions["code"] != media.EINTERNAL {
+		t.Errorf("live request: %v %v", got.Message, got.Extensions)
+	}
+	if !strings.Contains(logged.String(), "internal error") {
+		t.Errorf("live request not logged: %q", logged.String())
 	}
 }
