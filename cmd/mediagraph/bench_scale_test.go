@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -103,14 +102,7 @@ func TestBenchScale(t *testing.T) {
 		perSize := make([][]float64, len(envs))
 		for range rounds {
 			for i, e := range envs {
-				res := load(t, e, 16, 5*time.Second, func() (*http.Request, error) {
-					req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(string(body)))
-					if err == nil {
-						req.Header.Set("Content-Type", "application/json")
-						req.Header.Set("Authorization", "Bearer "+e.owner)
-					}
-					return req, err
-				})
+				res := load(t, e, 16, 5*time.Second, e.gqlPost(e.owner, string(body)))
 				if res.errors > 0 {
 					t.Errorf("%s on %d files: %d requests failed", c.name, sizes[i], res.errors)
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -198,14 +197,7 @@ func TestBenchSearch(t *testing.T) {
 
 	// At 16 connections, the common word.
 	body, _ := json.Marshal(map[string]any{"query": benchSearchQ, "variables": map[string]any{"s": "invoice"}})
-	res := load(t, e, 16, 10*time.Second, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(string(body)))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+e.owner)
-		}
-		return req, err
-	})
+	res := load(t, e, 16, 10*time.Second, e.gqlPost(e.owner, string(body)))
 	report(t, `search "invoice", first page, PostgreSQL, 16 connections`, res)
 
 	explainSearches(t, e, true)

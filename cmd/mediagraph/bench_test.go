@@ -51,14 +51,7 @@ func TestBenchListing(t *testing.T) {
 		if i == 1 {
 			_ = pprof.StartCPUProfile(prof)
 		}
-		res := load(t, e, 16, 10*time.Second, func() (*http.Request, error) {
-			req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(body))
-			if err == nil {
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+e.owner)
-			}
-			return req, err
-		})
+		res := load(t, e, 16, 10*time.Second, e.gqlPost(e.owner, body))
 		if i == 1 {
 			pprof.StopCPUProfile()
 		}
@@ -342,4 +335,16 @@ func bulkSeed(t testing.TB, e *env, bucket string, n int) {
 func (e *env) viewerIDTB(t testing.TB) string {
 	d := e.ok(e.owner, `{ viewer { user { id } } }`, nil)
 	return str(d["viewer"].(map[string]any)["user"].(map[string]any)["id"])
+}
+
+// gqlPost makes a load's requests: body posted to /graphql with key.
+func (e *env) gqlPost(key, body string) func() (*http.Request, error) {
+	return func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		return req, err
+	}
 }

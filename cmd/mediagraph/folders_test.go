@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -806,14 +805,7 @@ func TestBenchFolders(t *testing.T) {
 		{"a member's view: the folders of a folder", member, `{ folders(bucket: \"big\", path: \"/d7/\", first: 100) { nodes { path fileCount size } } }`},
 	} {
 		body := `{"query":"` + c.query + `"}`
-		res := load(t, e, 16, 5*time.Second, func() (*http.Request, error) {
-			req, err := http.NewRequest(http.MethodPost, e.url+"/graphql", strings.NewReader(body))
-			if err == nil {
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+c.key)
-			}
-			return req, err
-		})
+		res := load(t, e, 16, 5*time.Second, e.gqlPost(c.key, body))
 		report(t, c.name+", PostgreSQL, 16 connections", res)
 	}
 	explainAll(t, e, []planCase{
