@@ -153,7 +153,10 @@ func TestBenchPeer(t *testing.T) {
 	fmt.Fprintf(&table, "\nServer RSS during the query load (peak of 10 ms samples): mediagraph %.0f MiB, Directus %.0f MiB (%.1f× less).\n",
 		mgRSS, dxRSS, dxRSS/mgRSS)
 	if envOr("PEER_UPLOADS", "1") == "1" {
-		table.WriteString(peerUploads(t, s, peer, peerPID))
+		// Directus stores on its local disk: mediagraph on SQLite + disk is
+		// the like-for-like comparison, PostgreSQL + S3 the production one.
+		table.WriteString(peerUploads(t, startServerOn(t, backends[0]), backends[0].name, peer, peerPID))
+		table.WriteString(peerUploads(t, s, backends[1].name, peer, peerPID))
 	}
 	t.Logf("side by side with Directus (%d alternating runs of %s at %s connections, wrk -t1):%s", runs, duration, conns, table.String())
 	_ = os.WriteFile(filepath.Join(benchDir(t), "peer.md"), []byte(table.String()), 0o644)
@@ -411,10 +414,10 @@ func (p *peerClient) do(t *testing.T, method, path string, body any) map[string]
 
 // peerUploads runs the peer's upload phases (200 × 1 MiB and 20 × 50 MiB
 // of random bytes, 4 at a time) against both, alternating, and returns the
-// table rows.
-func peerUploads(t *testing.T, s *procServer, peer *peerClient, peerPID int) string {
+// table rows; backend names s's database and store.
+func peerUploads(t *testing.T, s *procServer, backend string, peer *peerClient, peerPID int) string {
 	var b strings.Builder
-	b.WriteString("\n| uploads, 4 at a time | mediagraph MB/s (runs) | Directus MB/s (runs) | ratio (min / median / max) | RSS peak mediagraph / Directus |\n|---|---|---|---|---|\n")
+	b.WriteString("\n| uploads, 4 at a time | mediagraph on " + backend + " MB/s (runs) | Directus MB/s (runs) | ratio (min / median / max) | RSS peak mediagraph / Directus |\n|---|---|---|---|---|\n")
 	for _, ph := range []struct {
 		mib, n int
 	}{{1, 200}, {50, 20}} {
@@ -437,7 +440,7 @@ func peerUploads(t *testing.T, s *procServer, peer *peerClient, peerPID int) str
 			})
 			dxPeak = max(dxPeak, stopPeer())
 			mg, dx, ratios = append(mg, mgRate), append(dx, dxRate), append(ratios, mgRate/dxRate)
-			t.Logf("uploads %d × %d MiB: mediagraph %.0f MB/s, Directus %.0f MB/s", ph.n, ph.mib, mgRate, dxRate)
+			t.Logf("uploads %d × %d MiB: mediagraph on %s %.0f MB/s, Directus %.0f MB/s", ph.n, ph.mib, backend, mgRate, dxRate)
 			peerDeleteUploads(t, peer)
 		}
 		fmt.Fprintf(&b, "| %d × %d MiB | %s | %s | %s | %.0f / %.0f MiB |\n", ph.n, ph.mib, spread(mg, "%.0f"), spread(dx, "%.0f"),
