@@ -145,13 +145,6 @@ func TestDownloads(t *testing.T) {
 }
 
 // brokenStore fails FileAnyOrg (the first read of a download) with err.
-type brokenStore struct {
-	media.Store
-	err error
-}
-
-func (b brokenStore) FileAnyOrg(context.Context, media.ID) (*media.File, error) { return nil, b.err }
-
 // TestDownloadErrorStatuses: one table maps error codes to HTTP statuses;
 // a bug is 500 with a request id, not 503 "retry", and an unreachable
 // database is 503.
@@ -159,8 +152,6 @@ func TestDownloadErrorStatuses(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		f := e.mustUpload(e.owner, "b", upload{"a.png", "", pngBytes(2, 2)}, nil)
-		store := e.m.Service.Store
-		t.Cleanup(func() { e.m.Service.Store = store })
 		for _, c := range []struct {
 			err    error
 			status int
@@ -169,7 +160,7 @@ func TestDownloadErrorStatuses(t *testing.T) {
 			{errors.New("a bug"), http.StatusInternalServerError, media.EINTERNAL},
 			{media.Unavailable("database", errors.New("connection refused")), http.StatusServiceUnavailable, media.EUNAVAILABLE},
 		} {
-			e.m.Service.Store = brokenStore{store, c.err}
+			e.faults.set(nil, c.err)
 			status, body := e.download(e.owner, f["id"], 0)
 			if status != c.status || !strings.Contains(string(body), `"code":"`+c.code+`"`) || strings.Contains(string(body), "a bug") {
 				t.Errorf("%v: %d %s", c.err, status, body)
@@ -178,7 +169,7 @@ func TestDownloadErrorStatuses(t *testing.T) {
 				t.Errorf("no request id: %s", body)
 			}
 		}
-		e.m.Service.Store = store
+		e.faults.set(nil, nil)
 		if status, body := e.download(e.owner, "file_0000000000000000000000000z", 0); status != http.StatusNotFound || !strings.Contains(string(body), media.ENOTFOUND) {
 			t.Errorf("missing file: %d %s", status, body)
 		}

@@ -141,24 +141,11 @@ func (f *failingBlobs) Put(ctx context.Context, key string, r io.Reader, size in
 }
 
 // failingStore fails creating the file row after the bytes are stored.
-type failingStore struct {
-	media.Store
-	err error
-}
-
-func (f *failingStore) InTx(ctx context.Context, fn func(tx media.Store) error) error {
-	return f.Store.InTx(ctx, func(tx media.Store) error { return fn(&failingStore{Store: tx, err: f.err}) })
-}
-
-func (f *failingStore) CreateFile(ctx context.Context, file *media.File, r *media.Revision) error {
-	return f.err
-}
-
 func TestNoOrphansAfterFailedUpload(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		e.createBucket(e.owner, map[string]any{"name": "b"})
 		svc := e.m.Service
-		realBlobs, realStore := svc.Blobs, svc.Store
+		realBlobs := svc.Blobs
 		img := pngBytes(16, 16)
 
 		svc.Blobs = &failingBlobs{Blobs: realBlobs, failPut: true}
@@ -167,17 +154,17 @@ func TestNoOrphansAfterFailedUpload(t *testing.T) {
 		}
 		svc.Blobs = realBlobs
 
-		svc.Store = &failingStore{Store: realStore, err: media.Unavailable("database", errors.New("injected"))}
+		e.faults.set(media.Unavailable("database", errors.New("injected")), nil)
 		if r := e.upload(e.owner, "b", upload{"a.png", "", img}, nil); r.code() != media.EUNAVAILABLE {
 			t.Fatalf("database failure: %s", r.raw)
 		}
 		// An unexpected error is INTERNAL, with a request id and no details.
-		svc.Store = &failingStore{Store: realStore, err: errors.New("pq: secret SQL detail")}
+		e.faults.set(errors.New("pq: secret SQL detail"), nil)
 		r := e.upload(e.owner, "b", upload{"a.png", "", img}, nil)
 		if r.code() != media.EINTERNAL || r.Errors[0].Extensions["requestId"] == nil || strings.Contains(string(r.raw), "SQL") {
 			t.Fatalf("internal error: %s", r.raw)
 		}
-		svc.Store = realStore
+		e.faults.set(nil, nil)
 
 		d := e.ok(e.owner, `{ files { totalCount } }`, nil)
 		if d["files"].(map[string]any)["totalCount"] != float64(0) || len(e.objects()) != 0 {

@@ -78,6 +78,55 @@ type env struct {
 	queries *requestQueries
 	// clock is the server's clock.
 	clock *testClock
+	// faults makes chosen store calls fail (see faultStore).
+	faults *storeFaults
+}
+
+// storeFaults are the failures a test injects into the server's store. A
+// test sets them here rather than replacing Service.Store, which the
+// server's background loops (the event hub, webhook delivery) read.
+type storeFaults struct {
+	mu         sync.Mutex
+	createFile error // CreateFile fails with it, in transactions too
+	fileAnyOrg error // FileAnyOrg fails with it
+}
+
+// set makes CreateFile and FileAnyOrg fail with these errors (nil: work).
+func (f *storeFaults) set(createFile, fileAnyOrg error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.createFile, f.fileAnyOrg = createFile, fileAnyOrg
+}
+
+func (f *storeFaults) get() (createFile, fileAnyOrg error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.createFile, f.fileAnyOrg
+}
+
+// faultStore is the server's store in tests, installed before the server
+// starts: the real one, but for the failures set in faults.
+type faultStore struct {
+	media.Store
+	faults *storeFaults
+}
+
+func (s faultStore) InTx(ctx context.Context, fn func(tx media.Store) error) error {
+	return s.Store.InTx(ctx, func(tx media.Store) error { return fn(faultStore{tx, s.faults}) })
+}
+
+func (s faultStore) CreateFile(ctx context.Context, f *media.File, r *media.Revision) error {
+	if err, _ := s.faults.get(); err != nil {
+		return err
+	}
+	return s.Store.CreateFile(ctx, f, r)
+}
+
+func (s faultStore) FileAnyOrg(ctx context.Context, id media.ID) (*media.File, error) {
+	if _, err := s.faults.get(); err != nil {
+		return nil, err
+	}
+	return s.Store.FileAnyOrg(ctx, id)
 }
 
 // testClock is the server's clock in tests: the real time unless a test
@@ -181,9 +230,10 @@ func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 	if err := m.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	queries, clock := &requestQueries{}, &testClock{}
+	queries, clock, faults := &requestQueries{}, &testClock{}, &storeFaults{}
 	m.DB.Bun().AddQueryHook(queries)
 	m.Service.Now = clock.now
+	m.Service.Store = faultStore{m.Service.Store, faults}
 	if s3, ok := m.Blobs.(*storage.S3); ok {
 		if err := s3.EnsureBucket(ctx); err != nil {
 			t.Fatal(err)
@@ -197,7 +247,7 @@ func start(t *testing.T, b backend, tweaks ...func(*Config)) *env {
 		_ = m.HTTP.Close()
 		_ = m.Close()
 	})
-	e := &env{t: t, m: m, url: "http://" + m.Listener.Addr().String(), queries: queries, clock: clock}
+	e := &env{t: t, m: m, url: "http://" + m.Listener.Addr().String(), queries: queries, clock: clock, faults: faults}
 	key, org, err := m.Service.Bootstrap(ctx, "acme", "owner@acme.test", media.AllScopes)
 	if err != nil {
 		t.Fatal(err)
