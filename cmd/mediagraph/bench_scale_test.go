@@ -68,7 +68,7 @@ func TestBenchScale(t *testing.T) {
 	sizes := []int{10_000, 1_000_000}
 	envs := make([]*env, len(sizes))
 	for i, n := range sizes {
-		e := start(t, backends[1])
+		e := benchStart(t)
 		t0 := time.Now()
 		scaleSeed(t, e, n)
 		t.Logf("seeded %d files in %s", n, time.Since(t0).Round(time.Second))

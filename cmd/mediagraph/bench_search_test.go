@@ -150,7 +150,7 @@ const benchSearchQ = `query($s: String, $a: String) { files(bucket: "search", fi
 // pg_trgm index for substrings).
 func TestBenchSearch(t *testing.T) {
 	benchOnly(t)
-	e := start(t, backends[1])
+	e := benchStart(t)
 	e.createBucket(e.owner, map[string]any{"name": "search"})
 	const n = 1_000_000
 	t0 := time.Now()

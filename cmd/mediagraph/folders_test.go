@@ -778,7 +778,7 @@ func seedTree(t testing.TB, e *env, bucket string, n int) {
 // their plans, and moving and trashing a folder of 2,000 files.
 func TestBenchFolders(t *testing.T) {
 	benchOnly(t)
-	e := start(t, backends[1])
+	e := benchStart(t)
 	e.createBucket(e.owner, map[string]any{"name": "big", "access": "RESTRICTED"})
 	memberID := e.member("m@acme.test", media.RoleMember)
 	member := e.newKey([]string{media.ScopeMediaRead, media.ScopeMediaUpdate, media.ScopeMediaDelete}, memberID)
