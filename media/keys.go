@@ -57,7 +57,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*Principal, err
 			s.Logger.WarnContext(ctx, "recording API key use", "key_id", k.ID, "err", err)
 		}
 	}
-	return &Principal{OrgID: k.OrgID, UserID: u.ID, KeyID: k.ID, Role: u.Role, Scopes: k.Scopes}, nil
+	return &Principal{OrgID: k.OrgID, UserID: u.ID, KeyID: k.ID, Role: u.Role, Scopes: k.Scopes, User: u}, nil
 }
 
 // Viewer describes the caller. Returns UNAUTHENTICATED without a key.

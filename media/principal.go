@@ -43,6 +43,9 @@ type Principal struct {
 	KeyID  ID
 	Role   Role
 	Scopes []string
+	// User is the caller's user as read when the key was authenticated,
+	// for the operation that authentication serves (see loader.PrimeCaller).
+	User *User
 }
 
 // Can reports whether the principal may act with scope: its key must carry

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mediagraph/mediagraph/auth"
@@ -279,7 +280,11 @@ func (s *Server) graphQL() http.Handler {
 			}
 			return next(ctx) // loaders are made per event (below)
 		}
-		return next(loader.With(ctx, loader.New(s.media, s.cfg.LoaderWait)))
+		l := loader.New(s.media, s.cfg.LoaderWait)
+		if operationIs(ctx, ast.Query) {
+			l.PrimeCaller(ctx)
+		}
+		return next(loader.With(ctx, l))
 	})
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		if isSubscription(ctx) {

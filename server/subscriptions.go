@@ -258,11 +258,16 @@ func (s *Server) wsInit(ctx context.Context, payload transport.InitPayload) (con
 // Transport errors (a body that is not JSON) are dispatched before there
 // is an operation, and GetOperationContext would panic on them.
 func isSubscription(ctx context.Context) bool {
+	return operationIs(ctx, ast.Subscription)
+}
+
+// operationIs reports whether ctx's operation is of kind op.
+func operationIs(ctx context.Context, op ast.Operation) bool {
 	if !graphql.HasOperationContext(ctx) {
 		return false
 	}
 	oc := graphql.GetOperationContext(ctx)
-	return oc.Operation != nil && oc.Operation.Operation == ast.Subscription
+	return oc.Operation != nil && oc.Operation.Operation == op
 }
 
 // limitSubscriptions caps the subscriptions one connection runs at once.

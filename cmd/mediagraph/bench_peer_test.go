@@ -32,7 +32,8 @@ import (
 //
 // Env: PEER_DIR (~/peer), PEER_URL (http://127.0.0.1:8055), PEER_RUNS (3),
 // PEER_DURATION (15s), PEER_CONNS (16), PEER_UPLOADS (1 to run the upload
-// phases too; default 1), PEER_QUERIES (the peer's queries/ folder).
+// phases too; default 1), PEER_QUERIES (the peer's queries/ folder),
+// PEER_ONLY (a regexp: only the query scenarios whose name matches).
 
 // peerScenarios are the peer's four query scenarios: mediagraph's query,
 // and the file of the peer's own request body in its queries/ folder.
@@ -103,7 +104,11 @@ func TestBenchPeer(t *testing.T) {
 	var table strings.Builder
 	fmt.Fprintf(&table, "\n| scenario | mediagraph req/s (min / median / max) | Directus req/s | ratio (min / median / max) | DB-only ceiling | mediagraph p50 / p99 | Directus p50 / p99 |\n|---|---|---|---|---|---|---|\n")
 	var mgRSS, dxRSS float64
+	only := regexp.MustCompile(os.Getenv("PEER_ONLY"))
 	for _, sc := range peerScenarios {
+		if !only.MatchString(sc.name) {
+			continue
+		}
 		mgBody := filepath.Join(dir, "mg.json")
 		dxBody := filepath.Join(dir, "dx.json")
 		writeBody(t, mgBody, sc.mediagraph)
