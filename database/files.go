@@ -199,6 +199,9 @@ func (d *DB) listFilesQuery(q media.FileQuery, rows *[]fileRow) (*bun.SelectQuer
 		return nil, err
 	}
 	sq := o.by(o.keyset(d.filterFiles(d.selectFiles(rows), q)))
+	if q.WithBucket {
+		sq = sq.Relation("Bucket")
+	}
 	if q.Offset > 0 {
 		sq = sq.Offset(int64(q.Offset))
 	}

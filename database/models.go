@@ -184,6 +184,9 @@ type fileRow struct {
 	// TagList is the file's tags joined by commas (tags cannot contain
 	// one), when the query selected it (listings do).
 	TagList *string `bun:"tag_list,scanonly"`
+	// Bucket is the file's bucket, when the query joined it (a read with
+	// FileQuery.WithBucket).
+	Bucket *bucketRow `bun:"rel:belongs-to,join:bucket_id=id"`
 }
 
 func newFileRow(f *media.File) *fileRow {
@@ -204,7 +207,11 @@ func tagsText(tags []string) string {
 
 // media returns the file without its tags (nil: not loaded; see TagsByFileIDs).
 func (r *fileRow) media() *media.File {
-	return &media.File{ID: r.ID, OrgID: r.OrgID, BucketID: r.BucketID, Path: r.Path, Name: r.Name,
+	var b *media.Bucket
+	if r.Bucket != nil {
+		b = r.Bucket.media()
+	}
+	return &media.File{Bucket: b, ID: r.ID, OrgID: r.OrgID, BucketID: r.BucketID, Path: r.Path, Name: r.Name,
 		OriginalName: r.OriginalName, MimeType: r.MimeType, Type: r.Type, Size: r.Size, Sha256: r.Sha256,
 		Width: r.Width, Height: r.Height, Duration: r.Duration, MediaFacts: r.MediaFacts, Visibility: r.Visibility, AltText: r.AltText,
 		Caption: r.Caption, Copyright: r.Copyright, Metadata: nonNilMap(r.Metadata), Revision: r.Revision,

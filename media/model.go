@@ -160,6 +160,10 @@ type File struct {
 	// is in the file's name, RelevanceOther when they are found elsewhere
 	// (tags, texts, folder, or spread over several fields); 0 otherwise.
 	Relevance int
+	// Bucket is the file's bucket when the read that made the file brought
+	// it along (FileQuery.WithBucket: a file read by id), so that
+	// File.bucket costs no query; nil otherwise. It is never written.
+	Bucket *Bucket
 }
 
 // Relevance classes of a search, best first.

@@ -47,7 +47,7 @@ func (s *Service) fileFor(ctx context.Context, id ID, a Action) (*Principal, *Fi
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := s.visibleFile(ctx, p, id)
+	f, err := s.visibleFile(ctx, p, id, a == ActRead)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,14 +147,16 @@ func (s *Service) changeFiles(ctx context.Context, scope string, ids []ID, a Act
 }
 
 // visibleFile returns a file of the caller's organization that the caller
-// can see (RESTRICTED buckets, CONTRACT rule 2), trashed or not.
+// can see (RESTRICTED buckets, CONTRACT rule 2), trashed or not, with its
+// bucket if withBucket (a read: an action may change the file's bucket
+// after this, and File.Bucket must not outlive the read).
 // Returns NOT_FOUND.
-func (s *Service) visibleFile(ctx context.Context, p *Principal, id ID) (*File, error) {
+func (s *Service) visibleFile(ctx context.Context, p *Principal, id ID, withBucket bool) (*File, error) {
 	if !id.Valid(PrefixFile) {
 		return nil, fileNotFound(id)
 	}
 	fs, err := s.Store.ListFiles(ctx, FileQuery{OrgID: p.OrgID, IDs: []ID{id}, Filter: FileFilter{Trashed: TrashInclude},
-		Audience: audienceOf(p), Limit: 1})
+		Audience: audienceOf(p), Limit: 1, WithBucket: withBucket})
 	if err != nil {
 		return nil, err
 	}

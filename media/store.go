@@ -414,4 +414,6 @@ type FileQuery struct {
 	IDs []ID
 	// Audience, if set, keeps only files that user may see (RESTRICTED buckets).
 	Audience *Audience
+	// WithBucket reads each file's bucket with it, into File.Bucket.
+	WithBucket bool
 }

@@ -158,6 +158,9 @@ func (r *conversationResolver) Messages(ctx context.Context, obj *media.Conversa
 
 // Bucket is the resolver for the bucket field.
 func (r *fileResolver) Bucket(ctx context.Context, obj *media.File) (*media.Bucket, error) {
+	if obj.Bucket != nil {
+		return obj.Bucket, nil
+	}
 	return loader.For(ctx).Bucket.Load(ctx, obj.BucketID)()
 }
 

@@ -323,6 +323,17 @@ func TestListingQueryCount(t *testing.T) {
 				t.Fatalf("first %d, two users' files: %d queries", n, got)
 			}
 		}
+		// One file by id: the key lookup and the file, which brings its
+		// bucket; its creator is the caller.
+		one := fmt.Sprintf(`{ file(id: %q) { name bucket { name } createdBy { email } } }`, files[0].ID)
+		if got, _ := e.queries.during(func() {
+			f := e.ok(e.owner, one, nil)["file"].(map[string]any)
+			if f["bucket"].(map[string]any)["name"] != "b" || f["createdBy"] == nil {
+				t.Errorf("file by id: %v", f)
+			}
+		}); got != 2 {
+			t.Fatalf("file by id: %d queries", got)
+		}
 		// the key lookup, the bucket by name, and one COUNT
 		if got, _ := e.queries.during(func() { e.ok(e.owner, `{ files(bucket: "b") { totalCount } }`, nil) }); got != 3 {
 			t.Fatalf("totalCount alone: %d queries", got)
