@@ -33,7 +33,9 @@ import (
 // Env: PEER_DIR (~/peer), PEER_URL (http://127.0.0.1:8055), PEER_RUNS (3),
 // PEER_DURATION (15s), PEER_CONNS (16), PEER_UPLOADS (1 to run the upload
 // phases too; default 1), PEER_QUERIES (the peer's queries/ folder),
-// PEER_ONLY (a regexp: only the query scenarios whose name matches).
+// PEER_ONLY (a regexp: only the query scenarios whose name matches),
+// PEER_PROFILE (1: a 10 s CPU profile of the server during one more,
+// uncounted run of each scenario, in bench/results/peer-<letter>.cpu.pprof).
 
 // peerScenarios are the peer's four query scenarios: mediagraph's query,
 // and the file of the peer's own request body in its queries/ folder.
@@ -78,7 +80,13 @@ func TestBenchPeer(t *testing.T) {
 	peerPID, _ := strconv.Atoi(strings.TrimSpace(string(pidB)))
 	peer := &peerClient{url: peerURL, token: strings.TrimSpace(string(token))}
 
-	s := startServer(t)
+	var profileAddr string
+	var serverEnv []string
+	if os.Getenv("PEER_PROFILE") == "1" {
+		profileAddr = freeAddr(t)
+		serverEnv = append(serverEnv, "MEDIAGRAPH_METRICS_ADDR="+profileAddr)
+	}
+	s := startServer(t, serverEnv...)
 	ids := seedPeerCorpus(t, s, filepath.Join(peerDir, "directus", "corpus"))
 	dir := t.TempDir()
 	mgIDs := filepath.Join(dir, "mg-ids.txt")
@@ -151,6 +159,15 @@ func TestBenchPeer(t *testing.T) {
 			mg.ratioRuns = append(mg.ratioRuns, m.rps/d.rps)
 			t.Logf("%s: mediagraph %.0f req/s, Directus %.0f req/s (%.1f×)", sc.name, m.rps, d.rps, m.rps/d.rps)
 		}
+		if profileAddr != "" { // one more run, not counted: profiling slows it
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				cpuProfile(t, profileAddr, filepath.Join(benchDir(t), "peer-"+strings.SplitN(sc.name, ".", 2)[0]+".cpu.pprof"))
+			}()
+			wrk(s.url, "/graphql", s.key, mgBody, mgIDsFile, "12s")
+			<-done
+		}
 		ceiling := pgCeiling(t, s, sc.mediagraph, sc.byID, ids, conns, duration)
 		fmt.Fprintf(&table, "| %s | %s | %s | %s | %s | %s / %s | %s / %s |\n", sc.name, spread(mg.rps, "%.0f"), spread(dx.rps, "%.0f"),
 			spread(mg.ratioRuns, "%.1f×"), ceiling, median(mg.p50), median(mg.p99), median(dx.p50), median(dx.p99))
@@ -165,6 +182,23 @@ func TestBenchPeer(t *testing.T) {
 	}
 	t.Logf("side by side with Directus (%d alternating runs of %s at %s connections, wrk -t1):%s", runs, duration, conns, table.String())
 	_ = os.WriteFile(filepath.Join(benchDir(t), "peer.md"), []byte(table.String()), 0o644)
+}
+
+// cpuProfile saves a 10 s CPU profile of the server serving pprof on addr.
+func cpuProfile(t *testing.T, addr, path string) {
+	res, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+	if err != nil {
+		t.Errorf("profile: %v", err)
+		return
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		t.Errorf("profile: %v", err)
+	}
 }
 
 func envOr(k, def string) string {
