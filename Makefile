@@ -35,9 +35,9 @@ test: bin/versitygw playground
 
 ## bench: load and soak measurements (PostgreSQL + versitygw); figures in docs/BENCHMARKS.md
 bench: bin/versitygw playground
-	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 90m ./cmd/mediagraph | tee bench/results/bench.log
+	mkdir -p bench/results && set -o pipefail && MEDIAGRAPH_BENCH=1 PEER_PROFILE=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 90m ./cmd/mediagraph | tee bench/results/bench.log
 	set -o pipefail && $(GO) test -count=1 -run '^$$' -bench '12MP|Encode' -benchtime 3x ./analyze | tee bench/results/transform.log
-	@echo "CPU profile: bench/results/list.cpu.pprof (go tool pprof -top …)"
+	@echo "CPU profiles: bench/results/list.cpu.pprof, and peer-{a,b,b2,d}.cpu.pprof when Directus answered (go tool pprof -top …)"
 
 ## soak: two replicas on PostgreSQL + versitygw under 200 clients, then PostgreSQL and S3 restarts and kill -9 of a
 ## replica mid-upload (restarts the machine's PostgreSQL cluster; figures in docs/BENCHMARKS.md)
